@@ -1,0 +1,44 @@
+"""Sandbox settings: tokens per API and rate limits (off by default, for speed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Tokens the sandbox accepts; trueup's default config (.dlt/) carries the same values.
+DEFAULT_TOKENS = {
+    "hubspot": "sandbox-hubspot-token",
+    "stripe": "sk_test_sandbox",
+    "calendly": "sandbox-calendly-token",
+    "google-ads": "sandbox-google-ads-token",
+    "meta": "sandbox-meta-token",
+}
+
+
+@dataclass
+class RateLimitConfig:
+    """Per-API limits; `None` means unlimited. Values mirror the real APIs' published limits."""
+
+    hubspot_per_10s: int | None = None  # private apps: 100 or 190 per 10 s
+    hubspot_search_per_s: int | None = None  # 4 per second per token
+    hubspot_daily: int = 250_000
+    stripe_per_s: int | None = None  # 25 in test mode, 100 live
+    calendly_per_min: int | None = None  # 500 paid, 50 free
+    google_ads_per_min: int | None = None
+    meta_per_hour: int | None = None
+
+    @classmethod
+    def realistic(cls) -> RateLimitConfig:
+        return cls(
+            hubspot_per_10s=100,
+            hubspot_search_per_s=4,
+            stripe_per_s=25,
+            calendly_per_min=500,
+            google_ads_per_min=60,
+            meta_per_hour=200,
+        )
+
+
+@dataclass
+class SandboxConfig:
+    tokens: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKENS))
+    limits: RateLimitConfig = field(default_factory=RateLimitConfig)

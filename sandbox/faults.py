@@ -1,0 +1,134 @@
+"""Faults on demand, deterministic from a seed: 5xx, slow answers, dropped connections,
+malformed pages and schema drift."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal["error", "slow", "drop", "malformed"]
+
+
+@dataclass
+class Scripted:
+    """The next `times` requests whose path matches `path` (regex) on `system` get `kind`."""
+
+    system: str
+    path: str = ".*"
+    kind: FaultKind = "error"
+    status: int = 503
+    times: int = 1
+
+
+@dataclass
+class Drift:
+    """Schema drift on one resource: a new field, or a field whose type changes.
+
+    `field` is a dotted path inside the record (e.g. `properties.amount`); `fraction` of
+    records (chosen by a hash of the record id, so the same records every time) drift.
+    """
+
+    kind: Literal["new_field", "changed_type"]
+    field: str = "trueup_drift_field"
+    fraction: float = 1.0
+
+
+@dataclass
+class FaultPlan:
+    seed: int = 0
+    error_rate: float = 0.0
+    error_status: int = 503
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.2
+    drop_rate: float = 0.0
+    malformed_rate: float = 0.0
+    systems: list[str] | None = None  # None: every system
+    scripted: list[Scripted] = field(default_factory=list)
+    drift: dict[str, Drift] = field(default_factory=dict)  # "system/resource" -> Drift
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultPlan:
+        plan = cls(**{k: v for k, v in data.items() if k not in ("scripted", "drift")})
+        plan.scripted = [Scripted(**s) for s in data.get("scripted", [])]
+        plan.drift = {k: Drift(**v) for k, v in data.get("drift", {}).items()}
+        return plan
+
+
+class Faults:
+    """Decides, request by request, which fault (if any) the sandbox injects."""
+
+    def __init__(self, plan: FaultPlan | None = None) -> None:
+        self._lock = threading.Lock()
+        self.set(plan or FaultPlan())
+
+    def set(self, plan: FaultPlan) -> None:
+        with self._lock:
+            self.plan = plan
+            self._rng = random.Random(plan.seed)
+            self.injected: dict[str, int] = {}
+
+    def decide(self, system: str, path: str) -> tuple[FaultKind, int] | None:
+        """Return (kind, status) for this request, or None to serve it normally."""
+        with self._lock:
+            for scripted in self.plan.scripted:
+                if scripted.times > 0 and scripted.system == system and re.search(scripted.path, path):
+                    scripted.times -= 1
+                    return self._count(scripted.kind, scripted.status)
+            if self.plan.systems is not None and system not in self.plan.systems:
+                return None
+            roll = self._rng.random()
+            for kind, rate in (
+                ("error", self.plan.error_rate),
+                ("slow", self.plan.slow_rate),
+                ("drop", self.plan.drop_rate),
+                ("malformed", self.plan.malformed_rate),
+            ):
+                if roll < rate:
+                    return self._count(kind, self.plan.error_status)  # type: ignore[arg-type]
+                roll -= rate
+            return None
+
+    def _count(self, kind: FaultKind, status: int) -> tuple[FaultKind, int]:
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return kind, status
+
+    def drift_for(self, system: str, resource: str) -> Drift | None:
+        return self.plan.drift.get(f"{system}/{resource}")
+
+
+def apply_drift(record: dict[str, Any], drift: Drift, record_id: str) -> dict[str, Any]:
+    """Return a drifted copy of `record` when its id falls in the drift's fraction."""
+    bucket = int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    if bucket >= drift.fraction:
+        return record
+    copy = _deep_copy_path(record, drift.field)
+    *parents, leaf = drift.field.split(".")
+    target = copy
+    for part in parents:
+        target = target[part]
+    if drift.kind == "new_field":
+        target[leaf] = "drifted-" + record_id
+    else:
+        target[leaf] = _changed_type(target.get(leaf))
+    return copy
+
+
+def _changed_type(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"value": value, "unit": "drifted"}
+    if isinstance(value, bool | int | float):
+        return f"{value} (drifted)"
+    return 12345
+
+
+def _deep_copy_path(record: dict[str, Any], path: str) -> dict[str, Any]:
+    copy = dict(record)
+    target = copy
+    for part in path.split(".")[:-1]:
+        target[part] = dict(target.get(part) or {})
+        target = target[part]
+    return copy

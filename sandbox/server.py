@@ -1,0 +1,228 @@
+"""The sandbox HTTP server: every imitated API on one loopback port, under its own prefix.
+
+    /hubspot/...     HubSpot CRM v3 (+ v4 associations)
+    /stripe/...      Stripe v1
+    /calendly/...    Calendly v2
+    /google-ads/...  Google Ads REST
+    /meta/...        Meta Marketing API (Graph)
+    /_admin/...      health, stats, advance the world a day, faults, rate limits
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import logging
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sandbox.apps import App
+from sandbox.config import RateLimitConfig, SandboxConfig
+from sandbox.faults import FaultPlan, Faults
+from sandbox.http import Request, Response, json_response
+from sandbox.store import World
+
+log = logging.getLogger(__name__)
+
+# prefix -> (module, class); the trueup system each serves is the app's `system`.
+APP_CLASSES = {
+    "hubspot": ("sandbox.apps.hubspot", "HubSpotApp"),
+    "stripe": ("sandbox.apps.stripe", "StripeApp"),
+    "calendly": ("sandbox.apps.calendly", "CalendlyApp"),
+    "google-ads": ("sandbox.apps.google_ads", "GoogleAdsApp"),
+    "meta": ("sandbox.apps.meta", "MetaApp"),
+}
+
+
+def build_apps(world: World, config: SandboxConfig, faults: Faults) -> dict[str, App]:
+    apps: dict[str, App] = {}
+    for prefix, (module_name, class_name) in APP_CLASSES.items():
+        module = importlib.import_module(module_name)
+        apps[prefix] = getattr(module, class_name)(world, config, faults)
+    return apps
+
+
+class Sandbox:
+    """A running sandbox: `with Sandbox(world) as sb: sb.base_urls["crm"]`."""
+
+    def __init__(
+        self,
+        world: World,
+        config: SandboxConfig | None = None,
+        faults: FaultPlan | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.world = world
+        self.config = config or SandboxConfig()
+        self.faults = Faults(faults)
+        self.apps = build_apps(world, self.config, self.faults)
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        """Base URL per API, as a connector's `base_url` setting expects it."""
+        return {prefix: f"{self.url}/{prefix}" for prefix in self.apps}
+
+    def start(self) -> Sandbox:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_limits(self, limits: RateLimitConfig) -> None:
+        self.config.limits = limits
+        for app in self.apps.values():
+            app.set_limits(limits)
+
+    def count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
+    def dispatch(self, request: Request, prefix: str) -> Response | None:
+        """Serve one request; None means drop the connection (an injected fault)."""
+        if prefix == "_admin":
+            return self._admin(request)
+        app = self.apps.get(prefix)
+        if app is None:
+            return json_response({"message": f"no API mounted at /{prefix}"}, 404)
+        fault = self.faults.decide(app.system, request.path)
+        if fault is not None:
+            kind, status = fault
+            if kind == "drop":
+                return None
+            if kind == "error":
+                return app.error(status, "The sandbox injected a server error.")
+            if kind == "slow":
+                time.sleep(self.faults.plan.slow_seconds)
+        with self.world.lock:
+            response = app.handle(request)
+        if fault is not None and fault[0] == "malformed":
+            response.body = response.body[: max(1, len(response.body) // 2)]
+        return response
+
+    def _admin(self, request: Request) -> Response:
+        action = request.path.strip("/")
+        if action == "health":
+            return json_response({"status": "ok", "now": self.world.clock().isoformat()})
+        if action == "stats":
+            return json_response({"requests": dict(self.stats), "faults": dict(self.faults.injected)})
+        if action == "advance" and request.method == "POST":
+            from sandbox import world as world_module
+
+            days = int((request.json() or {}).get("days", 1))
+            with self.world.lock:
+                world_module.advance(self.world, days=days)
+            return json_response({"now": self.world.now.isoformat()})
+        if action == "faults" and request.method == "POST":
+            self.faults.set(FaultPlan.from_dict(request.json() or {}))
+            return json_response({"faults": dataclasses.asdict(self.faults.plan)})
+        if action == "limits" and request.method == "POST":
+            self.set_limits(RateLimitConfig(**(request.json() or {})))
+            return json_response({"limits": dataclasses.asdict(self.config.limits)})
+        return json_response({"message": f"unknown admin action {action!r}"}, 404)
+
+
+def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("sandbox: " + format, *args)
+
+        def _serve(self) -> None:
+            split = urlsplit(self.path)
+            prefix, _, rest = split.path.lstrip("/").partition("/")
+            length = int(self.headers.get("Content-Length") or 0)
+            request = Request(
+                method=self.command,
+                path="/" + rest,
+                query=parse_qs(split.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=self.rfile.read(length) if length else b"",
+                base_url=f"{sandbox.url}/{prefix}",
+            )
+            try:
+                response = sandbox.dispatch(request, prefix)
+            except Exception:  # a sandbox bug must surface as a 500, not a hung client
+                log.exception("sandbox handler failed for %s %s", self.command, self.path)
+                response = json_response({"message": "sandbox internal error"}, 500)
+            if response is None:
+                sandbox.count(f"{prefix}:dropped")
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            sandbox.count(f"{prefix}:{response.status}")
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a generated world until interrupted; writes base URLs to --ready-file."""
+    from sandbox import world as world_module
+
+    parser = argparse.ArgumentParser(prog="trueup-sandbox", description=__doc__)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--contacts", type=int, default=2000)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--limits", choices=["off", "realistic"], default="off")
+    parser.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
+    parser.add_argument("--truth-dir", type=Path, help="write the ground truth here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    world = world_module.generate(seed=args.seed, contacts=args.contacts)
+    if args.truth_dir:
+        world_module.write_truth(world, args.truth_dir)
+    limits = RateLimitConfig.realistic() if args.limits == "realistic" else RateLimitConfig()
+    sandbox = Sandbox(world, SandboxConfig(limits=limits), host=args.host, port=args.port)
+    ready = {"url": sandbox.url, "base_urls": sandbox.base_urls}
+    if args.ready_file:
+        tmp = args.ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(ready))
+        tmp.replace(args.ready_file)
+    print(json.dumps(ready), flush=True)
+    try:
+        sandbox.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

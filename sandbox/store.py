@@ -1,0 +1,188 @@
+"""In-memory state of the sandbox business world, shaped as the real APIs serve it."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+Record = dict[str, Any]
+
+
+class Collection:
+    """Records keyed by one field, with cached sorted views that writes invalidate.
+
+    Views are built on first use after a write, so bulk generation pays for one sort
+    and paging a million records stays a bisect per page.
+    """
+
+    def __init__(self, key: str = "id") -> None:
+        self.key = key
+        self._records: dict[str, Record] = {}
+        self._views: dict[str, tuple[list[Any], list[str]]] = {}
+        self.version = 0
+
+    def put(self, record: Record) -> None:
+        self._records[str(record[self.key])] = record
+        self._views.clear()
+        self.version += 1
+
+    def put_many(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self._records[str(record[self.key])] = record
+        self._views.clear()
+        self.version += 1
+
+    def touch(self) -> None:
+        """Invalidate the sorted views after records were changed in place."""
+        self._views.clear()
+        self.version += 1
+
+    def get(self, record_id: str) -> Record | None:
+        return self._records.get(str(record_id))
+
+    def __contains__(self, record_id: object) -> bool:
+        return str(record_id) in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._records.values())
+
+    def ids(self) -> list[str]:
+        return list(self._records)
+
+    def view(self, name: str, sort_key: Callable[[Record], Any]) -> tuple[list[Any], list[str]]:
+        """Return (sorted keys, ids in that order) for a named sort, building it if stale."""
+        cached = self._views.get(name)
+        if cached is not None:
+            return cached
+        pairs = sorted(((sort_key(r), rid) for rid, r in self._records.items()))
+        built = ([p[0] for p in pairs], [p[1] for p in pairs])
+        self._views[name] = built
+        return built
+
+    def page_after(
+        self, name: str, sort_key: Callable[[Record], Any], after: Any, limit: int
+    ) -> tuple[list[Record], Any | None]:
+        """Records whose sort key is strictly greater than `after`; returns (page, next cursor)."""
+        keys, ids = self.view(name, sort_key)
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        chunk = ids[start : start + limit]
+        records = [self._records[i] for i in chunk]
+        more = start + limit < len(ids)
+        return records, (keys[start + limit - 1] if more and chunk else None)
+
+
+@dataclass
+class CrmState:
+    """HubSpot-shaped objects: every property value is a string (or None)."""
+
+    contacts: Collection = field(default_factory=Collection)
+    companies: Collection = field(default_factory=Collection)
+    deals: Collection = field(default_factory=Collection)
+    meetings: Collection = field(default_factory=Collection)
+    owners: list[Record] = field(default_factory=list)
+    pipelines: list[Record] = field(default_factory=list)
+    # (from_type, to_type) -> from_id -> [to_id, ...]; both directions are stored.
+    associations: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+    next_id: int = 1
+
+    def objects(self, object_type: str) -> Collection | None:
+        return {
+            "contacts": self.contacts,
+            "companies": self.companies,
+            "deals": self.deals,
+            "meetings": self.meetings,
+        }.get(object_type)
+
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        forward = self.associations.setdefault((from_type, to_type), {})
+        backward = self.associations.setdefault((to_type, from_type), {})
+        if to_id not in forward.setdefault(from_id, []):
+            forward[from_id].append(to_id)
+        if from_id not in backward.setdefault(to_id, []):
+            backward[to_id].append(from_id)
+
+    def associated(self, from_type: str, from_id: str, to_type: str) -> list[str]:
+        return self.associations.get((from_type, to_type), {}).get(str(from_id), [])
+
+    def new_id(self) -> str:
+        self.next_id += 1
+        return str(self.next_id)
+
+
+@dataclass
+class BillingState:
+    """Stripe-shaped objects (API version pinned in `sandbox.apps.stripe`)."""
+
+    customers: Collection = field(default_factory=Collection)
+    invoices: Collection = field(default_factory=Collection)
+    charges: Collection = field(default_factory=Collection)
+    payment_intents: Collection = field(default_factory=Collection)
+    subscriptions: Collection = field(default_factory=Collection)
+    events: Collection = field(default_factory=Collection)
+
+    def objects(self, name: str) -> Collection | None:
+        return {
+            "customers": self.customers,
+            "invoices": self.invoices,
+            "charges": self.charges,
+            "payment_intents": self.payment_intents,
+            "subscriptions": self.subscriptions,
+            "events": self.events,
+        }.get(name)
+
+
+@dataclass
+class SchedulingState:
+    """Calendly-shaped objects keyed by their URI."""
+
+    organization: str = "https://api.calendly.com/organizations/TRUEUPSANDBOXORG"
+    users: list[Record] = field(default_factory=list)
+    events: Collection = field(default_factory=lambda: Collection(key="uri"))
+    invitees: Collection = field(default_factory=lambda: Collection(key="uri"))
+    invitees_by_event: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class AdsState:
+    """Google Ads rows (REST/JSON camelCase) and Meta insights rows, by account."""
+
+    google_customers: list[Record] = field(default_factory=list)
+    google_campaigns: list[Record] = field(default_factory=list)
+    # one row per campaign and day: the `results[]` element of searchStream
+    google_rows: list[Record] = field(default_factory=list)
+    meta_accounts: list[Record] = field(default_factory=list)
+    meta_campaigns: list[Record] = field(default_factory=list)
+    # one row per campaign and day: the `data[]` element of /insights at level=campaign
+    meta_rows: list[Record] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    """The whole sandbox business: four systems' state, the clock and the ground truth."""
+
+    seed: int
+    contacts_target: int
+    now: datetime
+    crm: CrmState = field(default_factory=CrmState)
+    billing: BillingState = field(default_factory=BillingState)
+    scheduling: SchedulingState = field(default_factory=SchedulingState)
+    ads: AdsState = field(default_factory=AdsState)
+    truth: Any = None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _anchor: float = field(default_factory=time.monotonic, repr=False)
+
+    def clock(self) -> datetime:
+        """World time: `now` plus the wall time since `now` was last set (writes stamp this)."""
+        return self.now + timedelta(seconds=time.monotonic() - self._anchor)
+
+    def set_now(self, now: datetime) -> None:
+        self.now = now
+        self._anchor = time.monotonic()
