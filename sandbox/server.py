@@ -1,16 +1,17 @@
 """The sandbox HTTP server: every imitated API on one loopback port, under its own prefix.
 
-    /hubspot/...     HubSpot CRM v3 (+ v4 associations)
-    /stripe/...      Stripe v1
-    /calendly/...    Calendly v2
-    /google-ads/...  Google Ads REST
-    /meta/...        Meta Marketing API (Graph)
-    /_admin/...      health, stats, advance the world a day, faults, rate limits
+/hubspot/...     HubSpot CRM v3 (+ v4 associations)
+/stripe/...      Stripe v1
+/calendly/...    Calendly v2
+/google-ads/...  Google Ads REST
+/meta/...        Meta Marketing API (Graph)
+/_admin/...      health, stats, advance the world a day, faults, rate limits
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -154,7 +155,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("sandbox: " + format, *args)
 
         def _serve(self) -> None:
@@ -217,10 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(ready))
         tmp.replace(args.ready_file)
     print(json.dumps(ready), flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sandbox.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
