@@ -1,0 +1,135 @@
+"""Record contracts: a record that breaks its table's contract is quarantined with the
+reason (into `raw_<system>._quarantine`), and the load goes on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+
+QUARANTINE_TABLE = "_quarantine"
+QUARANTINE_COLUMNS = {
+    "quarantine_id": {"data_type": "text", "nullable": False},
+    "system": {"data_type": "text"},
+    "resource": {"data_type": "text"},
+    "record_key": {"data_type": "text"},
+    "reason": {"data_type": "text"},
+    "payload": {"data_type": "text"},
+    "quarantined_at": {"data_type": "timestamp"},
+}
+_HINTS = dlt.mark.make_hints(
+    table_name=QUARANTINE_TABLE,
+    write_disposition="merge",
+    primary_key="quarantine_id",
+    merge_key=(),
+    columns=QUARANTINE_COLUMNS,  # type: ignore[arg-type]
+)
+
+# Python types a JSON field may take, per contract kind.
+KINDS: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "num": (int, float),
+    "bool": (bool,),
+    "dict": (dict,),
+    "list": (list,),
+    "numstr": (str,),  # a decimal number carried as a string (HubSpot, Meta, Google int64)
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str  # dotted path, e.g. "properties.email"
+    kind: str  # a key of KINDS
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What every record of one resource must look like to be loaded."""
+
+    resource: str
+    key: str  # dotted path of the record's key
+    fields: tuple[Field, ...] = ()
+    string_map: str | None = None  # a dict whose values must all be strings or null
+
+    def violation(self, record: Any) -> str | None:
+        """The first way `record` breaks this contract, or None."""
+        if not isinstance(record, Mapping):
+            return f"record is {type(record).__name__}, not an object"
+        if _get(record, self.key) in (None, ""):
+            return f"missing key field {self.key!r}"
+        for f in self.fields:
+            reason = _field_violation(record, f)
+            if reason:
+                return reason
+        if self.string_map:
+            mapping = _get(record, self.string_map)
+            if isinstance(mapping, Mapping):
+                for name, value in mapping.items():
+                    if value is not None and not isinstance(value, str):
+                        return f"{self.string_map}.{name} is {type(value).__name__}, expected a string"
+        return None
+
+    def split(self, system: str, records: Iterable[Any]) -> Iterator[Any]:
+        """Yield good records as they are and bad ones as quarantine rows."""
+        for record in records:
+            reason = self.violation(record)
+            if reason is None:
+                yield record
+            else:
+                yield quarantine_row(system, self.resource, record, reason, _key_of(record, self.key))
+
+
+def _field_violation(record: Mapping[str, Any], f: Field) -> str | None:
+    value = _get(record, f.path)
+    if value is None:
+        return f"missing required field {f.path!r}" if f.required else None
+    allowed = KINDS[f.kind]
+    if isinstance(value, bool) and bool not in allowed:
+        return f"{f.path} is bool, expected {f.kind}"
+    if not isinstance(value, allowed):
+        return f"{f.path} is {type(value).__name__}, expected {f.kind}"
+    if f.kind == "numstr" and value != "":
+        try:
+            float(str(value))
+        except ValueError:
+            return f"{f.path} is {str(value)[:40]!r}, expected a decimal string"
+    return None
+
+
+def _get(record: Mapping[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _key_of(record: Any, key: str) -> str | None:
+    if isinstance(record, Mapping):
+        value = _get(record, key)
+        return None if value is None else str(value)
+    return None
+
+
+def quarantine_row(system: str, resource: str, record: Any, reason: str, record_key: str | None) -> Any:
+    """A quarantine row routed to `_quarantine`; its id makes re-runs idempotent."""
+    payload = record if isinstance(record, str) else json.dumps(record, sort_keys=True, default=str)
+    digest = hashlib.sha1(f"{system}|{resource}|{record_key}|{reason}|{payload}".encode()).hexdigest()
+    row = {
+        "quarantine_id": digest,
+        "system": system,
+        "resource": resource,
+        "record_key": record_key,
+        "reason": reason,
+        "payload": payload,
+        "quarantined_at": datetime.now(UTC),
+    }
+    return dlt.mark.with_hints(row, _HINTS, create_table_variant=True)

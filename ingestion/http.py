@@ -1,0 +1,282 @@
+"""One HTTP client for every connector: paces ahead of each API's rate limit from its
+response headers, retries 429/5xx/423/477 and dropped connections with backoff and jitter,
+and never puts a token in a log line or an error message."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({423, 429, 477, 500, 502, 503, 504, 521})
+
+
+class ApiError(RuntimeError):
+    """A request that failed for good (after retries, or with a non-retryable status)."""
+
+    def __init__(self, system: str, method: str, path: str, status: int | None, detail: str) -> None:
+        self.system, self.method, self.path, self.status = system, method, path, status
+        super().__init__(f"{system}: {method} {path} failed ({status or 'no response'}): {detail}")
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 8
+    backoff_base: float = 0.25  # seconds; doubles per attempt
+    backoff_cap: float = 30.0
+    jitter: float = 0.5  # share of the delay drawn at random
+    max_retry_after: float = 120.0  # a server asking for longer than this fails the request
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        raw = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
+        return raw * (1 - self.jitter) + raw * self.jitter * rng.random()
+
+
+@dataclass
+class Pace:
+    """Client-side pacing: at most `rate` requests per second (None: only header-driven)."""
+
+    rate: float | None = None
+    low_watermark: float = 0.1  # start pacing when less than this share of the window is left
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled_seconds": round(self.throttled_seconds, 3),
+            "statuses": dict(self.statuses),
+        }
+
+
+@dataclass
+class JsonResponse:
+    data: Any
+    response: httpx.Response
+
+
+HeaderReader = Callable[[httpx.Headers], "tuple[float, float] | None"]
+
+
+def hubspot_window(headers: httpx.Headers) -> tuple[float, float] | None:
+    """(remaining share, seconds per request at the limit) from X-HubSpot-RateLimit-*."""
+    maximum = headers.get("x-hubspot-ratelimit-max")
+    remaining = headers.get("x-hubspot-ratelimit-remaining")
+    interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
+    if not (maximum and remaining and interval) or int(maximum) <= 0:
+        return None
+    return int(remaining) / int(maximum), int(interval) / 1000 / int(maximum)
+
+
+def calendly_window(headers: httpx.Headers) -> tuple[float, float] | None:
+    """(remaining share, seconds per remaining request until reset) from X-RateLimit-*."""
+    limit, remaining = headers.get("x-ratelimit-limit"), headers.get("x-ratelimit-remaining")
+    reset = headers.get("x-ratelimit-reset")
+    if not (limit and remaining and reset) or int(limit) <= 0:
+        return None
+    return int(remaining) / int(limit), float(reset) / max(int(remaining), 1)
+
+
+def meta_window(headers: httpx.Headers) -> tuple[float, float] | None:
+    """(remaining share, pause) from Meta's X-Ad-Account-Usage percentage."""
+    raw = headers.get("x-ad-account-usage")
+    if not raw:
+        return None
+    try:
+        usage = json.loads(raw)
+        used = float(usage.get("acc_id_util_pct", 0)) / 100
+        reset = float(usage.get("reset_time_duration", 60))
+    except (ValueError, AttributeError):
+        return None
+    return max(0.0, 1 - used), reset / 100
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """How long the server asked us to wait: Retry-After, Google's retryDelay, Meta's
+    estimated_time_to_regain_access (minutes), or HubSpot's 2-second lock."""
+    header = response.headers.get("retry-after")
+    if header:
+        try:
+            return float(header)
+        except ValueError:
+            return None
+    if response.status_code == 423:
+        return 2.0
+    text = response.text[:4000] if response.content else ""
+    found = re.search(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"', text)
+    if found:
+        return float(found.group(1))
+    usage = response.headers.get("x-business-use-case-usage")
+    if usage:
+        minutes = re.findall(r'"estimated_time_to_regain_access"\s*:\s*(\d+)', usage)
+        if minutes and max(int(m) for m in minutes) > 0:
+            return 60.0 * max(int(m) for m in minutes)
+    return None
+
+
+def is_meta_throttle(response: httpx.Response) -> bool:
+    """Meta signals throttling with HTTP 400/403 and error codes 4, 17, 613 or 80000+."""
+    if response.status_code not in (400, 403):
+        return False
+    try:
+        code = int(response.json().get("error", {}).get("code", 0))
+    except (ValueError, AttributeError):
+        return False
+    return code in (4, 17, 32, 613) or 80000 <= code < 81000
+
+
+class ApiClient:
+    """A paced, retrying JSON client for one API (one base URL, one credential)."""
+
+    def __init__(
+        self,
+        system: str,
+        base_url: str,
+        token: str,
+        *,
+        auth: str = "bearer",
+        pace: Pace | None = None,
+        window: HeaderReader | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.system = system
+        self.pace = pace or Pace()
+        self.window = window
+        self.retry = retry or RetryPolicy()
+        self.stats = ClientStats()
+        self._auth = auth
+        self._token = token
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._next_at = 0.0
+        default_headers = {"Accept": "application/json", "User-Agent": "trueup/0.1"}
+        if auth == "bearer":
+            default_headers["Authorization"] = f"Bearer {token}"
+        default_headers.update(headers or {})
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=default_headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params).data
+
+    def post(self, path: str, json_body: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, json=json_body, **kwargs).data
+
+    def request(self, method: str, path: str, **kwargs: Any) -> JsonResponse:
+        """Send with pacing and retries; the answer is 2xx with a valid JSON body."""
+        if self._auth == "query":
+            kwargs["params"] = {**dict(kwargs.get("params") or {}), "access_token": self._token}
+        last_detail = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self._wait_turn()
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                last_detail = type(exc).__name__
+                self._back_off(attempt, None, method, path, last_detail)
+                continue
+            self.stats.requests += 1
+            self.stats.statuses[response.status_code] += 1
+            self._observe(response.headers)
+            if response.status_code in RETRY_STATUSES or is_meta_throttle(response):
+                last_detail = _short_reason(response)
+                self._back_off(attempt, retry_after_seconds(response), method, path, last_detail)
+                continue
+            if response.status_code >= 400:
+                status = response.status_code
+                raise ApiError(self.system, method, _strip(path), status, _short_reason(response))
+            try:
+                data = response.json()
+            except ValueError:
+                last_detail = "malformed JSON body"
+                self._back_off(attempt, None, method, path, last_detail)
+                continue
+            return JsonResponse(data, response)
+        raise ApiError(self.system, method, _strip(path), None, f"gave up after retries: {last_detail}")
+
+    def _wait_turn(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            wait = self._next_at - now
+            if self.pace.rate:
+                self._next_at = max(now, self._next_at) + 1.0 / self.pace.rate
+        if wait > 0:
+            self.stats.throttled_seconds += wait
+            time.sleep(wait)
+
+    def _observe(self, headers: httpx.Headers) -> None:
+        """Pace ahead of the limit: with little of the window left, space requests out."""
+        if self.window is None:
+            return
+        reading = self.window(headers)
+        if reading is None:
+            return
+        share_left, spacing = reading
+        if share_left <= self.pace.low_watermark:
+            with self._lock:
+                self._next_at = max(self._next_at, time.monotonic() + spacing)
+
+    def _back_off(self, attempt: int, asked: float | None, method: str, path: str, detail: str) -> None:
+        if attempt >= self.retry.max_attempts:
+            return
+        if asked is not None and asked > self.retry.max_retry_after:
+            raise ApiError(self.system, method, _strip(path), None, f"server asked to wait {asked:.0f}s")
+        delay = asked if asked is not None else self.retry.delay(attempt, self._rng)
+        self.stats.retries += 1
+        log.info(
+            "%s: %s %s: %s; retry %d in %.2fs",
+            self.system,
+            method,
+            _strip(path),
+            detail,
+            attempt,
+            delay,
+        )
+        with self._lock:
+            self._next_at = max(self._next_at, time.monotonic() + delay)
+
+
+def _short_reason(response: httpx.Response) -> str:
+    text = response.text[:300] if response.content else ""
+    return f"HTTP {response.status_code} {_redact(text)}".strip()
+
+
+_SECRETISH = re.compile(r"(sk_(?:test|live)_|Bearer\s+|access_token=)[A-Za-z0-9_\-\.]+")
+
+
+def _redact(text: str) -> str:
+    return _SECRETISH.sub(lambda m: m.group(1) + "****", text)
+
+
+def _strip(path: str) -> str:
+    """The path without its query string (which may carry a token)."""
+    return path.split("?", 1)[0]

@@ -1,0 +1,57 @@
+"""Where trueup keeps its state: the warehouse file, its published copy, dlt's working dirs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+
+    @property
+    def warehouse(self) -> Path:
+        """The one read-write DuckDB file (one writer at a time)."""
+        return Path(os.environ.get("TRUEUP_WAREHOUSE") or self.home / "warehouse.duckdb")
+
+    @property
+    def published(self) -> Path:
+        """The read-only copy BI tools and the report read, replaced atomically after a run."""
+        return self.home / "published" / "warehouse.duckdb"
+
+    @property
+    def dlt_dir(self) -> Path:
+        return self.home / "dlt"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.home / "sandbox"
+
+
+def paths() -> Paths:
+    """Resolve paths now (never at import): `TRUEUP_HOME`, default `./.trueup`."""
+    return Paths(home=Path(os.environ.get("TRUEUP_HOME", ".trueup")).resolve())
+
+
+def table_counts(database: Path, schema: str) -> dict[str, int]:
+    """Row count per table of one schema; empty when the file or schema does not exist yet."""
+    if not database.exists():
+        return {}
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = ? "
+                "and table_type = 'BASE TABLE'",
+                [schema],
+            ).fetchall()
+        ]
+        counts = {}
+        for table in tables:
+            row = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+            counts[table] = int(row[0]) if row else 0
+        return counts
