@@ -25,6 +25,32 @@ SOURCES = {
     "ads": "ingestion.ads:ads_source",
 }
 
+# The tables each source writes (dbt's sources read exactly these; child tables omitted).
+TABLES = {
+    "crm": (
+        "contacts",
+        "companies",
+        "deals",
+        "meetings",
+        "owners",
+        "pipelines",
+        "contacts_to_companies",
+        "contacts_to_deals",
+        "contacts_to_meetings",
+        "deals_to_companies",
+    ),
+    "billing": ("customers", "invoices", "charges", "payment_intents", "subscriptions"),
+    "scheduling": ("scheduled_events", "invitees"),
+    "ads": (
+        "google_customers",
+        "google_campaigns",
+        "google_campaign_metrics",
+        "meta_accounts",
+        "meta_campaigns",
+        "meta_campaign_insights",
+    ),
+}
+
 
 @dataclass
 class TableSummary:
@@ -92,6 +118,8 @@ def run_system(
         pipeline.load()
     before = table_counts(where.warehouse, dataset_name(system))
     source = load_source(system, **(source_kwargs or {}))
+    # Raw keeps what the API said: ISO-looking strings stay strings; staging casts them.
+    source.schema.remove_type_detection("iso_timestamp")
     info = pipeline.run(source, refresh="drop_sources") if full_refresh else pipeline.run(source)
     after = table_counts(where.warehouse, dataset_name(system))
     normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truth-dir", type=Path, help="write the ground truth here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    world = world_module.generate(seed=args.seed, contacts=args.contacts)
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    world = world_module.generate(seed=args.seed, contacts=args.contacts, anchor=anchor)
     if args.truth_dir:
         world_module.write_truth(world, args.truth_dir)
     limits = RateLimitConfig.realistic() if args.limits == "realistic" else RateLimitConfig()

@@ -1,0 +1,149 @@
+"""dbt without import cost: read the manifest built at install time, run dbt as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingestion.warehouse import Paths, paths
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+MANIFEST = PROJECT_DIR / "target" / "manifest.json"
+
+
+class DbtError(RuntimeError):
+    """dbt failed; the message names the failing nodes, `results` holds run_results.json."""
+
+    def __init__(self, message: str, results: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.results = results or {}
+
+
+@dataclass(frozen=True)
+class Node:
+    unique_id: str
+    resource_type: str  # model, seed, snapshot, test
+    name: str
+    schema: str
+    depends_on: tuple[str, ...]
+    description: str = ""
+    attached_to: str | None = None  # for tests: the model they check
+    severity: str = "error"
+
+    @property
+    def key(self) -> list[str]:
+        """The Dagster asset key: [schema, name] for models and seeds."""
+        return [self.schema, self.name]
+
+
+@dataclass
+class Manifest:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)  # unique_id -> [source, table]
+
+    def models(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.resource_type in ("model", "seed", "snapshot")]
+
+    def tests(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.resource_type == "test" and n.attached_to]
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def load_manifest(path: Path = MANIFEST) -> Manifest:
+    """Read the manifest (built by `trueup prepare`, never at import)."""
+    if not path.exists():
+        raise DbtError(f"{path} is missing: run `make install` (or `trueup prepare`) to build it")
+    raw = json.loads(path.read_text())
+    manifest = Manifest()
+    for uid, source in raw.get("sources", {}).items():
+        manifest.sources[uid] = [source["source_name"], source["name"]]
+    for uid, node in raw.get("nodes", {}).items():
+        kind = node["resource_type"]
+        if kind not in ("model", "seed", "snapshot", "test"):
+            continue
+        manifest.nodes[uid] = Node(
+            unique_id=uid,
+            resource_type=kind,
+            name=node["name"],
+            schema=node.get("schema") or "main",
+            depends_on=tuple(node.get("depends_on", {}).get("nodes", [])),
+            description=node.get("description") or "",
+            attached_to=node.get("attached_node") if kind == "test" else None,
+            severity=(node.get("config", {}).get("severity") or "error").lower(),
+        )
+    return manifest
+
+
+def dbt_env(where: Paths | None = None) -> dict[str, str]:
+    where = where or paths()
+    env = dict(os.environ)
+    env["TRUEUP_WAREHOUSE"] = str(where.warehouse)
+    env.setdefault("DO_NOT_TRACK", "1")
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def run_dbt(
+    args: Iterable[str],
+    where: Paths | None = None,
+    on_line: Callable[[str], None] | None = None,
+    target_path: Path | None = None,
+) -> dict[str, Any]:
+    """Run one dbt command; returns run_results.json (empty for commands without one)."""
+    where = where or paths()
+    target = target_path or where.home / "dbt" / "target"
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(where.home / "dbt" / "logs"),
+    ]
+    where.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    log.info("dbt %s", " ".join(args))
+    process = subprocess.Popen(
+        command, env=dbt_env(where), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    tail: list[str] = []
+    for line in process.stdout:
+        line = line.rstrip()
+        tail = [*tail[-40:], line]
+        if on_line:
+            on_line(line)
+    code = process.wait()
+    results_file = target / "run_results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if code != 0:
+        failed = [
+            f"{r['unique_id']} ({r['status']}): {(r.get('message') or '').strip()[:200]}"
+            for r in results.get("results", [])
+            if r.get("status") in ("error", "fail", "runtime error")
+        ]
+        detail = "\n".join(failed) if failed else "\n".join(tail[-15:])
+        raise DbtError(f"dbt {' '.join(args)} failed:\n{detail}", results)
+    return results
+
+
+def prepare(where: Paths | None = None) -> Path:
+    """Build dbt_project/target/manifest.json (install time), so nothing parses at import."""
+    run_dbt(["parse"], where=where, target_path=MANIFEST.parent)
+    return MANIFEST
