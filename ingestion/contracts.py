@@ -12,7 +12,8 @@ from typing import Any
 
 import dlt
 
-QUARANTINE_TABLE = "_quarantine"
+from ingestion.tables import QUARANTINE_TABLE
+
 QUARANTINE_COLUMNS = {
     "quarantine_id": {"data_type": "text", "nullable": False},
     "system": {"data_type": "text"},

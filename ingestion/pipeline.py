@@ -12,44 +12,10 @@ from typing import Any
 import dlt
 
 from ingestion import progress as progress_module
-from ingestion.contracts import QUARANTINE_TABLE
+from ingestion.tables import QUARANTINE_TABLE, SOURCES, SYSTEMS, dataset_name
 from ingestion.warehouse import Paths, paths, table_counts
 
 log = logging.getLogger(__name__)
-
-SYSTEMS = ("crm", "billing", "scheduling", "ads")
-SOURCES = {
-    "crm": "ingestion.crm:crm_source",
-    "billing": "ingestion.billing:billing_source",
-    "scheduling": "ingestion.scheduling:scheduling_source",
-    "ads": "ingestion.ads:ads_source",
-}
-
-# The tables each source writes (dbt's sources read exactly these; child tables omitted).
-TABLES = {
-    "crm": (
-        "contacts",
-        "companies",
-        "deals",
-        "meetings",
-        "owners",
-        "pipelines",
-        "contacts_to_companies",
-        "contacts_to_deals",
-        "contacts_to_meetings",
-        "deals_to_companies",
-    ),
-    "billing": ("customers", "invoices", "charges", "payment_intents", "subscriptions"),
-    "scheduling": ("scheduled_events", "invitees"),
-    "ads": (
-        "google_customers",
-        "google_campaigns",
-        "google_campaign_metrics",
-        "meta_accounts",
-        "meta_campaigns",
-        "meta_campaign_insights",
-    ),
-}
 
 
 @dataclass
@@ -72,10 +38,6 @@ class SystemResult:
     @property
     def records(self) -> int:
         return sum(t.loaded for t in self.tables)
-
-
-def dataset_name(system: str) -> str:
-    return f"raw_{system}"
 
 
 def make_pipeline(system: str, where: Paths | None = None) -> dlt.Pipeline:

@@ -4,15 +4,12 @@ Keys are `[raw_<system>, <table>]`, the same keys the dbt sources get, so lineag
 from the API tables through the models without glue.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field
 
-from ingestion.contracts import QUARANTINE_TABLE
-from ingestion.pipeline import SYSTEMS, TABLES, dataset_name
+from ingestion.tables import QUARANTINE_TABLE, SYSTEMS, TABLES, dataset_name
 
 GROUP = "ingestion"
 

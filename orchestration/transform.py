@@ -1,8 +1,6 @@
 """Dagster assets for the dbt project, built from the manifest (no dbt import, no parse
 at load): one asset per model and seed, one asset check per dbt test."""
 
-from __future__ import annotations
-
 import re
 from collections.abc import Iterator
 from typing import Any

@@ -8,14 +8,14 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from sandbox.config import RateLimitConfig, SandboxConfig
-from sandbox.faults import Drift, Faults, apply_drift
+from sandbox.faults import Faults, apply_drift
 from sandbox.http import Request, Response, Router, json_response
 from sandbox.ratelimit import Decision, Limits
 from sandbox.store import Collection, Record, World
@@ -229,6 +229,7 @@ OPERATORS = frozenset(
     }
 )
 RANGE_OPERATORS = frozenset({"EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"})
+VALUE_OPERATORS = frozenset({"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"})
 
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
@@ -396,14 +397,14 @@ def _parse_filter(raw: Any) -> Filter:
     if operator not in OPERATORS:
         raise Problem(400, f"Unsupported filter operator {operator!r}")
     values = raw.get("values")
-    parsed = Filter(raw["propertyName"], operator, raw.get("value"), tuple(values or ()), raw.get("highValue"))
+    parsed = Filter(raw["propertyName"], operator, raw.get("value"), tuple(values or ()))
+    parsed.high = raw.get("highValue")
     if operator in ("IN", "NOT_IN") and not isinstance(values, list):
         raise Problem(400, f"Operator {operator} needs a `values` list")
     if operator == "BETWEEN" and (parsed.value is None or parsed.high is None):
         raise Problem(400, "Operator BETWEEN needs `value` and `highValue`")
-    if operator in ("EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-        if parsed.value is None:
-            raise Problem(400, f"Operator {operator} needs a `value`")
+    if operator in VALUE_OPERATORS and parsed.value is None:
+        raise Problem(400, f"Operator {operator} needs a `value`")
     return parsed
 
 
@@ -441,7 +442,9 @@ def _compile_filter(f: Filter) -> Callable[[dict[str, Any]], bool]:
         return lambda p: _token_match(p.get(prop), f.value)
     if op == "NOT_CONTAINS_TOKEN":
         return lambda p: not _token_match(p.get(prop), f.value)
-    samples = list(f.values) if op in ("IN", "NOT_IN") else [f.value, f.high] if op == "BETWEEN" else [f.value]
+    samples = (
+        list(f.values) if op in ("IN", "NOT_IN") else [f.value, f.high] if op == "BETWEEN" else [f.value]
+    )
     conv = _converter(prop, samples)
     if op in ("IN", "NOT_IN"):
         wanted = {conv(v) for v in samples}
@@ -568,7 +571,10 @@ def _slice_bounds(
 ) -> tuple[int, int]:
     """Positions [lo, hi) of the view keys inside the range (descending views hold negated ms)."""
     if descending:
-        low, high = (None if high is None else (-high[0], high[1])), (None if low is None else (-low[0], low[1]))
+        low, high = (
+            (None if high is None else (-high[0], high[1])),
+            (None if low is None else (-low[0], low[1])),
+        )
     if low is None:
         lo = 0
     elif low[1]:
@@ -711,18 +717,19 @@ class HubSpotApp:
         """(a 429 to send instead, or None; the rate-limit headers for the response)."""
         self._count_daily()
         limits = self._limit_config
-        enforced = limits.hubspot_per_10s is not None
+        if limits.hubspot_per_10s is not None and self._daily_count > limits.hubspot_daily:
+            return self._rate_limited("DAILY", self._seconds_to_midnight(), {}), {}
         if is_search:
             decision = self._limits.hit("search")
             if decision is not None and not decision.allowed:
                 return self._rate_limited("SECONDLY", 1, {}), {}
             return None, {}
-        if enforced and self._daily_count > limits.hubspot_daily:
-            return self._rate_limited("DAILY", self._seconds_to_midnight(), {}), {}
         decision = self._limits.hit("ten_secondly")
         headers = self._rate_headers(decision)
         if decision is not None and not decision.allowed:
-            return self._rate_limited("TEN_SECONDLY_ROLLING", math.ceil(decision.reset_seconds), headers), headers
+            return self._rate_limited(
+                "TEN_SECONDLY_ROLLING", math.ceil(decision.reset_seconds), headers
+            ), headers
         return None, headers
 
     def _count_daily(self) -> None:
@@ -799,15 +806,16 @@ class HubSpotApp:
         self,
         object_type: str,
         wanted: Iterable[str],
-        associations: list[str] = (),  # type: ignore[assignment]
+        associations: Iterable[str] = (),
         history: Iterable[str] = (),
     ) -> Callable[[Record], dict[str, Any]]:
         """A function that shapes stored records as served, carrying only the wanted properties."""
         known = KNOWN_PROPERTIES[object_type]
-        wanted = list(dict.fromkeys(wanted))
-        always = [p for p in wanted if p in known]
-        maybe = [p for p in wanted if p not in known]
-        history = list(history)
+        names = list(dict.fromkeys(wanted))
+        always = [p for p in names if p in known]
+        maybe = [p for p in names if p not in known]
+        linked_types = list(associations)
+        history_names = list(history)
         drift = self.faults.drift_for("crm", object_type)
         crm = self.world.crm
 
@@ -826,10 +834,10 @@ class HubSpotApp:
             }
             if record.get("archivedAt"):
                 out["archivedAt"] = record["archivedAt"]
-            if history:
-                out["propertiesWithHistory"] = _history(record, history)
-            if associations:
-                linked = _v3_associations(crm, object_type, record["id"], associations)
+            if history_names:
+                out["propertiesWithHistory"] = _history(record, history_names)
+            if linked_types:
+                linked = _v3_associations(crm, object_type, record["id"], linked_types)
                 if linked:
                     out["associations"] = linked
             return apply_drift(out, drift, out["id"]) if drift is not None else out
@@ -873,7 +881,9 @@ class HubSpotApp:
             payload["paging"] = {"next": {"after": cursor, "link": self._link(request, cursor)}}
         return json_response(payload)
 
-    def _page_live(self, collection: Collection, after: int | None, limit: int) -> tuple[list[Record], int | None]:
+    def _page_live(
+        self, collection: Collection, after: int | None, limit: int
+    ) -> tuple[list[Record], int | None]:
         """Unarchived records with id >= after, by id; and the last id read when more remain."""
         cursor = None if after is None else after - 1
         records: list[Record] = []
@@ -957,13 +967,15 @@ class HubSpotApp:
             raise Problem(
                 400,
                 f"Search results are limited to {self.SEARCH_CAP}: after ({offset}) + limit ({limit}) "
-                f"exceeds it. Narrow the query (e.g. raise the lower bound of a date filter) and reset after.",
+                "exceeds it. Narrow the query (raise the lower bound of its date filter) and reset after.",
             )
         groups = self._filter_groups(body.get("filterGroups"))
         sorts = _parse_sorts(body.get("sorts"))
         query = body.get("query")
         found = self._ranged_search(collection, groups, sorts, query, offset, limit)
-        page, total = found or self._scanned_search(object_type, collection, groups, sorts, query, offset, limit)
+        page, total = found or self._scanned_search(
+            object_type, collection, groups, sorts, query, offset, limit
+        )
         properties = body.get("properties")
         wanted = _csv(properties if isinstance(properties, list) else [properties or ""])
         render = self._renderer(object_type, wanted or DEFAULT_PROPERTIES[object_type])
@@ -1056,7 +1068,9 @@ class HubSpotApp:
 
     def _not_found_error(self, object_type: str, ids: list[str]) -> dict[str, Any]:
         name = SINGULAR[object_type].upper()
-        message = f"Could not get some {name} objects, they may be deleted or not exist. Check that ids are valid."
+        message = (
+            f"Could not get some {name} objects, they may be deleted or not exist. Check that ids are valid."
+        )
         return _standard_error(message, "OBJECT_NOT_FOUND", {"ids": ids})
 
     def _batch_read(self, request: Request) -> Response:
@@ -1132,7 +1146,10 @@ class HubSpotApp:
             stamp = self._stamp()
             pairs = [(old, self._updated(object_type, old, changes, stamp)) for old, changes in planned]
             self._store(object_type, collection, pairs)
-            results = [self._write_result(object_type, new, ch) for (_, new), (_, ch) in zip(pairs, planned)]
+            results = [
+                self._write_result(object_type, new, ch)
+                for (_, new), (_, ch) in zip(pairs, planned, strict=True)
+            ]
         return self._batch_payload(started, results, errors)
 
     def _batch_upsert(self, request: Request) -> Response:
@@ -1159,11 +1176,16 @@ class HubSpotApp:
         if planned:
             stamp = self._stamp()
             pairs = [
-                (old, self._updated(object_type, old, ch, stamp) if old else self._created(object_type, ch, stamp))
+                (
+                    old,
+                    self._updated(object_type, old, ch, stamp)
+                    if old
+                    else self._created(object_type, ch, stamp),
+                )
                 for old, ch in planned
             ]
             self._store(object_type, collection, pairs)
-            for (old, new), (_, changes) in zip(pairs, planned):
+            for (old, new), (_, changes) in zip(pairs, planned, strict=True):
                 results.append({**self._write_result(object_type, new, changes), "new": old is None})
         return self._batch_payload(started, results, errors)
 
@@ -1193,7 +1215,7 @@ class HubSpotApp:
             stamp = self._stamp()
             created = [self._created(object_type, changes, stamp) for changes, _ in planned]
             self._store(object_type, collection, [(None, record) for record in created])
-            for record, (changes, links) in zip(created, planned):
+            for record, (changes, links) in zip(created, planned, strict=True):
                 self._link_records(object_type, record["id"], links)
                 results.append(self._write_result(object_type, record, changes))
         return self._batch_payload(started, results, errors, ok_status=201)
@@ -1222,9 +1244,17 @@ class HubSpotApp:
                 "hs_object_id": record_id,
             }
         )
-        return {"id": record_id, "properties": props, "createdAt": stamp, "updatedAt": stamp, "archived": False}
+        return {
+            "id": record_id,
+            "properties": props,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": False,
+        }
 
-    def _store(self, object_type: str, collection: Collection, pairs: list[tuple[Record | None, Record]]) -> None:
+    def _store(
+        self, object_type: str, collection: Collection, pairs: Sequence[tuple[Record | None, Record]]
+    ) -> None:
         """Write the new versions and keep this app's unique-value indexes in step."""
         before = collection.version
         collection.put_many(new for _, new in pairs)
@@ -1268,8 +1298,8 @@ class HubSpotApp:
     ) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """(property values to write as strings, HubSpot-style issues for the ones refused)."""
         if not isinstance(raw, dict):
-            issue = {"isValid": False, "message": "properties must be an object", "error": "INVALID_INPUT"}
-            return {}, [{**issue, "name": "properties"}]
+            refused = {"isValid": False, "message": "properties must be an object", "error": "INVALID_INPUT"}
+            return {}, [{**refused, "name": "properties"}]
         changes: dict[str, str] = {}
         issues: list[dict[str, Any]] = []
         sample = next(iter(collection), None)
@@ -1311,7 +1341,8 @@ class HubSpotApp:
 
     def _validation_error(self, issues: list[dict[str, Any]], input_id: str) -> dict[str, Any]:
         details = [
-            {"message": i["message"], "code": i["error"], "context": {"propertyName": [i["name"]]}} for i in issues
+            {"message": i["message"], "code": i["error"], "context": {"propertyName": [i["name"]]}}
+            for i in issues
         ]
         message = f"Property values were not valid: {json.dumps(issues, separators=(',', ':'))}"
         return _standard_error(message, "VALIDATION_ERROR", {"ids": [input_id]}, details)
@@ -1329,9 +1360,10 @@ class HubSpotApp:
             if not to_id or not isinstance(types, list) or not types:
                 return "Each association needs `to.id` and `types`"
             for spec in types:
-                target = ASSOCIATION_TARGETS.get((object_type, _int_or_none(spec.get("associationTypeId"))))
+                type_id = _int_or_none(spec.get("associationTypeId") if isinstance(spec, dict) else None)
+                target = None if type_id is None else ASSOCIATION_TARGETS.get((object_type, type_id))
                 if target is None:
-                    return f"Unknown association type {spec.get('associationTypeId')!r} from {object_type}"
+                    return f"Unknown association type {type_id!r} from {object_type}"
                 collection = self.world.crm.objects(target)
                 if collection is None or to_id not in collection:
                     return f"No {SINGULAR[target]} with id {to_id} to associate"
@@ -1483,6 +1515,3 @@ def _v3_associations(crm: Any, object_type: str, record_id: str, types: list[str
             kind = f"{SINGULAR[object_type]}_to_{SINGULAR[to_type]}"
             linked[to_type] = {"results": [{"id": i, "type": kind} for i in ids]}
     return linked
-
-
-__all__ = ["Drift", "HubSpotApp", "epoch_ms", "iso_from_ms"]

@@ -1,0 +1,196 @@
+"""Stripe paging, the events cursor and record completion: plain functions over an ApiClient."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypedDict
+from urllib.parse import parse_qsl, urlsplit
+
+from ingestion.billing.settings import EVENTS_PATH, StripeResource
+from ingestion.http import ApiClient, ApiError
+
+
+class EventsCursor(TypedDict):
+    """Where the events feed was last read: the newest event seen and the ids at its second."""
+
+    created: int
+    event_id: str
+    seen: list[str]
+
+
+class ClientLease:
+    """One ApiClient shared by the resources of a source run: opened by the first resource
+    that needs it and closed when the last one finishes, so pacing spans all of them."""
+
+    def __init__(self, factory: Callable[[], ApiClient]) -> None:
+        self._factory = factory
+        self._client: ApiClient | None = None
+        self._users = 0
+        self._closed_retries = 0
+
+    @contextmanager
+    def open(self) -> Iterator[ApiClient]:
+        if self._client is None:
+            self._client = self._factory()
+        client = self._client
+        self._users += 1
+        try:
+            yield client
+        finally:
+            self._users -= 1
+            if self._users == 0:
+                self._closed_retries += client.stats.retries
+                client.close()
+                self._client = None
+
+    def retries(self) -> int:
+        return self._closed_retries + (self._client.stats.retries if self._client else 0)
+
+
+def read_page(client: ApiClient, path: str, params: Mapping[str, Any]) -> tuple[list[Any], bool]:
+    """One Stripe list page: (data, has_more); a body that is not a list object is an error."""
+    body = client.get(path, params=params)
+    if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
+        raise ApiError(client.system, "GET", path, 200, "answer is not a Stripe list object")
+    return body["data"], bool(body.get("has_more"))
+
+
+def list_pages(
+    client: ApiClient, path: str, params: Mapping[str, Any], page_size: int
+) -> Iterator[list[Any]]:
+    """Every page of a Stripe list, newest first, following `starting_after` while `has_more`."""
+    after: str | None = None
+    while True:
+        query = {**params, "limit": page_size, **({"starting_after": after} if after else {})}
+        data, has_more = read_page(client, path, query)
+        yield data
+        if not has_more:
+            return
+        after = _last_id(data)
+        if after is None:
+            raise ApiError(client.system, "GET", path, 200, "has_more without an id to continue after")
+
+
+def _last_id(data: list[Any]) -> str | None:
+    for item in reversed(data):
+        if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+            return item["id"]
+    return None
+
+
+def newest_event(client: ApiClient) -> EventsCursor | None:
+    """The newest event of any type (the starting point of a full sync), or None."""
+    data, _ = read_page(client, EVENTS_PATH, {"limit": 10})
+    events = [e for e in data if is_event(e)]
+    if not events:
+        return None
+    top = max(e["created"] for e in events)
+    at_top = [e["id"] for e in events if e["created"] == top]
+    return EventsCursor(created=top, event_id=at_top[0], seen=at_top)
+
+
+def window_holds(client: ApiClient, cursor: EventsCursor) -> bool:
+    """Whether the cursor's event can still be read: Stripe keeps events for 30 days, so once
+    it is gone the events since the cursor may be incomplete and a full sync is due."""
+    try:
+        client.get(f"{EVENTS_PATH}/{cursor['event_id']}")
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def events_since(
+    client: ApiClient, types: Iterable[str], cursor: EventsCursor, page_size: int
+) -> list[Any]:
+    """Items of the events feed (of `types`, at or after the cursor, not seen), newest first."""
+    params = {"types[]": list(types), "created[gte]": cursor["created"]}
+    seen = set(cursor["seen"])
+    items: list[Any] = []
+    for page in list_pages(client, EVENTS_PATH, params, page_size):
+        items.extend(e for e in page if not (is_event(e) and e["id"] in seen))
+    return items
+
+
+def next_cursor(cursor: EventsCursor, events: list[dict[str, Any]]) -> EventsCursor:
+    """The cursor after `events` were taken in."""
+    if not events:
+        return cursor
+    top = max(e["created"] for e in events)
+    at_top = [e["id"] for e in events if e["created"] == top]
+    carried = cursor["seen"] if top == cursor["created"] else []
+    return EventsCursor(created=top, event_id=at_top[0], seen=[*carried, *at_top])
+
+
+def latest_per_object(events: list[dict[str, Any]], object_name: str) -> list[dict[str, Any]]:
+    """The newest event per changed object of one kind (events arrive newest first)."""
+    newest: dict[str, dict[str, Any]] = {}
+    for event in sorted(events, key=lambda e: e["created"], reverse=True):
+        obj = event["data"]["object"]
+        if obj.get("object") == object_name and isinstance(obj.get("id"), str):
+            newest.setdefault(obj["id"], event)
+    return list(newest.values())
+
+
+def object_from_event(
+    client: ApiClient, event: dict[str, Any], spec: StripeResource, stripe_version: str
+) -> dict[str, Any]:
+    """The object as of its newest event; fetched again when the event is rendered in
+    another API version than the pinned one."""
+    snapshot: dict[str, Any] = dict(event["data"]["object"])
+    if event.get("type") in spec.deleted_on:
+        return {**snapshot, "deleted": True}
+    if event.get("api_version") in (None, stripe_version):
+        return snapshot
+    try:
+        fetched = client.get(f"{spec.path}/{snapshot['id']}")
+    except ApiError as exc:
+        if exc.status == 404:
+            return {**snapshot, "deleted": True}
+        raise
+    return fetched if isinstance(fetched, dict) else snapshot
+
+
+def complete_nested(client: ApiClient, record: Any, spec: StripeResource, page_size: int) -> Any:
+    """Fill nested lists Stripe cut short (`has_more`), e.g. an invoice's lines."""
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        return record
+    for field, template in spec.nested_lists:
+        nested = record.get(field)
+        if not (isinstance(nested, Mapping) and nested.get("has_more")):
+            continue
+        url = nested.get("url") or template.format(id=record["id"])
+        split = urlsplit(url)
+        items = [
+            item
+            for page in list_pages(client, split.path, dict(parse_qsl(split.query)), page_size)
+            for item in page
+        ]
+        record = {**record, field: {**nested, "data": items, "has_more": False}}
+    return record
+
+
+def nested_violation(record: Any, spec: StripeResource) -> str | None:
+    """The first nested amount that is not an integer (e.g. an invoice line's amount)."""
+    if not isinstance(record, Mapping):
+        return None
+    for field, name in spec.nested_ints:
+        nested = record.get(field)
+        items = nested.get("data") if isinstance(nested, Mapping) else None
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get(name) if isinstance(item, Mapping) else None
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"{field}.data[{index}].{name} is {type(value).__name__}, expected int"
+    return None
+
+
+def is_event(item: Any) -> bool:
+    return (
+        isinstance(item, Mapping)
+        and isinstance(item.get("id"), str)
+        and isinstance(item.get("created"), int)
+        and isinstance(item.get("data"), Mapping)
+        and isinstance(item["data"].get("object"), Mapping)
+    )

@@ -1,0 +1,196 @@
+"""Stripe endpoints, event types and record contracts for the billing source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingestion.contracts import Contract, Field
+
+STRIPE_VERSION = "2024-06-20"
+PAGE_SIZE = 100  # Stripe's maximum `limit`
+EVENTS_PATH = "/v1/events"
+MAX_EVENT_TYPES = 20  # `types[]` takes at most 20 names
+
+
+@dataclass(frozen=True)
+class StripeResource:
+    """One Stripe object list: where it is listed, which events change it, its contract."""
+
+    name: str  # the dlt table name
+    object: str  # the value of the record's `object` field
+    path: str
+    event_types: tuple[str, ...]
+    contract: Contract
+    list_params: dict[str, Any] = field(default_factory=dict)
+    nested_lists: tuple[tuple[str, str], ...] = ()  # (field, path template) completed when has_more
+    nested_ints: tuple[tuple[str, str], ...] = ()  # (nested list, field) that must be integers
+    deleted_on: tuple[str, ...] = ()  # event types that mean the object was deleted
+
+
+def _money(*names: str) -> tuple[Field, ...]:
+    return tuple(Field(name, "int", required=True) for name in names)
+
+
+CUSTOMERS = StripeResource(
+    name="customers",
+    object="customer",
+    path="/v1/customers",
+    event_types=("customer.created", "customer.updated", "customer.deleted"),
+    deleted_on=("customer.deleted",),
+    contract=Contract(
+        resource="customers",
+        key="id",
+        fields=(
+            Field("object", "str", required=True),
+            Field("created", "int", required=True),
+            Field("email", "str"),
+            Field("name", "str"),
+            Field("balance", "int"),
+            Field("delinquent", "bool"),
+            Field("metadata", "dict"),
+        ),
+        string_map="metadata",
+    ),
+)
+
+INVOICES = StripeResource(
+    name="invoices",
+    object="invoice",
+    path="/v1/invoices",
+    event_types=(
+        "invoice.created",
+        "invoice.deleted",
+        "invoice.finalization_failed",
+        "invoice.finalized",
+        "invoice.marked_uncollectible",
+        "invoice.overdue",
+        "invoice.paid",
+        "invoice.payment_action_required",
+        "invoice.payment_failed",
+        "invoice.payment_succeeded",
+        "invoice.sent",
+        "invoice.updated",
+        "invoice.voided",
+        "invoice.will_be_due",
+    ),
+    deleted_on=("invoice.deleted",),
+    nested_lists=(("lines", "/v1/invoices/{id}/lines"),),
+    nested_ints=(("lines", "amount"),),
+    contract=Contract(
+        resource="invoices",
+        key="id",
+        fields=(
+            Field("object", "str", required=True),
+            Field("created", "int", required=True),
+            Field("customer", "str"),
+            Field("currency", "str", required=True),
+            *_money("amount_due", "amount_paid", "amount_remaining"),
+            Field("subtotal", "int"),
+            Field("total", "int"),
+            Field("status", "str"),
+            Field("lines", "dict"),
+            Field("lines.data", "list"),
+            Field("metadata", "dict"),
+        ),
+        string_map="metadata",
+    ),
+)
+
+CHARGES = StripeResource(
+    name="charges",
+    object="charge",
+    path="/v1/charges",
+    event_types=(
+        "charge.captured",
+        "charge.expired",
+        "charge.failed",
+        "charge.pending",
+        "charge.refunded",
+        "charge.succeeded",
+        "charge.updated",
+    ),
+    contract=Contract(
+        resource="charges",
+        key="id",
+        fields=(
+            Field("object", "str", required=True),
+            Field("created", "int", required=True),
+            Field("currency", "str", required=True),
+            *_money("amount"),
+            Field("amount_captured", "int"),
+            Field("amount_refunded", "int"),
+            Field("status", "str", required=True),
+            Field("paid", "bool"),
+            Field("refunded", "bool"),
+            Field("metadata", "dict"),
+        ),
+        string_map="metadata",
+    ),
+)
+
+PAYMENT_INTENTS = StripeResource(
+    name="payment_intents",
+    object="payment_intent",
+    path="/v1/payment_intents",
+    event_types=(
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.canceled",
+        "payment_intent.created",
+        "payment_intent.partially_funded",
+        "payment_intent.payment_failed",
+        "payment_intent.processing",
+        "payment_intent.requires_action",
+        "payment_intent.succeeded",
+    ),
+    contract=Contract(
+        resource="payment_intents",
+        key="id",
+        fields=(
+            Field("object", "str", required=True),
+            Field("created", "int", required=True),
+            Field("currency", "str", required=True),
+            *_money("amount"),
+            Field("amount_received", "int"),
+            Field("status", "str", required=True),
+            Field("metadata", "dict"),
+        ),
+        string_map="metadata",
+    ),
+)
+
+SUBSCRIPTIONS = StripeResource(
+    name="subscriptions",
+    object="subscription",
+    path="/v1/subscriptions",
+    list_params={"status": "all"},  # the default hides canceled subscriptions
+    event_types=(
+        "customer.subscription.created",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+        "customer.subscription.resumed",
+        "customer.subscription.trial_will_end",
+        "customer.subscription.updated",
+    ),
+    nested_lists=(("items", "/v1/subscription_items?subscription={id}"),),
+    contract=Contract(
+        resource="subscriptions",
+        key="id",
+        fields=(
+            Field("object", "str", required=True),
+            Field("created", "int", required=True),
+            Field("customer", "str", required=True),
+            Field("status", "str", required=True),
+            Field("current_period_start", "int"),
+            Field("current_period_end", "int"),
+            Field("items", "dict"),
+            Field("items.data", "list"),
+            Field("metadata", "dict"),
+        ),
+        string_map="metadata",
+    ),
+)
+
+RESOURCES: tuple[StripeResource, ...] = (CUSTOMERS, INVOICES, CHARGES, PAYMENT_INTENTS, SUBSCRIPTIONS)
