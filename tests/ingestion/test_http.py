@@ -1,0 +1,179 @@
+"""The shared API client: pacing from headers, retries, and no secrets in errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from ingestion.http import (
+    ApiClient,
+    ApiError,
+    Pace,
+    RetryPolicy,
+    calendly_window,
+    hubspot_window,
+    is_meta_throttle,
+    meta_window,
+    retry_after_seconds,
+)
+
+Reply = tuple[int, dict[str, str], bytes]
+TOKEN = "sk_test_supersecretvalue123"
+
+
+class Script:
+    """Answers requests in order from a list; repeats the last answer when exhausted."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = replies
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+
+    def next(self) -> Reply:
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[list[Reply]], tuple[str, Script]]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(replies: list[Reply]) -> tuple[str, Script]:
+        script = Script(replies)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                script.seen.append((self.command, self.path, dict(self.headers)))
+                status, headers, body = script.next()
+                if status == 0:  # drop the connection
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", script
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_cap=0.05)
+OK: Reply = (200, {"Content-Type": "application/json"}, b'{"ok": true}')
+
+
+def test_retries_server_errors_drops_and_malformed_bodies_then_succeeds(serve):
+    url, script = serve([(503, {}, b"busy"), (0, {}, b""), (200, {}, b'{"trunc'), OK])
+    with ApiClient("crm", url, TOKEN, retry=FAST, seed=1) as client:
+        assert client.get("/things") == {"ok": True}
+        assert client.stats.retries == 3
+    assert script.seen[0][2]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_gives_up_after_max_attempts_without_leaking_the_token(serve):
+    url, _ = serve([(500, {}, f"boom Bearer {TOKEN}".encode())])
+    with ApiClient("billing", url, TOKEN, retry=FAST) as client, pytest.raises(ApiError) as raised:
+        client.get("/v1/customers")
+    assert "gave up" in str(raised.value)
+    assert TOKEN not in str(raised.value)
+
+
+def test_client_errors_fail_at_once_with_a_redacted_reason(serve):
+    body = json.dumps({"error": {"message": f"Invalid API Key provided: {TOKEN}"}}).encode()
+    url, script = serve([(401, {}, body)])
+    with ApiClient("billing", url, TOKEN, retry=FAST) as client, pytest.raises(ApiError) as raised:
+        client.get("/v1/customers")
+    assert raised.value.status == 401
+    assert TOKEN not in str(raised.value)
+    assert len(script.seen) == 1
+
+
+def test_query_token_is_sent_but_never_named_in_errors(serve):
+    url, script = serve([(404, {}, b'{"error": {"message": "nope"}}')])
+    with ApiClient("ads", url, TOKEN, auth="query", retry=FAST) as client, pytest.raises(ApiError) as raised:
+        client.get("/v21.0/act_1/insights", params={"level": "campaign"})
+    assert f"access_token={TOKEN}" in script.seen[0][1]
+    assert TOKEN not in str(raised.value)
+    assert "Authorization" not in script.seen[0][2]
+
+
+def test_honours_retry_after_on_429(serve):
+    url, _ = serve([(429, {"Retry-After": "0.3"}, b"{}"), OK])
+    with ApiClient("crm", url, TOKEN, retry=FAST) as client:
+        client.get("/x")
+        assert client.stats.statuses[429] == 1
+        assert client.stats.throttled_seconds >= 0.29  # the wait the server asked for
+
+
+def test_refuses_to_wait_longer_than_the_policy_allows(serve):
+    url, _ = serve([(429, {"Retry-After": "86400"}, b"{}")])
+    with ApiClient("crm", url, TOKEN, retry=FAST) as client, pytest.raises(ApiError, match="asked to wait"):
+        client.get("/x")
+
+
+def test_paces_ahead_of_the_limit_from_hubspot_headers(serve):
+    low = {
+        "X-HubSpot-RateLimit-Max": "100",
+        "X-HubSpot-RateLimit-Remaining": "3",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+    }
+    url, _ = serve([(200, low, b"{}")])
+    with ApiClient("crm", url, TOKEN, window=hubspot_window, retry=FAST) as client:
+        client.get("/a")
+        client.get("/b")
+        # the second request waited about one request's share of the window (0.1 s)
+        assert client.stats.throttled_seconds > 0.05
+        assert client.stats.statuses[429] == 0
+
+
+def test_static_pace_spaces_requests(serve):
+    url, _ = serve([OK])
+    with ApiClient("crm", url, TOKEN, pace=Pace(rate=20), retry=FAST) as client:
+        for _ in range(4):
+            client.get("/a")
+        assert client.stats.throttled_seconds > 0.1  # 3 gaps of 1/20 s
+
+
+def test_header_readers():
+    hub = httpx.Headers(
+        {
+            "x-hubspot-ratelimit-max": "100",
+            "x-hubspot-ratelimit-remaining": "50",
+            "x-hubspot-ratelimit-interval-milliseconds": "10000",
+        }
+    )
+    assert hubspot_window(hub) == (0.5, 0.1)
+    assert hubspot_window(httpx.Headers({})) is None
+    cal = httpx.Headers({"x-ratelimit-limit": "500", "x-ratelimit-remaining": "9", "x-ratelimit-reset": "45"})
+    assert calendly_window(cal) == (9 / 500, 5.0)
+    meta = httpx.Headers({"x-ad-account-usage": '{"acc_id_util_pct": 80, "reset_time_duration": 50}'})
+    assert meta_window(meta) == pytest.approx((0.2, 0.5))
+
+
+def test_retry_after_from_google_and_meta_bodies():
+    google = httpx.Response(
+        429,
+        json={"error": {"details": [{"errors": [{"details": {"quotaErrorDetails": {"retryDelay": "3s"}}}]}]}},
+    )
+    assert retry_after_seconds(google) == 3.0
+    assert retry_after_seconds(httpx.Response(423)) == 2.0
+    meta = httpx.Response(400, json={"error": {"code": 17, "error_subcode": 2446079}})
+    assert is_meta_throttle(meta)
+    assert not is_meta_throttle(httpx.Response(400, json={"error": {"code": 100}}))
