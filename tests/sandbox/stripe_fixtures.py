@@ -42,7 +42,9 @@ def build_world(customers: int = 300, seed: int = 11) -> World:
     people = [_customer(ids, i, now - (i // 2 if i < 10 else i) * 3_000 - 600) for i in range(customers)]
     world.billing.customers.put_many(people)
     for i, customer in enumerate(people[:150]):
-        _add_invoice(world, ids, customer, INVOICE_STATUSES[i % len(INVOICE_STATUSES)], 12 if i == 3 else 1 + i % 3)
+        _add_invoice(
+            world, ids, customer, INVOICE_STATUSES[i % len(INVOICE_STATUSES)], 12 if i == 3 else 1 + i % 3
+        )
     for i, customer in enumerate(people[:60]):
         world.billing.subscriptions.put(_subscription(ids, customer, SUBSCRIPTION_STATUSES[i % 6], i))
     _add_events(world, ids, people, now)
@@ -78,7 +80,7 @@ def _customer(ids: _Ids, i: int, created: int) -> Record:
 def _add_invoice(world: World, ids: _Ids, customer: Record, status: str, line_count: int) -> None:
     created = customer["created"] + 300
     invoice_id = ids.new("in")
-    lines = [
+    lines: list[Record] = [
         {
             "id": ids.new("il"),
             "object": "line_item",
