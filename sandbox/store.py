@@ -156,11 +156,11 @@ class AdsState:
 
     google_customers: list[Record] = field(default_factory=list)
     google_campaigns: list[Record] = field(default_factory=list)
-    # one row per campaign and day: the `results[]` element of searchStream
+    # one compact row per campaign and day (see WORLD.md); the app renders searchStream rows
     google_rows: list[Record] = field(default_factory=list)
     meta_accounts: list[Record] = field(default_factory=list)
     meta_campaigns: list[Record] = field(default_factory=list)
-    # one row per campaign and day: the `data[]` element of /insights at level=campaign
+    # one compact row per campaign and day (see WORLD.md); the app renders /insights rows
     meta_rows: list[Record] = field(default_factory=list)
 
 

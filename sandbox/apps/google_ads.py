@@ -583,7 +583,8 @@ class GoogleAdsApp:
         date_tests = [compile_condition(c, today) for c in query.where if c.field == "segments.date"]
         other_tests = [compile_condition(c, today) for c in query.where if c.field != "segments.date"]
         named = {*query.select, *(c.field for c in query.where), *(f for f, _ in query.order_by)}
-        by_date = "segments.date" in named
+        # a date filter alone sums over its window; selecting (or ordering by) the date segments rows
+        by_date = "segments.date" in query.select or any(f == "segments.date" for f, _ in query.order_by)
         with_metrics = any(n.startswith("metrics.") for n in named)
         entities = self._entities(query.resource, customer)
         if with_metrics or by_date:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from sandbox import server
@@ -40,6 +41,12 @@ def serve(
         sandbox = server.Sandbox(world, config=config, faults=faults)
     with sandbox:
         yield sandbox
+
+
+def connect(base_url: str, headers: dict[str, str]) -> httpx.Client:
+    """A client without keep-alive: the stdlib server's split writes stall reused connections."""
+    limits = httpx.Limits(max_keepalive_connections=0)
+    return httpx.Client(base_url=base_url, headers=headers, limits=limits, timeout=10)
 
 
 def stamp(value: datetime) -> str:

@@ -139,7 +139,9 @@ def _owners() -> list[Record]:
     ]
 
 
-def _pipeline(pipeline_id: str, label: str, order: int, stages: tuple[tuple[str, str, str, str], ...]) -> Record:
+def _pipeline(
+    pipeline_id: str, label: str, order: int, stages: tuple[tuple[str, str, str, str], ...]
+) -> Record:
     stamp = iso(NOW - timedelta(days=800))
     return {
         "id": pipeline_id,

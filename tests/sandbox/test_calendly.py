@@ -17,6 +17,7 @@ from tests.sandbox.calendly_fixtures import (
     CHAIN,
     EVENT_COUNT,
     build_world,
+    connect,
     event_uri,
     expected_events,
     invitee_uri,
@@ -27,16 +28,23 @@ AUTH = {"Authorization": f"Bearer {DEFAULT_TOKENS['calendly']}"}
 RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
+    """One server for the read-only tests; tests that write or change limits start their own."""
     with serve(build_world(), ("calendly",)) as running:
         yield running
 
 
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.base_urls["calendly"], headers=AUTH, timeout=10) as http:
+    with connect(sandbox.base_urls["calendly"], AUTH) as http:
         yield http
+
+
+@pytest.fixture
+def fresh() -> Iterator[tuple[Sandbox, httpx.Client]]:
+    with serve(build_world(), ("calendly",)) as running, connect(running.base_urls["calendly"], AUTH) as http:
+        yield running, http
 
 
 def org(sandbox: Sandbox) -> str:
@@ -204,7 +212,8 @@ def test_reschedule_chain_is_served_on_invitees(client: httpx.Client) -> None:
     ]
 
 
-def test_cancellation_changes_later_reads(sandbox: Sandbox, client: httpx.Client) -> None:
+def test_cancellation_changes_later_reads(fresh: tuple[Sandbox, httpx.Client]) -> None:
+    sandbox, client = fresh
     path = "/scheduled_events/EV00000000000005"
     before = client.get(path).json()["resource"]
     assert before["status"] == "active"
@@ -241,7 +250,8 @@ def test_bad_token_is_unauthenticated(sandbox: Sandbox, token: str | None) -> No
     assert all(h in response.headers for h in RATE_HEADERS)
 
 
-def test_rate_limit_headers_on_every_response(sandbox: Sandbox, client: httpx.Client) -> None:
+def test_rate_limit_headers_on_every_response(fresh: tuple[Sandbox, httpx.Client]) -> None:
+    sandbox, client = fresh
     off = client.get("/users/me")
     assert all(h in off.headers for h in RATE_HEADERS)
     sandbox.set_limits(RateLimitConfig(calendly_per_min=4))
@@ -260,8 +270,11 @@ def test_rate_limit_headers_on_every_response(sandbox: Sandbox, client: httpx.Cl
 
 def test_injected_server_error_carries_rate_headers() -> None:
     plan = FaultPlan.from_dict({"scripted": [{"system": "scheduling", "status": 503}]})
-    with serve(build_world(), ("calendly",), faults=plan) as running:
-        response = httpx.get(f"{running.base_urls['calendly']}/users/me", headers=AUTH)
+    with (
+        serve(build_world(), ("calendly",), faults=plan) as running,
+        connect(running.base_urls["calendly"], AUTH) as http,
+    ):
+        response = http.get("/users/me")
     assert response.status_code == 503
     assert response.json()["title"] == "Internal Server Error"
     assert all(h in response.headers for h in RATE_HEADERS)
@@ -275,15 +288,17 @@ def test_drift_on_events_and_invitees() -> None:
         }
     )
     world = build_world()
-    with serve(world, ("calendly",), faults=plan) as running:
-        with httpx.Client(base_url=running.base_urls["calendly"], headers=AUTH) as http:
-            events, _ = list_all(http, "/scheduled_events", {"organization": world.scheduling.organization})
-            invitees = [
-                i
-                for e in events[:40]
-                for i in http.get(e["uri"].removeprefix(API) + "/invitees").json()["collection"]
-            ]
-            single = http.get("/scheduled_events/EV00000000000001").json()["resource"]
+    with (
+        serve(world, ("calendly",), faults=plan) as running,
+        connect(running.base_urls["calendly"], AUTH) as http,
+    ):
+        events, _ = list_all(http, "/scheduled_events", {"organization": world.scheduling.organization})
+        invitees = [
+            i
+            for e in events[:40]
+            for i in http.get(e["uri"].removeprefix(API) + "/invitees").json()["collection"]
+        ]
+        single = http.get("/scheduled_events/EV00000000000001").json()["resource"]
     assert all(e["trueup_drift_field"] == "drifted-" + e["uri"] for e in events)
     assert single["trueup_drift_field"] == "drifted-" + single["uri"]
     drifted = [i for i in invitees if isinstance(i["email"], dict)]
