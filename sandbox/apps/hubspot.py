@@ -282,7 +282,7 @@ class Filter:
 
 
 # ---------------------------------------------------------------------------------------------
-# time and value helpers
+# time and value conversions
 
 
 def _ms_of(moment: datetime) -> int:
@@ -935,6 +935,9 @@ class HubSpotApp:
         changes, issues = self._validate(object_type, collection, body.get("properties"), record)
         if issues:
             raise self._invalid(issues)
+        existing = self._email_conflict(object_type, collection, changes, set(), record["id"])
+        if existing is not None:
+            raise Problem(409, f"Contact already exists. Existing ID: {existing}", "CONFLICT")
         updated = self._updated(object_type, record, changes, self._stamp())
         self._store(object_type, collection, [(record, updated)])
         return json_response(self._write_result(object_type, updated, changes))
@@ -1129,16 +1132,24 @@ class HubSpotApp:
         planned: list[tuple[Record, dict[str, str]]] = []
         errors: list[dict[str, Any]] = []
         missing: list[str] = []
+        emails: set[str] = set()
         for item in inputs:
             record = self._find(object_type, collection, str(item["id"]), item.get("idProperty"))
             if record is None:
                 missing.append(str(item["id"]))
                 continue
             changes, issues = self._validate(object_type, collection, item["properties"], record)
+            existing = (
+                None
+                if issues
+                else self._email_conflict(object_type, collection, changes, emails, record["id"])
+            )
             if issues:
                 errors.append(self._validation_error(issues, str(item["id"])))
-                continue
-            planned.append((record, changes))
+            elif existing is not None:
+                errors.append(self._conflict_error(existing, str(item["id"])))
+            else:
+                planned.append((record, changes))
         if missing:
             errors.insert(0, self._not_found_error(object_type, missing))
         results = []
@@ -1160,16 +1171,26 @@ class HubSpotApp:
         planned: list[tuple[Record | None, dict[str, str]]] = []
         errors: list[dict[str, Any]] = []
         missing: list[str] = []
+        emails: set[str] = set()
         for item in inputs:
             value, id_property = str(item["id"]).strip(), str(item.get("idProperty") or "hs_object_id")
             record = self._find(object_type, collection, value, id_property)
-            changes, issues = self._validate(object_type, collection, item["properties"], record)
+            if record is None and id_property == "hs_object_id":
+                missing.append(value)
+                continue
+            # a new record gets its id property from `id`
+            raw = item["properties"] if record is not None else {**item["properties"], id_property: value}
+            changes, issues = self._validate(object_type, collection, raw, record)
+            own_id = None if record is None else record["id"]
+            existing = (
+                None if issues else self._email_conflict(object_type, collection, changes, emails, own_id)
+            )
             if issues:
                 errors.append(self._validation_error(issues, value))
-            elif record is None and id_property == "hs_object_id":
-                missing.append(value)
+            elif existing is not None:
+                errors.append(self._conflict_error(existing, value))
             else:
-                planned.append((record, changes if record else {**changes, id_property: value}))
+                planned.append((record, changes))
         if missing:
             errors.insert(0, self._not_found_error(object_type, missing))
         results = []
@@ -1206,8 +1227,7 @@ class HubSpotApp:
             elif isinstance(links, str):
                 errors.append(_standard_error(links, "VALIDATION_ERROR", {"inputs": [str(number)]}))
             elif existing is not None:
-                message = f"Contact already exists. Existing ID: {existing}"
-                errors.append(_standard_error(message, "CONFLICT", {"existingId": [existing]}))
+                errors.append(self._conflict_error(existing, str(number)))
             else:
                 planned.append((changes, links))
         results = []
@@ -1281,9 +1301,14 @@ class HubSpotApp:
         return index
 
     def _email_conflict(
-        self, object_type: str, collection: Collection, changes: dict[str, str], batch: set[str]
+        self,
+        object_type: str,
+        collection: Collection,
+        changes: dict[str, str],
+        batch: set[str],
+        own_id: str | None = None,
     ) -> str | None:
-        """Id of the contact that already has this email (contacts' email is unique)."""
+        """Id of another contact that already has the email being written (contacts' email is unique)."""
         email = (changes.get("email") or "").strip().lower()
         if object_type != "contacts" or not email:
             return None
@@ -1291,7 +1316,11 @@ class HubSpotApp:
         if existing is None and email in batch:
             return "(an earlier input of this batch)"
         batch.add(email)
-        return existing
+        return None if existing == own_id else existing
+
+    def _conflict_error(self, existing: str, input_id: str) -> dict[str, Any]:
+        message = f"Contact already exists. Existing ID: {existing}"
+        return _standard_error(message, "CONFLICT", {"ids": [input_id], "existingId": [existing]})
 
     def _validate(
         self, object_type: str, collection: Collection, raw: Any, record: Record | None
@@ -1467,7 +1496,7 @@ class HubSpotApp:
 
 
 # ---------------------------------------------------------------------------------------------
-# module helpers used by the app
+# record-level functions used by the app
 
 
 def _as_string(value: Any) -> str:
