@@ -1,0 +1,78 @@
+"""Session fixtures shared by the model, check and report tests: one sandbox world
+loaded once into a warehouse, and a fully built copy of it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ingestion.warehouse import Paths
+from sandbox.store import World
+
+WORLD_SEED = 7
+WORLD_CONTACTS = 2000
+
+
+@dataclass
+class Warehouse:
+    """A TRUEUP_HOME with a loaded warehouse, and the world (with its truth) behind it."""
+
+    home: Path
+    world: World
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(home=self.home)
+
+    @property
+    def file(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    def copy_to(self, home: Path) -> Warehouse:
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.file, home / "warehouse.duckdb")
+        return Warehouse(home=home, world=self.world)
+
+
+@pytest.fixture(scope="session")
+def loaded_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """The default-scale sandbox world ingested into a warehouse (raw schemas + seeds)."""
+    from ingestion.pipeline import SYSTEMS, run_system
+    from orchestration.dbt import run_dbt
+    from orchestration.sandbox_runtime import today_anchor
+    from sandbox import world as world_module
+    from sandbox.server import Sandbox
+
+    home = tmp_path_factory.mktemp("loaded")
+    world = world_module.generate(seed=WORLD_SEED, contacts=WORLD_CONTACTS, anchor=today_anchor())
+    with Sandbox(world) as sandbox, _source_env(sandbox.base_urls):
+        for system in SYSTEMS:
+            run_system(system, where=Paths(home=home))
+    run_dbt(["seed"], where=Paths(home=home))
+    return Warehouse(home=home, world=world)
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(loaded_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """A copy of the loaded warehouse after a full `dbt build` (read it, do not write it)."""
+    from orchestration.dbt import run_dbt
+
+    built = loaded_warehouse.copy_to(tmp_path_factory.mktemp("built"))
+    run_dbt(["build"], where=built.paths)
+    return built
+
+
+@pytest.fixture
+def scratch_warehouse(loaded_warehouse: Warehouse, tmp_path: Path) -> Warehouse:
+    """A private copy of the loaded (raw) warehouse a test may break and rebuild."""
+    return loaded_warehouse.copy_to(tmp_path / "scratch")
+
+
+def _source_env(base_urls: dict[str, str]) -> Iterator[None]:
+    from orchestration.sandbox_runtime import patched_env, source_env
+
+    return patched_env(source_env(base_urls))  # type: ignore[return-value]
