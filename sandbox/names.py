@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# fmt: off
+
 FIRST_NAMES: tuple[str, ...] = (
     "Robert", "Elizabeth", "William", "James", "Michael", "Katherine", "Jennifer", "Christopher",
     "Daniel", "Matthew", "Joseph", "Thomas", "Richard", "Anthony", "Steven", "Andrew", "Joshua",
@@ -233,3 +235,4 @@ CAMPAIGN_THEMES: tuple[str, ...] = (
     "Case Study", "Industry", "Local", "Remarketing", "Prospecting", "Launch", "Awareness",
 )
 CAMPAIGN_REGIONS: tuple[str, ...] = ("US", "US East", "US West", "Canada", "UK", "EMEA", "Global")
+# fmt: on

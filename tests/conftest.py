@@ -4,7 +4,7 @@ loaded once into a warehouse, and a fully built copy of it."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def scratch_warehouse(loaded_warehouse: Warehouse, tmp_path: Path) -> Warehouse:
     return loaded_warehouse.copy_to(tmp_path / "scratch")
 
 
-def _source_env(base_urls: dict[str, str]) -> Iterator[None]:
+def _source_env(base_urls: dict[str, str]) -> AbstractContextManager[None]:
     from orchestration.sandbox_runtime import patched_env, source_env
 
-    return patched_env(source_env(base_urls))  # type: ignore[return-value]
+    return patched_env(source_env(base_urls))

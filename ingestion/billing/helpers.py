@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlsplit
+
+import dlt
+from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.common.schema.utils import new_table
 
 from ingestion.billing.settings import EVENTS_PATH, StripeResource
 from ingestion.http import ApiClient, ApiError
 
 
 class EventsCursor(TypedDict):
-    """Where the events feed was last read: the newest event seen and the ids at its second."""
+    """Where the events feed was last read: the newest event seen and the ids at its second.
+
+    `event_id` is None when the account had no event in the window at the full listing; then
+    `synced_at` (this machine's clock at that listing) tells when the window has passed it.
+    """
 
     created: int
-    event_id: str
+    event_id: str | None
     seen: list[str]
+    synced_at: float
 
 
 class ClientLease:
@@ -46,6 +56,16 @@ class ClientLease:
 
     def retries(self) -> int:
         return self._closed_retries + (self._client.stats.retries if self._client else 0)
+
+
+def declared_schema(name: str, tables: Mapping[str, TTableSchemaColumns]) -> dlt.Schema:
+    """A source schema that declares each table's columns up front, so a column that is null
+    in every record still exists with its type. The hints live here rather than on the
+    resources because a quarantine row's table variant copies its resource's hints."""
+    schema = dlt.Schema(name)
+    for table, columns in tables.items():
+        schema.update_table(new_table(table, columns=[{**c, "name": n} for n, c in columns.items()]))
+    return schema
 
 
 def read_page(client: ApiClient, path: str, params: Mapping[str, Any]) -> tuple[list[Any], bool]:
@@ -79,20 +99,19 @@ def _last_id(data: list[Any]) -> str | None:
     return None
 
 
-def newest_event(client: ApiClient) -> EventsCursor | None:
-    """The newest event of any type (the starting point of a full sync), or None."""
+def newest_event(client: ApiClient) -> EventsCursor:
+    """The cursor a full listing starts from: the newest event of any type, read before the
+    listing so that changes made during it come through the events feed next time."""
     data, _ = read_page(client, EVENTS_PATH, {"limit": 10})
-    events = [e for e in data if is_event(e)]
-    if not events:
-        return None
-    top = max(e["created"] for e in events)
-    at_top = [e["id"] for e in events if e["created"] == top]
-    return EventsCursor(created=top, event_id=at_top[0], seen=at_top)
+    empty = EventsCursor(created=0, event_id=None, seen=[], synced_at=time.time())
+    return next_cursor(empty, [e for e in data if is_event(e)])
 
 
-def window_holds(client: ApiClient, cursor: EventsCursor) -> bool:
-    """Whether the cursor's event can still be read: Stripe keeps events for 30 days, so once
-    it is gone the events since the cursor may be incomplete and a full sync is due."""
+def window_holds(client: ApiClient, cursor: EventsCursor, window_seconds: float) -> bool:
+    """Whether every event since the cursor can still be listed. Stripe keeps events for 30
+    days: once the cursor's own event is gone, a full listing is due."""
+    if cursor.get("event_id") is None:
+        return time.time() - cursor.get("synced_at", 0.0) < window_seconds
     try:
         client.get(f"{EVENTS_PATH}/{cursor['event_id']}")
     except ApiError as exc:
@@ -102,9 +121,7 @@ def window_holds(client: ApiClient, cursor: EventsCursor) -> bool:
     return True
 
 
-def events_since(
-    client: ApiClient, types: Iterable[str], cursor: EventsCursor, page_size: int
-) -> list[Any]:
+def events_since(client: ApiClient, types: Iterable[str], cursor: EventsCursor, page_size: int) -> list[Any]:
     """Items of the events feed (of `types`, at or after the cursor, not seen), newest first."""
     params = {"types[]": list(types), "created[gte]": cursor["created"]}
     seen = set(cursor["seen"])
@@ -121,7 +138,7 @@ def next_cursor(cursor: EventsCursor, events: list[dict[str, Any]]) -> EventsCur
     top = max(e["created"] for e in events)
     at_top = [e["id"] for e in events if e["created"] == top]
     carried = cursor["seen"] if top == cursor["created"] else []
-    return EventsCursor(created=top, event_id=at_top[0], seen=[*carried, *at_top])
+    return {**cursor, "created": top, "event_id": at_top[0], "seen": [*carried, *at_top]}
 
 
 def latest_per_object(events: list[dict[str, Any]], object_name: str) -> list[dict[str, Any]]:

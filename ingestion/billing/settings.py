@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlt.common.schema.typing import TTableSchemaColumns
+
 from ingestion.contracts import Contract, Field
 
 STRIPE_VERSION = "2024-06-20"
 PAGE_SIZE = 100  # Stripe's maximum `limit`
 EVENTS_PATH = "/v1/events"
 MAX_EVENT_TYPES = 20  # `types[]` takes at most 20 names
+EVENTS_WINDOW_DAYS = 30  # how long Stripe keeps events listable
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,21 @@ class StripeResource:
     list_params: dict[str, Any] = field(default_factory=dict)
     nested_lists: tuple[tuple[str, str], ...] = ()  # (field, path template) completed when has_more
     nested_ints: tuple[tuple[str, str], ...] = ()  # (nested list, field) that must be integers
+    columns: TTableSchemaColumns = field(default_factory=dict)
     deleted_on: tuple[str, ...] = ()  # event types that mean the object was deleted
+
+
+def _columns(text: str = "", bigint: str = "", boolean: str = "") -> TTableSchemaColumns:
+    """Column hints, so a column that is null in every record still exists with its type."""
+    columns: TTableSchemaColumns = {"id": {"data_type": "text"}}
+    for names, data_type in ((text, "text"), (bigint, "bigint"), (boolean, "bool")):
+        for name in names.split():
+            columns[name] = {"data_type": data_type}  # type: ignore[typeddict-item]
+    return columns
+
+
+COMMON_TEXT = "object currency"
+COMMON_BOOL = "livemode"
 
 
 def _money(*names: str) -> tuple[Field, ...]:
@@ -38,6 +55,12 @@ CUSTOMERS = StripeResource(
     path="/v1/customers",
     event_types=("customer.created", "customer.updated", "customer.deleted"),
     deleted_on=("customer.deleted",),
+    columns=_columns(
+        text=f"{COMMON_TEXT} email name phone description invoice_prefix tax_exempt test_clock "
+        "default_source",
+        bigint="created balance next_invoice_sequence",
+        boolean=f"{COMMON_BOOL} delinquent deleted",
+    ),
     contract=Contract(
         resource="customers",
         key="id",
@@ -77,6 +100,14 @@ INVOICES = StripeResource(
     deleted_on=("invoice.deleted",),
     nested_lists=(("lines", "/v1/invoices/{id}/lines"),),
     nested_ints=(("lines", "amount"),),
+    columns=_columns(
+        text=f"{COMMON_TEXT} customer customer_email customer_name description number status "
+        "collection_method billing_reason charge payment_intent subscription",
+        bigint="created due_date period_start period_end amount_due amount_paid amount_remaining "
+        "subtotal total attempt_count status_transitions__finalized_at status_transitions__paid_at "
+        "status_transitions__voided_at status_transitions__marked_uncollectible_at",
+        boolean=f"{COMMON_BOOL} paid attempted auto_advance paid_out_of_band deleted",
+    ),
     contract=Contract(
         resource="invoices",
         key="id",
@@ -109,6 +140,12 @@ CHARGES = StripeResource(
         "charge.refunded",
         "charge.succeeded",
         "charge.updated",
+    ),
+    columns=_columns(
+        text=f"{COMMON_TEXT} customer invoice payment_intent balance_transaction status failure_code "
+        "failure_message",
+        bigint="created amount amount_captured amount_refunded",
+        boolean=f"{COMMON_BOOL} captured paid refunded",
     ),
     contract=Contract(
         resource="charges",
@@ -143,6 +180,11 @@ PAYMENT_INTENTS = StripeResource(
         "payment_intent.requires_action",
         "payment_intent.succeeded",
     ),
+    columns=_columns(
+        text=f"{COMMON_TEXT} customer invoice status latest_charge",
+        bigint="created amount amount_received",
+        boolean=COMMON_BOOL,
+    ),
     contract=Contract(
         resource="payment_intents",
         key="id",
@@ -175,6 +217,11 @@ SUBSCRIPTIONS = StripeResource(
         "customer.subscription.updated",
     ),
     nested_lists=(("items", "/v1/subscription_items?subscription={id}"),),
+    columns=_columns(
+        text=f"{COMMON_TEXT} customer status collection_method latest_invoice",
+        bigint="created start_date canceled_at ended_at current_period_start current_period_end",
+        boolean=f"{COMMON_BOOL} cancel_at_period_end",
+    ),
     contract=Contract(
         resource="subscriptions",
         key="id",
