@@ -14,7 +14,7 @@ def ingestion_defs() -> dg.Definitions:
 
 
 def transform_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[transform.build_dbt_assets()])
+    return dg.Definitions(assets=transform.build_dbt_assets())
 
 
 def jobs_defs() -> dg.Definitions:

@@ -26,21 +26,44 @@ def _deps(node: Node, manifest: Manifest) -> list[dg.AssetKey]:
     return keys
 
 
-def build_dbt_assets(manifest: Manifest | None = None) -> dg.AssetsDefinition:
+LAYERS = ("seeds", "staging", "intermediate", "marts", "reconciliation", "reverse_etl")
+
+
+def build_dbt_assets(manifest: Manifest | None = None) -> list[dg.AssetsDefinition]:
+    """One multi-asset per layer (seeds, staging, ... reverse_etl), so a blocking check on
+    one layer stops the layers downstream of it."""
     manifest = manifest or load_manifest()
     models = {n.unique_id: n for n in manifest.models()}
+    tests = [t for t in manifest.tests() if t.attached_to in models]
+    layers: dict[str, list[Node]] = {}
+    for node in models.values():
+        layers.setdefault(node.schema if node.schema in GROUPS else "transform", []).append(node)
+    return [
+        _layer_asset(
+            layer, nodes, [t for t in tests if models[str(t.attached_to)] in nodes], manifest, models
+        )
+        for layer, nodes in sorted(layers.items(), key=lambda item: _layer_order(item[0]))
+    ]
+
+
+def _layer_order(layer: str) -> int:
+    return LAYERS.index(layer) if layer in LAYERS else len(LAYERS)
+
+
+def _layer_asset(
+    layer: str, nodes: list[Node], tests: list[Node], manifest: Manifest, models: dict[str, Node]
+) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             node.key,
             deps=_deps(node, manifest),
             description=node.description or None,
-            group_name=node.schema if node.schema in GROUPS else "transform",
+            group_name=layer,
             kinds={"dbt", "duckdb"},
             skippable=True,
         )
-        for node in models.values()
+        for node in nodes
     ]
-    tests = [t for t in manifest.tests() if t.attached_to in models]
     check_specs = [
         dg.AssetCheckSpec(
             check_name(t),
@@ -50,14 +73,13 @@ def build_dbt_assets(manifest: Manifest | None = None) -> dg.AssetsDefinition:
         )
         for t in tests
     ]
-    by_key = {tuple(n.key): n for n in models.values()}
+    by_key = {tuple(n.key): n for n in nodes}
 
-    @dg.multi_asset(name="dbt_models", specs=specs, check_specs=check_specs, can_subset=True)
-    def dbt_models(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    @dg.multi_asset(name=f"dbt_{layer}", specs=specs, check_specs=check_specs, can_subset=True)
+    def dbt_layer(context: dg.AssetExecutionContext) -> Iterator[Any]:
         selected = [by_key[tuple(k.path)] for k in context.selected_asset_keys]
-        select = [n.name for n in selected]
         try:
-            results = run_dbt(["build", "--select", *select], on_line=context.log.debug)
+            results = run_dbt(["build", "--select", *[n.name for n in selected]], on_line=context.log.debug)
             failure: DbtError | None = None
         except DbtError as exc:
             results, failure = exc.results, exc
@@ -65,7 +87,7 @@ def build_dbt_assets(manifest: Manifest | None = None) -> dg.AssetsDefinition:
         if failure is not None:
             raise failure
 
-    return dbt_models
+    return dbt_layer
 
 
 def _report(
