@@ -13,6 +13,7 @@ from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.common.schema.utils import new_table
 
 from ingestion.billing.settings import EVENTS_PATH, StripeResource
+from ingestion.contracts import Contract, quarantine_row
 from ingestion.http import ApiClient, ApiError
 
 
@@ -66,6 +67,28 @@ def declared_schema(name: str, tables: Mapping[str, TTableSchemaColumns]) -> dlt
     for table, columns in tables.items():
         schema.update_table(new_table(table, columns=[{**c, "name": n} for n, c in columns.items()]))
     return schema
+
+
+def partition(
+    system: str, contract: Contract, rows: Iterable[Any], extra: Callable[[Any], str | None] | None = None
+) -> tuple[list[Any], list[Any]]:
+    """(records that keep the contract, quarantine rows for the others with their reason);
+    `extra` checks what a Contract cannot express (nested lists, int64 strings)."""
+    good, bad = [], []
+    for row in rows:
+        reason = contract.violation(row) or (extra(row) if extra else None)
+        if reason is None:
+            good.append(row)
+        else:
+            bad.append(quarantine_row(system, contract.resource, row, reason, _key(row, contract.key)))
+    return good, bad
+
+
+def _key(row: Any, path: str) -> str | None:
+    value: Any = row
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return None if value is None else str(value)
 
 
 def read_page(client: ApiClient, path: str, params: Mapping[str, Any]) -> tuple[list[Any], bool]:
@@ -146,8 +169,10 @@ def latest_per_object(events: list[dict[str, Any]], object_name: str) -> list[di
     newest: dict[str, dict[str, Any]] = {}
     for event in sorted(events, key=lambda e: e["created"], reverse=True):
         obj = event["data"]["object"]
-        if obj.get("object") == object_name and isinstance(obj.get("id"), str):
-            newest.setdefault(obj["id"], event)
+        if obj.get("object") == object_name:
+            # an object without an id still goes on, so its contract quarantines it
+            key = obj["id"] if isinstance(obj.get("id"), str) else f"event:{event['id']}"
+            newest.setdefault(key, event)
     return list(newest.values())
 
 
@@ -159,7 +184,7 @@ def object_from_event(
     snapshot: dict[str, Any] = dict(event["data"]["object"])
     if event.get("type") in spec.deleted_on:
         return {**snapshot, "deleted": True}
-    if event.get("api_version") in (None, stripe_version):
+    if event.get("api_version") in (None, stripe_version) or not isinstance(snapshot.get("id"), str):
         return snapshot
     try:
         fetched = client.get(f"{spec.path}/{snapshot['id']}")
