@@ -1,0 +1,340 @@
+"""HubSpot paging: list pages, last-modified search in windows under the result cap, v4 association reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.sources import DltResource
+
+from ingestion.contracts import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Contract, quarantine_row
+from ingestion.crm.settings import (
+    ASSOCIATIONS_BATCH_PATH,
+    ASSOCIATIONS_PAGE_PATH,
+    OBJECTS_PATH,
+    SEARCH_PATH,
+    Association,
+    CrmObject,
+)
+from ingestion.http import ApiClient
+
+SYSTEM = "crm"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+
+
+class SearchError(RuntimeError):
+    """A search page that cannot move the window forward (no record carries a modified date)."""
+
+
+class ResponseShapeError(RuntimeError):
+    """A 2xx answer without the list it must carry: the run stops rather than read it as empty."""
+
+
+def epoch_ms(value: Any) -> int | None:
+    """Epoch milliseconds of a HubSpot timestamp (ISO-8601 or ms digits); None when it is not one."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // ONE_MS
+
+
+def latest(values: Sequence[Any]) -> Any:
+    """The most recent of some timestamps, compared as instants (dlt's `last_value_func`)."""
+    return max(values, key=lambda v: (epoch_ms(v) or -1, str(v)))
+
+
+def results_of(data: Any, path: str) -> list[Any]:
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        raise ResponseShapeError(f"{SYSTEM}: {path} answered without a `results` list")
+    return results
+
+
+def next_after(data: Any) -> str | None:
+    """`paging.next.after`, or None on the last page (which has no `paging`)."""
+    paging = data.get("paging") if isinstance(data, dict) else None
+    following = paging.get("next") if isinstance(paging, dict) else None
+    after = following.get("after") if isinstance(following, dict) else None
+    return None if after in (None, "") else str(after)
+
+
+def split_page(contract: Contract, records: Iterable[Any]) -> tuple[list[Any], list[Any]]:
+    """(records that keep the contract, quarantine rows for the ones that break it)."""
+    good: list[Any] = []
+    bad: list[Any] = []
+    for item in contract.split(SYSTEM, records):
+        (good if isinstance(item, dict) else bad).append(item)
+    return good, bad
+
+
+def list_pages(client: ApiClient, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
+    """Every page of a v3 list endpoint, following `paging.next.after` until it is absent."""
+    after: str | None = None
+    while True:
+        query = dict(params)
+        if after is not None:
+            query["after"] = after
+        data = client.get(path, query)
+        yield results_of(data, path)
+        after = next_after(data)
+        if after is None:
+            return
+
+
+def latest_modified(client: ApiClient, obj: CrmObject) -> int | None:
+    """The newest last-modified value of an object type (one search, newest first)."""
+    body = {
+        "sorts": [{"propertyName": obj.modified, "direction": "DESCENDING"}],
+        "properties": [obj.modified],
+        "limit": 1,
+    }
+    path = SEARCH_PATH.format(object_type=obj.name)
+    results = results_of(client.post(path, body), path)
+    return modified_ms(results[0], obj) if results else None
+
+
+def full_scan(
+    list_client: ApiClient,
+    search_client: ApiClient,
+    obj: CrmObject,
+    *,
+    list_page_size: int,
+    page_size: int,
+    window: int,
+) -> Iterator[list[Any]]:
+    """Every record of an object type: the list endpoint (by id), then a search for what
+    changed while the list ran, from the newest modified value seen before it started; a
+    record edited behind the list's position would otherwise be missed, since the cursor the
+    next run starts from is the newest value this run saw."""
+    marker = latest_modified(search_client, obj) or 0
+    listed: set[tuple[str | None, int]] = set()  # versions at or after the marker already returned
+    params = {"limit": list_page_size, "properties": ",".join(obj.properties), "archived": "false"}
+    for page in list_pages(list_client, OBJECTS_PATH.format(object_type=obj.name), params):
+        for record in page:
+            ms = modified_ms(record, obj)
+            if ms is not None and ms >= marker:
+                listed.add((record_id(record), ms))
+        yield page
+    for page in search_modified(search_client, obj, marker, page_size=page_size, window=window):
+        yield [r for r in page if (record_id(r), modified_ms(r, obj)) not in listed]
+
+
+def modified_ms(record: Any, obj: CrmObject) -> int | None:
+    if not isinstance(record, dict):
+        return None
+    properties = record.get("properties")
+    value = properties.get(obj.modified) if isinstance(properties, dict) else None
+    return epoch_ms(value) if epoch_ms(value) is not None else epoch_ms(record.get("updatedAt"))
+
+
+def record_id(record: Any) -> str | None:
+    return str(record["id"]) if isinstance(record, dict) and record.get("id") is not None else None
+
+
+def search_body(
+    obj: CrmObject,
+    filters: list[dict[str, str]],
+    sort: str,
+    page_size: int,
+    after: int = 0,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "filterGroups": [{"filters": filters}],
+        "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+        "properties": list(obj.properties),
+        "limit": page_size,
+    }
+    if after:
+        body["after"] = str(after)
+    return body
+
+
+def search_modified(
+    client: ApiClient,
+    obj: CrmObject,
+    since_ms: int,
+    *,
+    page_size: int,
+    window: int,
+) -> Iterator[list[Any]]:
+    """Every record modified at or after `since_ms`, oldest first, each version once.
+
+    A query pages with `after` through at most `window` results (HubSpot refuses to go past
+    10,000), then the next query starts at the last modified value seen, skipping the records
+    at that value it already returned. A window whose records all share one timestamp is
+    drained by record id instead, so any number of ties ends. With `window == page_size`
+    every page is a fresh query: a record edited mid-scan then moves behind the cursor and
+    cannot shift an offset and make another record be skipped.
+    """
+    window = max(window, page_size)
+    lower, inclusive = since_ms, True
+    returned_at_lower: set[str] = set()
+    path = SEARCH_PATH.format(object_type=obj.name)
+    while True:
+        bottom: int | None = None
+        top: int | None = None
+        at_top: set[str] = set()
+        after = 0
+        while True:
+            operator = "GTE" if inclusive else "GT"
+            filters = [{"propertyName": obj.modified, "operator": operator, "value": str(lower)}]
+            data = client.post(path, search_body(obj, filters, obj.modified, page_size, after))
+            results = results_of(data, path)
+            fresh = []
+            for record in results:
+                ms, rid = modified_ms(record, obj), record_id(record)
+                if not (ms == lower and rid in returned_at_lower):
+                    fresh.append(record)
+                if ms is None:
+                    continue
+                bottom = ms if bottom is None else min(bottom, ms)
+                if top is None or ms > top:
+                    top, at_top = ms, set()
+                if ms == top and rid is not None:
+                    at_top.add(rid)
+            yield fresh
+            following = next_after(data)
+            if following is None:
+                return
+            if int(following) + page_size > window:
+                break
+            after = int(following)
+        if top is None:
+            raise SearchError(f"{obj.name}: a search window returned no record with {obj.modified}")
+        if bottom == top:  # the whole window shares one timestamp: restarting there cannot progress
+            returned = at_top | (returned_at_lower if top == lower else set())
+            yield from _drain_tie(client, obj, top, returned, page_size)
+            lower, inclusive, returned_at_lower = top, False, set()
+        else:
+            lower, inclusive, returned_at_lower = top, True, at_top
+
+
+def _drain_tie(
+    client: ApiClient, obj: CrmObject, at_ms: int, returned: set[str], page_size: int
+) -> Iterator[list[Any]]:
+    """Every record modified exactly at `at_ms`, read in pages keyed on the record id."""
+    path = SEARCH_PATH.format(object_type=obj.name)
+    last_id: int | None = None
+    while True:
+        filters = [{"propertyName": obj.modified, "operator": "EQ", "value": str(at_ms)}]
+        if last_id is not None:
+            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
+        data = client.post(path, search_body(obj, filters, "hs_object_id", page_size))
+        results = results_of(data, path)
+        yield [r for r in results if record_id(r) not in returned]
+        ids = [int(rid) for rid in map(record_id, results) if rid is not None and rid.isdigit()]
+        if next_after(data) is None or not ids:
+            return
+        last_id = max(ids)
+
+
+def chunks(ids: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for value in dict.fromkeys(ids):
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def association_violation(result: Any) -> str | None:
+    """Why one batch-read result's `to` list is unusable, or None."""
+    for position, item in enumerate(result.get("to") or []):
+        target = item.get("toObjectId") if isinstance(item, dict) else None
+        if isinstance(target, bool) or not isinstance(target, int | str) or str(target) == "":
+            return f"to[{position}].toObjectId is missing or not an id"
+    return None
+
+
+def read_associations(
+    client: ApiClient, assoc: Association, ids: Iterable[str], batch_size: int
+) -> Iterator[tuple[list[str], dict[str, list[str]], list[Any]]]:
+    """Per batch of from ids: (the ids asked, from id -> to ids, quarantine rows).
+
+    An id asked for and absent from the results has no associations (HubSpot lists it under
+    `errors` as NO_ASSOCIATIONS_FOUND); an id whose result broke the contract is left out of
+    the mapping and quarantined.
+    """
+    path = ASSOCIATIONS_BATCH_PATH.format(from_type=assoc.from_type, to_type=assoc.to_type)
+    for batch in chunks(ids, batch_size):
+        data = client.post(path, {"inputs": [{"id": value} for value in batch]})
+        good, bad = split_page(assoc.contract, results_of(data, path))
+        linked: dict[str, list[str]] = {}
+        for result in good:
+            reason = association_violation(result)
+            from_id = str(result["from"]["id"])
+            if reason is not None:
+                bad.append(quarantine_row(SYSTEM, assoc.table, result, reason, from_id))
+                continue
+            targets = [str(item["toObjectId"]) for item in result["to"]]
+            following = next_after(result)
+            if following is not None:
+                targets.extend(_remaining_targets(client, assoc, from_id, following))
+            linked.setdefault(from_id, []).extend(targets)
+        skipped = {str(row.get("record_key")) for row in _rows_of(bad)}
+        yield [value for value in batch if value not in skipped], linked, bad
+
+
+def _rows_of(items: list[Any]) -> Iterator[dict[str, Any]]:
+    for item in items:
+        data = getattr(item, "data", item)
+        if isinstance(data, dict):
+            yield data
+
+
+def _remaining_targets(client: ApiClient, assoc: Association, from_id: str, after: str) -> Iterator[str]:
+    """The associations past the first page of one batch-read result."""
+    path = ASSOCIATIONS_PAGE_PATH.format(from_type=assoc.from_type, from_id=from_id, to_type=assoc.to_type)
+    for page in list_pages(client, path, {"limit": 500, "after": after}):
+        for item in page:
+            if isinstance(item, dict) and item.get("toObjectId") is not None:
+                yield str(item["toObjectId"])
+
+
+def association_rows(
+    assoc: Association, asked: list[str], linked: dict[str, list[str]], deleted_column: str | None
+) -> list[dict[str, Any]]:
+    """The pairs of each from id asked; with `deleted_column`, an id with none gets one row
+    flagged deleted, which clears its earlier pairs (delete-insert on the from id) and is not kept."""
+    rows: list[dict[str, Any]] = []
+    for from_id in asked:
+        targets = linked.get(from_id)
+        if targets:
+            rows.extend(
+                {assoc.from_column: from_id, assoc.to_column: to_id} for to_id in dict.fromkeys(targets)
+            )
+        elif deleted_column is not None:
+            rows.append({assoc.from_column: from_id, assoc.to_column: "", deleted_column: True})
+    return rows
+
+
+def hint_columns(resource: DltResource, columns: TTableSchemaColumns) -> DltResource:
+    """Give `resource` column hints without passing them on to its quarantine rows.
+
+    dlt starts a table variant (`_quarantine`, see ingestion.contracts) from a copy of the
+    resource's hints, columns included; declaring the variant first keeps the quarantine
+    table to its own columns.
+    """
+    resource.apply_hints(
+        table_name=QUARANTINE_TABLE,
+        write_disposition="merge",
+        primary_key="quarantine_id",
+        merge_key=(),
+        columns=QUARANTINE_COLUMNS,  # type: ignore[arg-type]
+        create_table_variant=True,
+    )
+    resource.apply_hints(columns=columns)
+    return resource
