@@ -8,7 +8,8 @@ from ingestion.contracts import Contract, Field
 
 GOOGLE_API_VERSION = "v21"
 META_API_VERSION = "v25.0"
-START_DAYS_BACK = 730  # default history on a first run
+# Default history on a first run: Meta keeps insights 37 months, so take all of it.
+START_DAYS_BACK = 1127
 GOOGLE_LOOKBACK_DAYS = 30  # conversions are restated for weeks
 META_LOOKBACK_DAYS = 7  # Meta's default attribution window
 WINDOW_DAYS = 90  # date span of one report request

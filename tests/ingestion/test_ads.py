@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingestion.ads import helpers
+from ingestion.ads import helpers, settings
 from ingestion.pipeline import SystemResult, run_system
 from ingestion.warehouse import Paths
 from sandbox.faults import Drift, FaultPlan, Scripted
@@ -37,11 +37,11 @@ def _query(home: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def _first_day(now: datetime, start: str | None) -> date:
-    return date.fromisoformat(start) if start else now.date() - timedelta(days=730)
+    return date.fromisoformat(start) if start else now.date() - timedelta(days=settings.START_DAYS_BACK)
 
 
 def _google_days(world: World, now: datetime, start: str | None) -> dict[str, tuple[date, date]]:
-    """Per customer, the days loaded: from the start (730 days back) up to the local yesterday."""
+    """Per customer, the days loaded: from the start (default history) up to the local yesterday."""
     return {
         str(c["id"]): (_first_day(now, start), helpers.local_yesterday(now, c["timeZone"]))
         for c in world.ads.google_customers
