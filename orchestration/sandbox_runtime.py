@@ -33,6 +33,12 @@ def source_env(base_urls: Mapping[str, str], tokens: Mapping[str, str] = DEFAULT
     }
 
 
+def clock_env(now: datetime) -> dict[str, str]:
+    """Settings that make the window-based sources (scheduling, ads) read "now" as `now`:
+    for a sandbox world that was advanced past the wall clock."""
+    return {"SOURCES__SCHEDULING__NOW": now.isoformat(), "SOURCES__ADS__NOW": now.isoformat()}
+
+
 def sandbox_base_urls(url: str) -> dict[str, str]:
     """Base URL per API of a sandbox served at `url` (e.g. by `trueup sandbox serve`)."""
     from sandbox.server import APP_CLASSES
