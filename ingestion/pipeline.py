@@ -82,7 +82,11 @@ def run_system(
     source = load_source(system, **(source_kwargs or {}))
     # Raw keeps what the API said: ISO-looking strings stay strings; staging casts them.
     source.schema.remove_type_detection("iso_timestamp")
-    info = pipeline.run(source, refresh="drop_sources") if full_refresh else pipeline.run(source)
+    # Parquet load files: DuckDB ingests them many times faster than INSERT statements.
+    options: dict[str, Any] = {"loader_file_format": "parquet"}
+    if full_refresh:
+        options["refresh"] = "drop_sources"
+    info = pipeline.run(source, **options)
     after = table_counts(where.warehouse, dataset_name(system))
     normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     loaded = normalized.row_counts if normalized else {}

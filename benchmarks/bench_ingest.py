@@ -1,0 +1,206 @@
+"""Ingestion figures against the sandbox (which runs in its own process).
+
+    python benchmarks/bench_ingest.py --contacts 1000000        # full load + incremental after 1% change
+    python benchmarks/bench_ingest.py --throttled --contacts 30000  # HubSpot's 100 requests / 10 s
+
+Full load: records per second end to end (extract, normalize, load of all four systems)
+and the loader's peak memory. Incremental: 1% of CRM contacts and deals, Stripe customers
+and Calendly events change through the APIs, then a second run; its wall time against
+the full load's. Throttled: a CRM load against the sandbox limited to 100 requests per
+10 s: requests per second as a share of that ceiling, and the share of requests that
+got a 429.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sandbox.config import DEFAULT_TOKENS
+
+LOADER = """
+import json, sys, time, logging
+logging.disable(logging.WARNING)
+from pathlib import Path
+from ingestion.pipeline import SYSTEMS, run_system
+from ingestion.warehouse import Paths
+from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
+systems = sys.argv[3].split(",") if len(sys.argv) > 3 else SYSTEMS
+started = time.monotonic()
+records = {}
+with patched_env(source_env(sandbox_base_urls(sys.argv[1]))):
+    for system in systems:
+        result = run_system(system, where=Paths(Path(sys.argv[2])))
+        records[system] = result.records
+print(json.dumps({"seconds": time.monotonic() - started, "records": records}))
+"""
+
+
+def start_sandbox(contacts: int, limits: str = "off") -> tuple[subprocess.Popen[bytes], str]:
+    ready = Path(tempfile.mkdtemp()) / "ready.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.server",
+            "--contacts",
+            str(contacts),
+            "--limits",
+            limits,
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    while not ready.exists():
+        if process.poll() is not None:
+            raise SystemExit("sandbox exited before serving")
+        time.sleep(0.2)
+    return process, json.loads(ready.read_text())["url"]
+
+
+def load(url: str, home: Path, systems: str | None = None) -> dict[str, Any]:
+    argv = [sys.executable, "-c", LOADER, url, str(home)] + ([systems] if systems else [])
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def change_one_percent(url: str, seed: int = 1) -> dict[str, int]:
+    """Change 1% of contacts, deals, customers and events through the sandbox's APIs."""
+    rng = random.Random(seed)
+    changed = {}
+    hubspot = httpx.Client(base_url=f"{url}/hubspot", headers=_bearer("hubspot"), timeout=120)
+    stripe = httpx.Client(base_url=f"{url}/stripe", headers=_bearer("stripe"), timeout=120)
+    calendly = httpx.Client(base_url=f"{url}/calendly", headers=_bearer("calendly"), timeout=120)
+    for object_type, field in (("contacts", "jobtitle"), ("deals", "dealname")):
+        ids = _all_ids(hubspot, object_type)
+        chosen = rng.sample(ids, max(1, len(ids) // 100))
+        for start in range(0, len(chosen), 100):
+            inputs = [{"id": i, "properties": {field: f"changed {i}"}} for i in chosen[start : start + 100]]
+            hubspot.post(
+                f"/crm/v3/objects/{object_type}/batch/update", json={"inputs": inputs}
+            ).raise_for_status()
+        changed[object_type] = len(chosen)
+    customers = _stripe_ids(stripe, "customers")
+    chosen = rng.sample(customers, max(1, len(customers) // 100))
+    for customer_id in chosen:
+        stripe.post(f"/v1/customers/{customer_id}", data={"description": "changed"}).raise_for_status()
+    changed["customers"] = len(chosen)
+    org = calendly.get("/users/me").json()["resource"]["current_organization"]
+    events = _calendly_active(calendly, org)
+    chosen = rng.sample(events, max(1, len(events) // 100))
+    for uri in chosen:
+        calendly.post(f"/scheduled_events/{uri.rsplit('/', 1)[-1]}/cancellation", json={"reason": "bench"})
+    changed["scheduled_events"] = len(chosen)
+    return changed
+
+
+def _bearer(api: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {DEFAULT_TOKENS[api]}"}
+
+
+def _all_ids(client: httpx.Client, object_type: str) -> list[str]:
+    ids: list[str] = []
+    params: dict[str, Any] = {"limit": 100, "properties": "hs_object_id"}
+    while True:
+        body = client.get(f"/crm/v3/objects/{object_type}", params=params).json()
+        ids += [r["id"] for r in body["results"]]
+        if "paging" not in body:
+            return ids
+        params["after"] = body["paging"]["next"]["after"]
+
+
+def _stripe_ids(client: httpx.Client, resource_name: str) -> list[str]:
+    ids: list[str] = []
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        body = client.get(f"/v1/{resource_name}", params=params).json()
+        ids += [o["id"] for o in body["data"]]
+        if not body["has_more"]:
+            return ids
+        params["starting_after"] = ids[-1]
+
+
+def _calendly_active(client: httpx.Client, org: str) -> list[str]:
+    uris: list[str] = []
+    params: dict[str, Any] = {"organization": org, "status": "active", "count": 100}
+    while True:
+        body = client.get("/scheduled_events", params=params).json()
+        uris += [e["uri"] for e in body["collection"]]
+        token = body["pagination"]["next_page_token"]
+        if not token:
+            return uris
+        params["page_token"] = token
+
+
+def full_and_incremental(contacts: int) -> None:
+    process, url = start_sandbox(contacts)
+    home = Path(tempfile.mkdtemp()) / "home"
+    try:
+        full = load(url, home)
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        total = sum(full["records"].values())
+        print(
+            f"full load of the {contacts:,}-contact world: {total:,} records in {full['seconds']:.1f} s "
+            f"= {total / full['seconds']:,.0f} records/s; loader peak RSS {peak_mb:,.0f} MB"
+        )
+        print(f"  per system: {full['records']}")
+        changed = change_one_percent(url)
+        incremental = load(url, home)
+        share = incremental["seconds"] / full["seconds"]
+        print(
+            f"incremental after a 1% change {changed}: {incremental['seconds']:.1f} s "
+            f"= {share:.1%} of the full load; records {incremental['records']}"
+        )
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def throttled(contacts: int) -> None:
+    process, url = start_sandbox(contacts, limits="realistic")
+    home = Path(tempfile.mkdtemp()) / "home"
+    try:
+        result = load(url, home, systems="crm")
+        stats = httpx.get(f"{url}/_admin/stats").json()["requests"]
+    finally:
+        process.terminate()
+        process.wait()
+    ok = sum(n for k, n in stats.items() if k.startswith("hubspot:") and not k.endswith(":429"))
+    limited = stats.get("hubspot:429", 0)
+    rate = (ok + limited) / result["seconds"]
+    print(
+        f"throttled CRM load ({contacts:,} contacts, limit 100 requests / 10 s plus search 4/s): "
+        f"{ok + limited:,} requests in {result['seconds']:.1f} s = {rate:.2f} req/s"
+    )
+    print(
+        f"  share of the 10 req/s ceiling: {rate / 10:.1%}; "
+        f"share answered 429: {limited / max(ok + limited, 1):.2%}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--throttled", action="store_true", help="only the throttled CRM measurement")
+    args = parser.parse_args()
+    if args.throttled:
+        throttled(args.contacts)
+    else:
+        full_and_incremental(args.contacts)
+
+
+if __name__ == "__main__":
+    main()
