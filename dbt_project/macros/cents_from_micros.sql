@@ -1,0 +1,11 @@
+{#
+    An amount in millionths of the currency unit (Google Ads `costMicros`, text or integer)
+    to integer cents: round(micros / 10000), half away from zero, in integer arithmetic.
+#}
+{% macro cents_from_micros(micros) -%}
+    cast(
+        sign(try_cast({{ micros }} as hugeint))
+        * ((abs(try_cast({{ micros }} as hugeint)) + 5000) // 10000)
+        as bigint
+    )
+{%- endmacro %}

@@ -1,0 +1,39 @@
+-- A returned row is a money amount the source sent as decimal text (HubSpot deal
+-- `amount`, Meta `spend`) that did not convert to cents: the raw value is kept in
+-- `amount_raw` and the amount would otherwise silently count as missing.
+
+with
+
+deals as (
+
+    select * from {{ ref('stg_crm__deals') }}
+
+),
+
+meta_days as (
+
+    select * from {{ ref('stg_ads__meta_campaign_days') }}
+
+),
+
+unparsed as (
+
+    select
+        'stg_crm__deals' as model_name,
+        deal_id as record_key,
+        amount_raw
+    from deals
+    where nullif(trim(amount_raw), '') is not null and amount_cents is null
+
+    union all
+
+    select
+        'stg_ads__meta_campaign_days' as model_name,
+        account_id || ':' || campaign_id || ':' || spend_date as record_key,
+        spend_raw as amount_raw
+    from meta_days
+    where nullif(trim(spend_raw), '') is not null and spend_cents is null
+
+)
+
+select * from unparsed
