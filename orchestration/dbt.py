@@ -54,7 +54,7 @@ class Manifest:
         return [n for n in self.nodes.values() if n.resource_type in ("model", "seed", "snapshot")]
 
     def tests(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.resource_type == "test" and n.attached_to]
+        return [n for n in self.nodes.values() if n.resource_type == "test"]
 
 
 def dbt_executable() -> str:

@@ -34,16 +34,34 @@ def build_dbt_assets(manifest: Manifest | None = None) -> list[dg.AssetsDefiniti
     one layer stops the layers downstream of it."""
     manifest = manifest or load_manifest()
     models = {n.unique_id: n for n in manifest.models()}
-    tests = [t for t in manifest.tests() if t.attached_to in models]
     layers: dict[str, list[Node]] = {}
     for node in models.values():
-        layers.setdefault(node.schema if node.schema in GROUPS else "transform", []).append(node)
+        layers.setdefault(layer_of(node), []).append(node)
+    checks: dict[str, list[tuple[Node, Node]]] = {}
+    for test in manifest.tests():
+        target = check_target(test, models)
+        if target is not None:
+            checks.setdefault(layer_of(target), []).append((test, target))
     return [
-        _layer_asset(
-            layer, nodes, [t for t in tests if models[str(t.attached_to)] in nodes], manifest, models
-        )
+        _layer_asset(layer, nodes, checks.get(layer, []), manifest)
         for layer, nodes in sorted(layers.items(), key=lambda item: _layer_order(item[0]))
     ]
+
+
+def layer_of(node: Node) -> str:
+    return node.schema if node.schema in GROUPS else "transform"
+
+
+def check_target(test: Node, models: dict[str, Node]) -> Node | None:
+    """The model a dbt test is shown on: in the latest layer among the models it reads
+    (that layer's step is the one that runs it), its own model when that is there."""
+    parents = sorted((models[uid] for uid in test.depends_on if uid in models), key=lambda n: n.unique_id)
+    if not parents:
+        return None  # tests on sources only: observations, not checks
+    latest = max(_layer_order(layer_of(p)) for p in parents)
+    in_latest = [p for p in parents if _layer_order(layer_of(p)) == latest]
+    attached = models.get(str(test.attached_to))
+    return attached if attached in in_latest else in_latest[0]
 
 
 def _layer_order(layer: str) -> int:
@@ -51,7 +69,7 @@ def _layer_order(layer: str) -> int:
 
 
 def _layer_asset(
-    layer: str, nodes: list[Node], tests: list[Node], manifest: Manifest, models: dict[str, Node]
+    layer: str, nodes: list[Node], tests: list[tuple[Node, Node]], manifest: Manifest
 ) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
@@ -67,11 +85,11 @@ def _layer_asset(
     check_specs = [
         dg.AssetCheckSpec(
             check_name(t),
-            asset=dg.AssetKey(models[str(t.attached_to)].key),
+            asset=dg.AssetKey(target.key),
             blocking=t.severity == "error",
             description=f"dbt test {t.name}",
         )
-        for t in tests
+        for t, target in tests
     ]
     by_key = {tuple(n.key): n for n in nodes}
 
@@ -79,11 +97,13 @@ def _layer_asset(
     def dbt_layer(context: dg.AssetExecutionContext) -> Iterator[Any]:
         selected = [by_key[tuple(k.path)] for k in context.selected_asset_keys]
         try:
-            results = run_dbt(["build", "--select", *[n.name for n in selected]], on_line=context.log.debug)
+            # buildable: a test runs in the step of the last layer it reads, never before it exists
+            select = ["--select", *[n.name for n in selected], "--indirect-selection", "buildable"]
+            results = run_dbt(["build", *select], on_line=context.log.debug)
             failure: DbtError | None = None
         except DbtError as exc:
             results, failure = exc.results, exc
-        yield from _report(results, selected, tests, models, context)
+        yield from _report(results, selected, tests, context)
         if failure is not None:
             raise failure
 
@@ -93,8 +113,7 @@ def _layer_asset(
 def _report(
     results: dict[str, Any],
     selected: list[Node],
-    tests: list[Node],
-    models: dict[str, Node],
+    tests: list[tuple[Node, Node]],
     context: dg.AssetExecutionContext,
 ) -> Iterator[Any]:
     by_id = {r["unique_id"]: r for r in results.get("results", [])}
@@ -108,12 +127,9 @@ def _report(
                     "rows_affected": (result.get("adapter_response") or {}).get("rows_affected"),
                 },
             )
-    selected_ids = {n.unique_id for n in selected}
     wanted = context.selected_asset_check_keys
-    for test in tests:
-        if test.attached_to not in selected_ids:
-            continue
-        key = dg.AssetCheckKey(dg.AssetKey(models[str(test.attached_to)].key), check_name(test))
+    for test, target in tests:
+        key = dg.AssetCheckKey(dg.AssetKey(target.key), check_name(test))
         result = by_id.get(test.unique_id)
         if key not in wanted or result is None:
             continue
