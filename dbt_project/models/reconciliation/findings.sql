@@ -1,0 +1,138 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='finding_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=false,
+    )
+}}
+
+-- One row per finding ever detected, carried across runs. A finding of this run is open (or
+-- accepted when its id is in the accepted_findings seed) and stamped last_seen_at; one first
+-- seen now gets first_seen_at; one that was resolved and shows again reopens (reopened_at,
+-- resolved_at cleared). An open or accepted finding absent from this run is resolved, or
+-- repaired when the reverse-ETL ledger recorded a successful push for it. The history is
+-- the point of this table, so `--full-refresh` leaves it alone (full_refresh=false).
+
+with
+
+current_findings as (
+
+    select * from {{ ref('findings_current') }}
+
+),
+
+accepted as (
+
+    select distinct finding_id from {{ ref('accepted_findings') }}
+
+),
+
+previous as (
+
+    select * from {{ previous_findings() }}
+
+),
+
+pushed as (
+
+    select * from {{ repaired_findings() }}
+
+),
+
+this_run as (
+
+    select {{ reconciliation_now() }} as run_at
+
+),
+
+seen as (
+
+    select
+        current_findings.*,
+        coalesce(previous.first_seen_at, this_run.run_at) as first_seen_at,
+        this_run.run_at as last_seen_at,
+        case when accepted.finding_id is not null then 'accepted' else 'open' end as status,
+        cast(null as timestamptz) as resolved_at,
+        case
+            when previous.status in ('resolved', 'repaired') then this_run.run_at
+            else previous.reopened_at
+        end as reopened_at,
+        cast(coalesce(previous.seen_run_count, 0) + 1 as bigint) as seen_run_count
+    from current_findings
+    cross join this_run
+    left join accepted on current_findings.finding_id = accepted.finding_id
+    left join previous on current_findings.finding_id = previous.finding_id
+
+),
+
+gone as (
+
+    select
+        previous.* replace (
+            case when pushed.finding_id is not null then 'repaired' else 'resolved' end as status,
+            this_run.run_at as resolved_at
+        )
+    from previous
+    cross join this_run
+    left join pushed on previous.finding_id = pushed.finding_id
+    where
+        previous.status in ('open', 'accepted')
+        and previous.finding_id not in (select current_findings.finding_id from current_findings)
+
+),
+
+final as (
+
+    select
+        finding_id,
+        rule,
+        severity,
+        entity,
+        systems,
+        record_keys,
+        field,
+        crm_value,
+        billing_value,
+        scheduling_value,
+        ads_value,
+        authoritative_system,
+        authoritative_value,
+        proposed_action,
+        detected_at,
+        first_seen_at,
+        last_seen_at,
+        status,
+        resolved_at,
+        reopened_at,
+        seen_run_count
+    from seen
+    union all
+    select
+        finding_id,
+        rule,
+        severity,
+        entity,
+        systems,
+        record_keys,
+        field,
+        crm_value,
+        billing_value,
+        scheduling_value,
+        ads_value,
+        authoritative_system,
+        authoritative_value,
+        proposed_action,
+        detected_at,
+        first_seen_at,
+        last_seen_at,
+        status,
+        resolved_at,
+        reopened_at,
+        seen_run_count
+    from gone
+
+)
+
+select * from final

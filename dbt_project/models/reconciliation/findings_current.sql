@@ -1,0 +1,36 @@
+-- One row per finding of this run: every rule model's rows in one table.
+
+with
+
+unioned as (
+
+    {% for rule in reconciliation_rules() %}
+        select * from {{ ref('rec_' ~ rule) }}
+        {% if not loop.last %}union all by name{% endif %}
+    {% endfor %}
+
+),
+
+final as (
+
+    select
+        finding_id,
+        rule,
+        severity,
+        entity,
+        systems,
+        record_keys,
+        field,
+        crm_value,
+        billing_value,
+        scheduling_value,
+        ads_value,
+        authoritative_system,
+        authoritative_value,
+        proposed_action,
+        detected_at
+    from unioned
+
+)
+
+select * from final

@@ -1,0 +1,72 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['run_at', 'rule'],
+        incremental_strategy='delete+insert',
+        full_refresh=false,
+    )
+}}
+
+-- One row per run and rule: the findings that run opened, reopened, resolved or repaired,
+-- and how many stand open and accepted after it (run_date for a daily trend: take a date's
+-- last run).
+
+with
+
+findings as (
+
+    select * from {{ ref('findings') }}
+
+),
+
+rules as (
+
+    select unnest([{{ "'" ~ reconciliation_rules() | join("', '") ~ "'" }}]) as rule  -- noqa: RF04
+
+),
+
+this_run as (
+
+    select {{ reconciliation_now() }} as run_at
+
+),
+
+counted as (
+
+    select
+        rules.rule,
+        count(findings.finding_id) filter (where findings.first_seen_at = this_run.run_at) as new_count,
+        count(findings.finding_id) filter (where findings.reopened_at = this_run.run_at) as reopened_count,
+        count(findings.finding_id) filter (where findings.status = 'open') as open_count,
+        count(findings.finding_id) filter (where findings.status = 'accepted') as accepted_count,
+        count(findings.finding_id) filter (
+            where findings.status = 'resolved' and findings.resolved_at = this_run.run_at
+        ) as resolved_count,
+        count(findings.finding_id) filter (
+            where findings.status = 'repaired' and findings.resolved_at = this_run.run_at
+        ) as repaired_count
+    from rules
+    cross join this_run
+    left join findings on rules.rule = findings.rule
+    group by rules.rule
+
+),
+
+final as (
+
+    select
+        this_run.run_at,
+        cast(timezone('UTC', this_run.run_at) as date) as run_date,
+        counted.rule,
+        counted.new_count,
+        counted.reopened_count,
+        counted.open_count,
+        counted.accepted_count,
+        counted.resolved_count,
+        counted.repaired_count
+    from counted
+    cross join this_run
+
+)
+
+select * from final

@@ -1,0 +1,451 @@
+"""Reconciliation findings against the sandbox truth, their life across runs, the reverse-ETL
+outbox's limits, and every reconciliation test seen failing on broken input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from orchestration.dbt import DbtError, run_dbt
+from tests.conftest import Warehouse
+
+pytestmark = pytest.mark.slow
+
+RULES = [
+    "deal_won_no_invoice",
+    "paid_invoice_crm_not_customer",
+    "invoice_amount_mismatch",
+    "appointment_time_mismatch",
+    "appointment_status_mismatch",
+    "email_mismatch",
+    "name_mismatch",
+    "phone_mismatch",
+    "billing_orphan",
+    "crm_duplicate",
+    "ad_conversion_mismatch",
+    "invoice_payment_mismatch",
+    "malformed_date",
+    "malformed_phone",
+]
+SELECT_UPSTREAM = ("+reconciliation", "+reverse_etl")
+SELECT_OWN = ("reconciliation", "reverse_etl")
+THRESHOLD = 0.9  # dbt_project.yml var identity_confidence_threshold
+# the files whose dbt tests this module must see failing on broken input
+OWN_TEST_FILES = (
+    "models/reconciliation/",
+    "models/reverse_etl/",
+    "seeds/_reconciliation_seeds.yml",
+    "tests/reconciliation/",
+)
+
+
+def canonical(keys: dict[str, Any] | str) -> str:
+    """One text form of a record_keys object, whatever its key order."""
+    value = json.loads(keys) if isinstance(keys, str) else keys
+    return json.dumps({k: str(v) for k, v in value.items()}, sort_keys=True)
+
+
+def query(file: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    with duckdb.connect(str(file), read_only=True) as con:
+        cursor = con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def findings_by_id(file: Path) -> dict[str, dict[str, Any]]:
+    return {row["finding_id"]: row for row in query(file, "select * from reconciliation.findings")}
+
+
+# -- every rule against the truth --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def current_findings(built_warehouse: Warehouse) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {rule: set() for rule in RULES}
+    for row in query(built_warehouse.file, "select rule, record_keys from reconciliation.findings_current"):
+        found.setdefault(row["rule"], set()).add(canonical(row["record_keys"]))
+    return found
+
+
+def test_every_rule_has_a_model_and_nothing_else_reports(current_findings: dict[str, set[str]]) -> None:
+    assert set(current_findings) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_rule_matches_the_truth_exactly(
+    built_warehouse: Warehouse, current_findings: dict[str, set[str]], rule: str
+) -> None:
+    truth = {canonical(a.keys) for a in built_warehouse.world.truth.of_kind(rule)}
+    found = current_findings[rule]
+    assert truth, f"the default world injects no active {rule}: nothing to measure"
+    hits = found & truth
+    precision = len(hits) / len(found) if found else 0.0
+    recall = len(hits) / len(truth)
+    diff = (
+        f"{rule}: precision {precision:.3f}, recall {recall:.3f}\n"
+        f"  reported, not in the truth: {sorted(found - truth)}\n"
+        f"  in the truth, not reported: {sorted(truth - found)}"
+    )
+    assert (precision, recall) == (1.0, 1.0), diff
+
+
+def test_findings_carry_values_ownership_and_action(built_warehouse: Warehouse) -> None:
+    rows = query(built_warehouse.file, "select * from reconciliation.findings_current")
+    by_rule = {row["rule"]: row for row in rows}
+    email = by_rule["email_mismatch"]
+    assert email["crm_value"] != email["billing_value"]
+    assert (email["authoritative_system"], email["authoritative_value"]) == ("crm", email["crm_value"])
+    assert email["proposed_action"] == "push_to_billing"
+    lifecycle = by_rule["paid_invoice_crm_not_customer"]
+    assert (lifecycle["authoritative_system"], lifecycle["authoritative_value"]) == ("billing", "customer")
+    assert lifecycle["proposed_action"] == "push_to_crm"
+    assert by_rule["appointment_time_mismatch"]["authoritative_system"] == "scheduling"
+    # amounts are reviewed, never overwritten (ownership: deal.amount manual_review)
+    assert by_rule["invoice_amount_mismatch"]["proposed_action"] == "review"
+    assert by_rule["billing_orphan"]["proposed_action"] == "review"
+
+
+# -- findings across runs ------------------------------------------------------------------------
+
+
+@dataclass
+class Runs:
+    """One scratch warehouse built three times, with raw data (and the accepted-findings seed and
+    a reverse-ETL ledger) changed between the runs."""
+
+    warehouse: Warehouse
+    target: Path
+    snapshots: list[dict[str, dict[str, Any]]] = field(default_factory=list)
+    run_at: list[datetime] = field(default_factory=list)
+    outbox_finding_ids: set[str] = field(default_factory=set)  # after the last run
+    fixed_id: str = ""  # email_mismatch: fixed before run 2, broken again before run 3
+    new_id: str = ""  # name_mismatch: introduced before run 2, accepted before run 3
+    pushed_id: str = ""  # phone_mismatch: fixed by a recorded push before run 3
+
+
+def build(warehouse: Warehouse, target: Path, *select: str) -> None:
+    """dbt run of the reconciliation and reverse-ETL models (and, by default, all upstream);
+    `target` is shared by the module's runs so dbt parses the project only partially."""
+    run_dbt(["run", "--select", *(select or SELECT_UPSTREAM)], where=warehouse.paths, target_path=target)
+
+
+def snapshot(runs: Runs) -> None:
+    findings = findings_by_id(runs.warehouse.file)
+    runs.snapshots.append(findings)
+    runs.run_at.append(max(row["last_seen_at"] for row in findings.values()))
+
+
+def finding_id_of(file: Path, rule: str, keys: dict[str, str]) -> str:
+    rows = query(file, "select finding_id, record_keys from reconciliation.findings where rule = ?", [rule])
+    matches = [r["finding_id"] for r in rows if canonical(r["record_keys"]) == canonical(keys)]
+    assert len(matches) == 1, f"{rule} {keys}: {len(matches)} findings"
+    return matches[0]
+
+
+COPY_CRM_EMAIL = (
+    "update raw_billing.customers set email = "
+    "(select properties__email from raw_crm.contacts where id = ?) where id = ?"
+)
+CLEAN_CRM_KEY_LINK = """
+    select contact_id, customer_id from reconciliation.link_crm_contacts_billing_customers
+    where link_method = 'crm_key' and customer_id not in (
+        select json_extract_string(record_keys, '$.customer_id') from reconciliation.findings_current
+        where record_keys like '%customer_id%'
+    )
+    order by customer_id limit 1
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(loaded_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    warehouse = loaded_warehouse.copy_to(tmp_path_factory.mktemp("findings_runs"))
+    result = Runs(warehouse, tmp_path_factory.mktemp("findings_dbt_target"))
+    build(warehouse, result.target)
+    snapshot(result)
+
+    # run 2: billing takes the CRM's email (fixed); a clean customer's name changes (new)
+    email = loaded_warehouse.world.truth.of_kind("email_mismatch")[0].keys
+    result.fixed_id = finding_id_of(warehouse.file, "email_mismatch", email)
+    with duckdb.connect(str(warehouse.file)) as con:
+        (billing_email,) = con.execute(
+            "select email from raw_billing.customers where id = ?", [email["customer_id"]]
+        ).fetchone() or (None,)
+        con.execute(COPY_CRM_EMAIL, [email["contact_id"], email["customer_id"]])
+        clean = con.execute(CLEAN_CRM_KEY_LINK).fetchone()
+        assert clean is not None
+        con.execute("update raw_billing.customers set name = name || '-Kowalczyk' where id = ?", [clean[1]])
+    build(warehouse, result.target, *SELECT_OWN)
+    snapshot(result)
+    result.new_id = finding_id_of(
+        warehouse.file, "name_mismatch", {"contact_id": clean[0], "customer_id": clean[1]}
+    )
+
+    # run 3: the old email is back (reopens); the name difference is accepted; a phone is fixed
+    # by a push the reverse-ETL ledger recorded (repaired)
+    phone = loaded_warehouse.world.truth.of_kind("phone_mismatch")[0].keys
+    result.pushed_id = finding_id_of(warehouse.file, "phone_mismatch", phone)
+    with duckdb.connect(str(warehouse.file)) as con:
+        con.execute(
+            "update raw_billing.customers set email = ? where id = ?", [billing_email, email["customer_id"]]
+        )
+        con.execute(
+            "insert into seeds.accepted_findings (finding_id, accepted_by, reason) "
+            "values (?, 'ops', 'known')",
+            [result.new_id],
+        )
+        con.execute("create schema if not exists reverse_etl")
+        con.execute(
+            "create or replace table reverse_etl.ledger as select ? as finding_id, 'succeeded' as status",
+            [result.pushed_id],
+        )
+        con.execute(
+            "update raw_billing.customers set phone = "
+            "(select properties__phone from raw_crm.contacts where id = ?) where id = ?",
+            [phone["contact_id"], phone["customer_id"]],
+        )
+    build(warehouse, result.target, *SELECT_OWN)
+    snapshot(result)
+    outbox = query(warehouse.file, "select finding_id from reverse_etl.outbox_billing")
+    result.outbox_finding_ids = {row["finding_id"] for row in outbox}
+    return result
+
+
+def test_a_fixed_disagreement_is_resolved(runs: Runs) -> None:
+    first, second = runs.snapshots[0][runs.fixed_id], runs.snapshots[1][runs.fixed_id]
+    assert first["status"] == "open"
+    assert second["status"] == "resolved"
+    assert second["resolved_at"] == runs.run_at[1]
+    assert second["last_seen_at"] == runs.run_at[0]
+    assert second["first_seen_at"] == first["first_seen_at"]
+
+
+def test_a_new_disagreement_opens_in_the_run_that_sees_it(runs: Runs) -> None:
+    assert runs.new_id not in runs.snapshots[0]
+    new = runs.snapshots[1][runs.new_id]
+    assert (new["status"], new["first_seen_at"], new["resolved_at"]) == ("open", runs.run_at[1], None)
+
+
+def test_a_standing_disagreement_keeps_its_first_seen(runs: Runs) -> None:
+    first, second = runs.snapshots[0], runs.snapshots[1]
+    standing = [i for i in first if i != runs.fixed_id]
+    assert len(standing) > 50
+    for finding_id in standing:
+        assert second[finding_id]["status"] == "open"
+        assert second[finding_id]["first_seen_at"] == first[finding_id]["first_seen_at"] == runs.run_at[0]
+        assert second[finding_id]["last_seen_at"] == runs.run_at[1]
+        assert second[finding_id]["seen_run_count"] == 2
+
+
+def test_a_disagreement_that_returns_reopens(runs: Runs) -> None:
+    again = runs.snapshots[2][runs.fixed_id]
+    assert again["status"] == "open"
+    assert again["resolved_at"] is None
+    assert again["reopened_at"] == runs.run_at[2]
+    assert again["first_seen_at"] == runs.run_at[0]
+
+
+def test_a_disagreement_gone_after_a_recorded_push_is_repaired(runs: Runs) -> None:
+    assert runs.snapshots[1][runs.pushed_id]["status"] == "open"
+    repaired = runs.snapshots[2][runs.pushed_id]
+    assert (repaired["status"], repaired["resolved_at"]) == ("repaired", runs.run_at[2])
+
+
+def test_an_accepted_finding_is_accepted_and_leaves_the_outbox(runs: Runs) -> None:
+    assert runs.snapshots[1][runs.new_id]["proposed_action"] == "push_to_billing"
+    accepted = runs.snapshots[2][runs.new_id]
+    assert (accepted["status"], accepted["first_seen_at"]) == ("accepted", runs.run_at[1])
+    assert runs.new_id not in runs.outbox_finding_ids
+    assert runs.outbox_finding_ids, "the other pushes stay in the outbox"
+
+
+def test_findings_daily_has_a_row_per_run_and_rule(runs: Runs) -> None:
+    rows = query(runs.warehouse.file, "select * from reconciliation.findings_daily")
+    by_run_rule = {(row["run_at"], row["rule"]): row for row in rows}
+    assert len(rows) == len(by_run_rule) == 3 * len(RULES)
+    assert {run for run, _ in by_run_rule} == set(runs.run_at)
+    first, second, third = runs.run_at
+    opened = sum(r["new_count"] for r in rows if r["run_at"] == first)
+    assert opened == len(runs.snapshots[0])
+    assert by_run_rule[(second, "email_mismatch")]["resolved_count"] == 1
+    assert by_run_rule[(second, "name_mismatch")]["new_count"] == 1
+    assert by_run_rule[(third, "email_mismatch")]["reopened_count"] == 1
+    assert by_run_rule[(third, "phone_mismatch")]["repaired_count"] == 1
+    assert by_run_rule[(third, "name_mismatch")]["accepted_count"] == 1
+    for run, snap in zip(runs.run_at, runs.snapshots, strict=True):
+        open_now = sum(1 for f in snap.values() if f["status"] == "open")
+        assert sum(r["open_count"] for r in rows if r["run_at"] == run) == open_now
+
+
+# -- the outbox ----------------------------------------------------------------------------------
+
+OUTBOX_SQL = """
+    select outbox.*, findings.rule, findings.entity, findings.field as finding_field,
+        findings.proposed_action, findings.status, findings.record_keys
+    from (
+        select * from reverse_etl.outbox_crm union all by name select * from reverse_etl.outbox_billing
+    ) as outbox
+    left join reconciliation.findings using (finding_id)
+"""
+
+
+def receivers(file: Path) -> dict[tuple[str, str], set[str]]:
+    rows = query(file, "select entity, field, receiver_systems from seeds.ownership")
+    return {
+        (r["entity"], r["field"]): {s.strip() for s in (r["receiver_systems"] or "").split(",") if s.strip()}
+        for r in rows
+    }
+
+
+def test_outbox_targets_only_receivers_named_in_ownership(built_warehouse: Warehouse) -> None:
+    ownership = receivers(built_warehouse.file)
+    rows = query(built_warehouse.file, OUTBOX_SQL)
+    assert {r["target_system"] for r in rows} == {"crm", "billing"}
+    for row in rows:
+        fields = ["first_name", "last_name"] if row["finding_field"] == "name" else [row["finding_field"]]
+        for owned in fields:
+            assert row["target_system"] in ownership[(row["entity"], owned)], row
+        assert row["proposed_action"] == f"push_to_{row['target_system']}", row
+        assert row["status"] == "open", row
+    pushed = query(
+        built_warehouse.file,
+        "select finding_id from reconciliation.findings where proposed_action like 'push_to_%'",
+    )
+    assert {r["finding_id"] for r in pushed} == {r["finding_id"] for r in rows}
+
+
+def test_outbox_never_uses_review_links(built_warehouse: Warehouse) -> None:
+    rows = query(built_warehouse.file, OUTBOX_SQL)
+    review = query(built_warehouse.file, "select * from intermediate.int_identity__review")
+    review_pairs = {
+        frozenset({(r["left_system"], r["left_record_id"]), (r["right_system"], r["right_record_id"])})
+        for r in review
+    }
+    under_review = {
+        (r["record_system"], r["record_id"])
+        for r in query(
+            built_warehouse.file, "select * from intermediate.int_identity__resolved where needs_review"
+        )
+    }
+    for row in rows:
+        assert row["confidence"] >= THRESHOLD, row
+        keys = json.loads(row["record_keys"])
+        if "customer_id" in keys:
+            contact, customer = ("crm", keys["contact_id"]), ("billing", keys["customer_id"])
+            assert frozenset({contact, customer}) not in review_pairs, row
+            assert contact not in under_review and customer not in under_review, row
+
+
+def test_outbox_holds_back_writes_below_the_confidence_threshold(
+    runs: Runs, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    warehouse = runs.warehouse.copy_to(tmp_path_factory.mktemp("threshold"))
+    before = query(warehouse.file, "select object_type from reverse_etl.outbox_crm")
+    assert {"contacts", "meetings"} <= {r["object_type"] for r in before}
+    # every CRM-billing link now counts as needing review; the meeting-event key is exact
+    run_dbt(
+        [
+            "run",
+            "--select",
+            "link_crm_contacts_billing_customers+",
+            "--vars",
+            "{identity_confidence_threshold: 1.01}",
+        ],
+        where=warehouse.paths,
+    )
+    billing = query(warehouse.file, "select * from reverse_etl.outbox_billing")
+    crm = query(warehouse.file, "select * from reverse_etl.outbox_crm")
+    assert billing == []
+    assert {r["object_type"] for r in crm} == {"meetings"}
+    actions = query(
+        warehouse.file,
+        "select distinct proposed_action from reconciliation.findings_current "
+        "where rule in ('email_mismatch', 'name_mismatch', 'phone_mismatch', "
+        "'paid_invoice_crm_not_customer')",
+    )
+    assert [r["proposed_action"] for r in actions] == ["review"]
+
+
+# -- every reconciliation test fails on broken input --------------------------------------------
+
+BREAK_RULE_MODEL = """
+    insert into reconciliation.{table} by name
+    select 'broken' as finding_id, null as record_keys
+    union all select 'broken', null
+    union all select null, '{{}}'
+"""
+BREAK_STATEMENTS = [
+    # unique + not_null of the link models' keys
+    """insert into reconciliation.link_crm_contacts_billing_customers by name
+       select 'broken' as customer_id, null as contact_id union all select 'broken', 'c1'
+       union all select null, 'c2'""",
+    """insert into reconciliation.link_meetings_current_events by name
+       select 'broken' as meeting_id union all select 'broken' union all select null""",
+    # findings_current: keys, vocabularies, an id that is not the hash of its rule and keys, and
+    # a finding detected now that findings does not carry as open
+    """insert into reconciliation.findings_current by name
+       select 'broken' as finding_id, 'no_such_rule' as rule, 'fatal' as severity,
+           'delete_it' as proposed_action, '{}' as record_keys
+       union all select 'broken', 'no_such_rule', 'fatal', 'delete_it', '{}'
+       union all select null, 'email_mismatch', 'warn', 'review', '{}'""",
+    # findings: keys, status vocabulary, missing stamps, resolved without resolved_at
+    """insert into reconciliation.findings by name
+       select 'broken' as finding_id, 'lost' as status, null::timestamptz as first_seen_at
+       union all select 'broken', 'lost', null
+       union all select null, null, now()""",
+    """insert into reconciliation.findings by name
+       select 'broken-resolved' as finding_id, 'resolved' as status, now() as first_seen_at,
+           now() as last_seen_at, null::timestamptz as resolved_at""",
+    # findings_daily: missing keys, and one run and rule twice
+    """insert into reconciliation.findings_daily by name
+       select null::timestamptz as run_at, null as rule""",
+    """insert into reconciliation.findings_daily select * from reconciliation.findings_daily limit 1""",
+    # accepted_findings seed: keys
+    """insert into seeds.accepted_findings by name
+       select 'broken' as finding_id union all select 'broken' union all select null""",
+]
+BREAK_OUTBOX = """
+    insert into reverse_etl.{table} by name
+    select 'nowhere' as target_system, 'deals' as object_type, null as record_id, null as field,
+        null as finding_id, 0.1 as confidence
+    union all select '{target}', '{object_type}', 'r1', 'f1', 'no-such-finding', 0.1
+    union all select '{target}', '{object_type}', 'r1', 'f1', 'no-such-finding', 0.1
+"""
+
+
+def own_tests(manifest_file: Path) -> set[str]:
+    manifest = json.loads(manifest_file.read_text())
+    return {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test" and node["original_file_path"].startswith(OWN_TEST_FILES)
+    }
+
+
+def test_every_reconciliation_test_fails_on_broken_input(
+    runs: Runs, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    warehouse = runs.warehouse.copy_to(tmp_path_factory.mktemp("broken"))
+    with duckdb.connect(str(warehouse.file)) as con:
+        for rule in RULES:
+            con.execute(BREAK_RULE_MODEL.format(table=f"rec_{rule}"))
+        for statement in BREAK_STATEMENTS:
+            con.execute(statement)
+        con.execute(BREAK_OUTBOX.format(table="outbox_crm", target="crm", object_type="contacts"))
+        con.execute(BREAK_OUTBOX.format(table="outbox_billing", target="billing", object_type="customers"))
+    with pytest.raises(DbtError) as failure:
+        run_dbt(
+            ["test", "--select", *SELECT_OWN, "accepted_findings"],
+            where=warehouse.paths,
+            target_path=runs.target,
+        )
+    statuses = {r["unique_id"]: r["status"] for r in failure.value.results.get("results", [])}
+    expected = own_tests(runs.target / "manifest.json")
+    assert len(expected) > 60
+    not_failing = {uid: statuses.get(uid, "not run") for uid in expected if statuses.get(uid) != "fail"}
+    assert not not_failing, f"tests that did not fail on broken input: {not_failing}"
