@@ -25,6 +25,10 @@ class RateLimitConfig:
     calendly_per_min: int | None = None  # 500 paid, 50 free
     google_ads_per_min: int | None = None
     meta_per_hour: int | None = None
+    # window lengths behind `google_ads_per_min` and `meta_per_hour`; shorten them to
+    # exercise a real throttle quickly (e.g. 2 requests per 0.5 s)
+    google_ads_window_s: float = 60.0
+    meta_window_s: float = 3600.0
 
     @classmethod
     def realistic(cls) -> RateLimitConfig:

@@ -15,13 +15,18 @@ FaultKind = Literal["error", "slow", "drop", "malformed"]
 
 @dataclass
 class Scripted:
-    """The next `times` requests whose path matches `path` (regex) on `system` get `kind`."""
+    """The next `times` requests whose path matches `path` (regex) on `system` get `kind`.
+
+    `code`, for an error, is the API's own error code where it has one (Meta's Graph codes,
+    e.g. 17 for the user request limit); the app then answers with that error.
+    """
 
     system: str
     path: str = ".*"
     kind: FaultKind = "error"
     status: int = 503
     times: int = 1
+    code: int | None = None
 
 
 @dataclass
@@ -63,6 +68,7 @@ class Faults:
 
     def __init__(self, plan: FaultPlan | None = None) -> None:
         self._lock = threading.Lock()
+        self._decided = threading.local()
         self.set(plan or FaultPlan())
 
     def set(self, plan: FaultPlan) -> None:
@@ -71,12 +77,23 @@ class Faults:
             self._rng = random.Random(plan.seed)
             self.injected: dict[str, int] = {}
 
+    @property
+    def last_code(self) -> int | None:
+        """The API error code of the fault `decide` last returned on this thread (scripted only)."""
+        code: int | None = getattr(self._decided, "code", None)
+        return code
+
     def decide(self, system: str, path: str) -> tuple[FaultKind, int] | None:
-        """Return (kind, status) for this request, or None to serve it normally."""
+        """Return (kind, status) for this request, or None to serve it normally.
+
+        Sets `last_code` for the calling thread: the scripted fault's `code`, else None.
+        """
+        self._decided.code = None
         with self._lock:
             for scripted in self.plan.scripted:
                 if scripted.times > 0 and scripted.system == system and re.search(scripted.path, path):
                     scripted.times -= 1
+                    self._decided.code = scripted.code
                     return self._count(scripted.kind, scripted.status)
             if self.plan.systems is not None and system not in self.plan.systems:
                 return None
@@ -105,6 +122,8 @@ def apply_drift(record: dict[str, Any], drift: Drift, record_id: str) -> dict[st
     bucket = int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     if bucket >= drift.fraction:
         return record
+    if drift.kind == "changed_type" and not _has_path(record, drift.field):
+        return record  # changed_type only changes a field the record has; it never adds one
     copy = _deep_copy_path(record, drift.field)
     *parents, leaf = drift.field.split(".")
     target = copy
@@ -113,8 +132,17 @@ def apply_drift(record: dict[str, Any], drift: Drift, record_id: str) -> dict[st
     if drift.kind == "new_field":
         target[leaf] = "drifted-" + record_id
     else:
-        target[leaf] = _changed_type(target.get(leaf))
+        target[leaf] = _changed_type(target[leaf])
     return copy
+
+
+def _has_path(record: dict[str, Any], path: str) -> bool:
+    target: Any = record
+    for part in path.split("."):
+        if not isinstance(target, dict) or part not in target:
+            return False
+        target = target[part]
+    return True
 
 
 def _changed_type(value: Any) -> Any:

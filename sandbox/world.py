@@ -28,6 +28,9 @@ from sandbox.store import Collection, Record, World
 DEFAULT_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
 SETTLE_DAYS = 7
+# `advance` changes ad rows only for the account-local days this far back from `now`: the
+# shortest window the ad connectors re-pull (Meta 7 days, Google 30), so every change shows
+AD_RESTATE_DAYS = 7
 EVENT_WINDOW_DAYS = 30
 FREEZE_ABOVE = 100_000  # worlds this large are frozen out of the cyclic GC once built
 STRIPE_API_VERSION = "2024-06-20"
@@ -509,8 +512,11 @@ class _Engine:
         self.campaigns: dict[str, list[_Campaign]] = {"google": [], "meta": []}
         self.day_active: dict[str, dict[int, list[int]]] = {"google": {}, "meta": {}}
         self.leads: dict[str, dict[tuple[int, int], int]] = {"google": {}, "meta": {}}
+        # leads `advance` made on a day without a row yet: the (clicks, impressions per click) each adds
+        self.waiting: dict[str, dict[tuple[int, int], list[tuple[int, int]]]] = {"google": {}, "meta": {}}
         self.row_index: dict[tuple[str, str, str], Record] = {}
-        self.rows_until: dict[str, int] = {}
+        self.rows_until: dict[str, int] = {}  # last ad day (ordinal) with rows, per platform
+        self.ad_open_from: dict[str, int] = {}  # first ad day `advance` may change, per platform
         self.prices: list[Record] = []
         self.pending: list[tuple[int, str, str]] = []  # (due ms, "invoice" | "reveal", deal id)
         self.open_deals: dict[str, None] = {}
@@ -882,8 +888,11 @@ class _Engine:
         campaign = self.campaigns[platform][index]
         if self.live:
             row = self.row_index.get((platform, campaign.id, self.cal[platform].name(ordinal)))
+            bump = self._bump_draws()
             if row is not None:
-                self._bump_row(platform, row)
+                self._bump_row(platform, row, bump)
+            else:  # the account's today: the lead lands on the day's row once the day is complete
+                self.waiting[platform].setdefault((index, ordinal), []).append(bump)
         else:
             counts = self.leads[platform]
             counts[(index, ordinal)] = counts.get((index, ordinal), 0) + 1
@@ -1267,6 +1276,9 @@ class _Engine:
         self._emit(
             fin, "invoice.finalized", inv, unpaid | {"status": "open", "status_transitions": finalized}
         )
+        # finalizing creates the invoice's payment intent, as Stripe announces it
+        fresh = {"status": "requires_payment_method", "amount_received": 0, "latest_charge": None}
+        self._emit(fin, "payment_intent.created", pi, fresh)
         for charge in charges:
             t = charge["created"] * 1000
             if charge["status"] == "succeeded":
@@ -2090,17 +2102,20 @@ class _Engine:
         return row
 
     def ad_rows(self) -> None:
+        """Daily rows up to the last complete day in each account's time zone (the day before
+        its local today); leads of today wait in `leads` for the row `advance` adds."""
         for platform in ("google", "meta"):
             cal = self.cal[platform]
             camps = self.campaigns[platform]
             counts = self.leads[platform]
             rows: list[Record] = []
-            last = cal.ordinal(self.now)
+            last = cal.ordinal(self.now) - 1
             for o in range(cal.ordinal(self.start), last + 1):
                 day = cal.name(o)
                 for k in self.day_active[platform][o]:
                     rows.append(self._ad_row(platform, camps[k], day, counts.get((k, o), 0)))
             self.rows_until[platform] = last
+            self.leads[platform] = {key: n for key, n in counts.items() if key[1] > last}
             if platform == "google":
                 self.ads.google_rows = rows
             else:
@@ -2193,6 +2208,8 @@ class _Engine:
         day_end = max(to_ms(world.now) + DAY, day_start + HOUR)
         self.now = day_start
         self.day_index = self.refresh(ymd(day_start), deep=True)
+        for platform, cal in self.cal.items():
+            self.ad_open_from[platform] = cal.ordinal(day_end) - AD_RESTATE_DAYS
         self._extend_ad_rows(day_end)
         ops = self._plan_day(rng, day_start, day_end)
         ops.sort(key=lambda op: (op[0], op[1]))
@@ -2271,10 +2288,21 @@ class _Engine:
         if not fixes and fixable:
             fixes = [rng.choice(fixable)]
         for a in fixes:
-            add(at(), self._op_fix, a)
+            when = at()  # drawn for every pick, fixed or not, so the day's other draws stay the same
+            if self._fixable(a):
+                add(when, self._op_fix, a)
         for _ in range(max(1, count(rate * 0.02))):
             add(at(), self._op_new_anomaly)
         return ops
+
+    def _fixable(self, a: Anomaly) -> bool:
+        """An ad mismatch is fixed only on a day the connectors still re-pull."""
+        return a.kind != "ad_conversion_mismatch" or self._ad_day_open(a.keys["platform"], a.keys["date"])
+
+    def _ad_day_open(self, platform: str, day: str) -> bool:
+        """May `advance` change this ad day: one of the AD_RESTATE_DAYS local days before `now`?"""
+        ordinal = date.fromisoformat(day).toordinal()
+        return self.ad_open_from.get(platform, 0) <= ordinal <= self.rows_until[platform]
 
     def _random_person(self, rng: random.Random, accept: Callable[[int, Person], bool]) -> int | None:
         for _ in range(400):
@@ -2719,7 +2747,7 @@ class _Engine:
     def _fix_ad_conversion_mismatch(self, t: int, a: Anomaly) -> None:
         keys = a.keys
         row = self.row_index.get((keys["platform"], keys["campaign_id"], keys["date"]))
-        if row is not None:
+        if row is not None and self._ad_day_open(keys["platform"], keys["date"]):
             _set_conversions(keys["platform"], row, a.detail["crm_leads"])
 
     def _fix_invoice_payment_mismatch(self, t: int, a: Anomaly) -> None:
@@ -2873,6 +2901,8 @@ class _Engine:
         platform = rng.choice(("google", "meta"))
         cal = self.cal[platform]
         day = cal.ordinal(t) - 1
+        if not self._ad_day_open(platform, cal.name(day)):
+            return None
         taken = {
             (a.keys["platform"], a.keys["campaign_id"], a.keys["date"])
             for a in self.anomalies
@@ -2946,20 +2976,34 @@ class _Engine:
     # -- ad rows for new days --------------------------------------------------------------------
 
     def _extend_ad_rows(self, until: int) -> None:
+        """Rows for the local days before the one `until` falls on, with their waiting leads."""
         for platform in ("google", "meta"):
             cal = self.cal[platform]
             camps = self.campaigns[platform]
+            active_on = self.day_active[platform]
+            counts = self.leads[platform]
             rows = self.ads.google_rows if platform == "google" else self.ads.meta_rows
-            for o in range(self.rows_until[platform] + 1, cal.ordinal(until) + 1):
-                active = [k for k, c in enumerate(camps) if c.start_ord <= o <= c.end_ord]
-                self.day_active[platform][o] = active
+            today = cal.ordinal(until)
+            for o in range(self.rows_until[platform] + 1, today + 1):
+                if o not in active_on:
+                    active_on[o] = [k for k, c in enumerate(camps) if c.start_ord <= o <= c.end_ord]
+            waiting = self.waiting[platform]
+            for o in range(self.rows_until[platform] + 1, today):
                 day = cal.name(o)
-                rows.extend(self._ad_row(platform, camps[k], day, 0) for k in active)
+                for k in active_on[o]:
+                    row = self._ad_row(platform, camps[k], day, counts.pop((k, o), 0))
+                    for bump in waiting.pop((k, o), []):
+                        self._bump_row(platform, row, bump)
+                    rows.append(row)
                 self.rows_until[platform] = o
 
-    def _bump_row(self, platform: str, row: Record) -> None:
-        rng = self.r_adv
-        clicks = rng.randint(3, 12)
+    def _bump_draws(self) -> tuple[int, int]:
+        """A new paid lead's extra clicks and impressions per click."""
+        clicks = self.r_adv.randint(3, 12)
+        return clicks, self.r_adv.randint(15, 60)
+
+    def _bump_row(self, platform: str, row: Record, bump: tuple[int, int]) -> None:
+        clicks, per_click = bump
         if platform == "google":
             cpc = row["cost_micros"] // max(1, row["clicks"])
             row["cost_micros"] += clicks * cpc
@@ -2968,7 +3012,7 @@ class _Engine:
             cents = _cents(row["spend"])
             row["spend"] = _dollars(cents + clicks * (cents // max(1, row["clicks"])))
             row["leads"] += 1
-        row["impressions"] += clicks * rng.randint(15, 60)
+        row["impressions"] += clicks * per_click
         row["clicks"] += clicks
 
 

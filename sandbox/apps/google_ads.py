@@ -404,8 +404,9 @@ class GoogleAdsApp:
     # -- the App protocol --------------------------------------------------------------
 
     def set_limits(self, limits: RateLimitConfig) -> None:
-        per_min = limits.google_ads_per_min
-        self.limits = Limits({"google-ads": (per_min, 60.0)} if per_min else {})
+        per_window = limits.google_ads_per_min
+        window = limits.google_ads_window_s
+        self.limits = Limits({"google-ads": (per_window, window)} if per_window else {})
 
     def error(self, status: int, message: str) -> Response:
         return self._error(AdsError(status, message=message), DEFAULT_VERSION)

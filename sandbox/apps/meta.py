@@ -21,7 +21,6 @@ from sandbox.http import Request, Response, Router, json_response
 from sandbox.ratelimit import Decision, Limits
 from sandbox.store import Record, World
 
-WINDOW_SECONDS = 3600.0
 DEFAULT_LIMIT = 25
 BUSINESS_ID = "100000000000001"
 TIER = "standard_access"
@@ -69,6 +68,24 @@ CAMPAIGN_FIELDS = [
 ]
 ACCOUNT_FIELDS = ["id", "account_id", "name", "currency", "timezone_name"]
 CAMPAIGN_LEVEL_ONLY = {"campaign_id", "campaign_name"}
+# Graph error codes an injected fault may carry: message, error_subcode, is_transient
+FAULT_ERRORS: dict[int, tuple[str | None, int | None, bool]] = {
+    1: ("An unknown error occurred", 99, True),
+    2: ("An unexpected error has occurred. Please retry your request later.", None, True),
+    4: ("(#4) Application request limit reached", 1504022, True),
+    17: ("(#17) User request limit reached", 2446079, True),
+    613: ("(#613) Calls to this api have exceeded the rate limit.", 1487742, True),
+    80000: (
+        "(#80000) There have been too many calls from this ad-account. Wait a bit and try again.",
+        2446079,
+        True,
+    ),
+    80004: (
+        "(#80004) There have been too many calls to this ad-account. Wait a bit and try again.",
+        2446079,
+        True,
+    ),
+}
 
 
 class GraphError(Exception):
@@ -171,6 +188,7 @@ class MetaApp:
         self.config = config
         self.faults = faults
         self.limits = Limits()
+        self.window = config.limits.meta_window_s
         self._last: Decision | None = None
         self.set_limits(config.limits)
         self._traces = itertools.count(1)
@@ -184,15 +202,19 @@ class MetaApp:
     # -- the App protocol --------------------------------------------------------------
 
     def set_limits(self, limits: RateLimitConfig) -> None:
-        per_hour = limits.meta_per_hour
-        self.limits = Limits({"meta": (per_hour, WINDOW_SECONDS)} if per_hour else {})
+        per_window = limits.meta_per_hour
+        self.window = limits.meta_window_s
+        self.limits = Limits({"meta": (per_window, self.window)} if per_window else {})
         self._last = None
 
     def error(self, status: int, message: str) -> Response:
-        exc = GraphError(
-            "An unexpected error has occurred. Please retry your request later.", code=2, status=status
-        )
-        return self._error(exc, self._usage_headers(self._last), transient=True)
+        """An injected fault: Graph error code 2, or the scripted fault's own `code`."""
+        code = self.faults.last_code
+        text, subcode, transient = FAULT_ERRORS.get(code or 2, (None, None, status >= 500))
+        if text is None:
+            text = f"(#{code}) An error occurred while processing this request."
+        exc = GraphError(text, code=code or 2, subcode=subcode, status=status)
+        return self._error(exc, self._usage_headers(self._last), transient=transient)
 
     def handle(self, request: Request) -> Response:
         decision = self.limits.hit("meta")
@@ -230,14 +252,22 @@ class MetaApp:
         return base64.b64encode(digest).decode()[:23].replace("+", "A").replace("/", "B")
 
     def _usage_headers(self, decision: Decision | None) -> dict[str, str]:
-        """The JSON-in-header usage reports; percentages of the hourly window, minutes to regain."""
+        """The JSON-in-header usage reports: percentages of the rate window, minutes to regain.
+
+        `estimated_time_to_regain_access` is the time left until the window lets a call
+        through, in whole minutes rounded up; a window shorter than a minute reports 0
+        (its `reset_time_duration`, in seconds, is then the wait).
+        """
         if decision is None:
             pct, reset, regain = 0.0, 0, 0
         else:
             used = decision.limit if not decision.allowed else decision.limit - decision.remaining
             pct = round(100.0 * used / decision.limit, 2)
             reset = math.ceil(decision.reset_seconds)
-            regain = 0 if decision.allowed else max(1, math.ceil(decision.reset_seconds / 60))
+            if decision.allowed or self.window < 60:
+                regain = 0
+            else:
+                regain = max(1, math.ceil(decision.reset_seconds / 60))
         business = {
             BUSINESS_ID: [
                 {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.config import DEFAULT_TOKENS, RateLimitConfig
-from sandbox.faults import Drift, FaultPlan
+from sandbox.config import DEFAULT_TOKENS, RateLimitConfig, SandboxConfig
+from sandbox.faults import Drift, FaultPlan, Scripted, apply_drift
 from sandbox.server import Sandbox
 from sandbox.store import World
 from tests.sandbox.ads_fixtures import BIG_CAMPAIGNS, BIG_CUSTOMER, DAYS, GOOGLE, META, build_world
@@ -307,6 +308,25 @@ def test_google_rate_limit_is_429_with_retry_delay() -> None:
     assert delay.endswith("s") and 1 <= int(delay[:-1]) <= 60
 
 
+def test_google_short_window_throttles_then_recovers() -> None:
+    limits = RateLimitConfig(google_ads_per_min=2, google_ads_window_s=0.5)
+    with (
+        serve(build_world(), ("google-ads",), SandboxConfig(limits=limits)) as running,
+        connect(running.base_urls["google-ads"], GOOGLE_AUTH) as http,
+    ):
+        url = f"/v21/customers/{CUSTOMER}/googleAds:searchStream"
+        body = {"query": "SELECT campaign.id FROM campaign"}
+        ok = [http.post(url, json=body) for _ in range(2)]
+        limited = http.post(url, json=body)
+        time.sleep(0.6)
+        again = http.post(url, json=body)
+    assert [r.status_code for r in ok] == [200, 200]
+    assert limited.status_code == 429
+    failure = limited.json()["error"]["details"][0]["errors"][0]
+    assert failure["details"]["quotaErrorDetails"]["retryDelay"] == "1s"
+    assert again.status_code == 200
+
+
 def test_google_drift_on_campaign_rows() -> None:
     plan = FaultPlan(drift={"ads/google_campaign": Drift(kind="changed_type", field="metrics.clicks")})
     with (
@@ -318,6 +338,24 @@ def test_google_drift_on_campaign_rows() -> None:
         r["metrics"]["clicks"]["unit"] == "drifted" for r in rows
     )  # an int64 string became an object
     assert all(isinstance(r["metrics"]["impressions"], str) for r in rows)
+
+
+def test_changed_type_drift_never_adds_the_field() -> None:
+    plan = FaultPlan(drift={"ads/google_campaign": Drift(kind="changed_type", field="metrics.costMicros")})
+    with (
+        serve(build_world(), ("google-ads",), faults=plan) as running,
+        connect(running.base_urls["google-ads"], GOOGLE_AUTH) as http,
+    ):
+        plain = stream(http, "SELECT campaign.id, campaign.name FROM campaign")
+        with_metrics = stream(http, METRICS_QUERY)
+    assert plain and all(set(r) == {"campaign"} for r in plain)  # no `metrics` grafted on
+    assert with_metrics and all(r["metrics"]["costMicros"]["unit"] == "drifted" for r in with_metrics)
+    record = {"id": "1", "properties": {"amount": "10.00"}}
+    for path in ("properties.currency", "missing.amount", "id.deeper"):
+        assert apply_drift(record, Drift(kind="changed_type", field=path), "1") is record
+    added = apply_drift(record, Drift(kind="new_field", field="properties.currency"), "1")
+    assert added["properties"] == {"amount": "10.00", "currency": "drifted-1"}
+    assert record == {"id": "1", "properties": {"amount": "10.00"}}
 
 
 # -- Meta ----------------------------------------------------------------------------------
@@ -467,6 +505,77 @@ def test_meta_rate_limit_is_code_17_on_http_400() -> None:
     assert 1 <= report["estimated_time_to_regain_access"] <= 60
     assert json.loads(limited.headers["x-fb-ads-insights-throttle"])["acc_id_util_pct"] >= 100
     assert all(h in limited.headers for h in USAGE_HEADERS)
+
+
+def limited_report(response: httpx.Response) -> tuple[int, int]:
+    """(estimated_time_to_regain_access minutes, reset_time_duration seconds) of a throttled call."""
+    business = json.loads(response.headers["x-business-use-case-usage"])
+    regain = next(iter(business.values()))[0]["estimated_time_to_regain_access"]
+    return regain, json.loads(response.headers["x-ad-account-usage"])["reset_time_duration"]
+
+
+def test_meta_regain_reflects_the_remaining_window() -> None:
+    limits = RateLimitConfig(meta_per_hour=1, meta_window_s=600.0)
+    with (
+        serve(build_world(), ("meta",), SandboxConfig(limits=limits)) as running,
+        connect(running.base_urls["meta"], {}) as http,
+    ):
+        url = f"/v25.0/act_{ACCOUNT}/insights"
+        assert http.get(url, params={"access_token": META_TOKEN}).status_code == 200
+        limited = http.get(url, params={"access_token": META_TOKEN})
+    assert limited.status_code == 400 and limited.json()["error"]["code"] == 17
+    regain, reset = limited_report(limited)
+    assert regain == 10 and 590 <= reset <= 600
+
+
+def test_meta_short_window_throttles_then_recovers() -> None:
+    limits = RateLimitConfig(meta_per_hour=2, meta_window_s=0.5)
+    with (
+        serve(build_world(), ("meta",), SandboxConfig(limits=limits)) as running,
+        connect(running.base_urls["meta"], {}) as http,
+    ):
+        url = f"/v25.0/act_{ACCOUNT}/insights"
+        ok = [http.get(url, params={"access_token": META_TOKEN}) for _ in range(2)]
+        limited = http.get(url, params={"access_token": META_TOKEN})
+        time.sleep(0.6)
+        again = http.get(url, params={"access_token": META_TOKEN})
+    assert [r.status_code for r in ok] == [200, 200]
+    assert limited.status_code == 400 and limited.json()["error"]["code"] == 17
+    assert limited_report(limited) == (0, 1)  # under a minute: no whole minute to wait
+    assert again.status_code == 200
+
+
+def test_meta_scripted_fault_carries_a_graph_error_code() -> None:
+    plan = FaultPlan(
+        scripted=[
+            Scripted(system="ads", path="insights", kind="error", status=400, code=17),
+            Scripted(system="ads", path="campaigns", kind="error", status=500),
+        ]
+    )
+    with (
+        serve(build_world(), ("meta",), faults=plan) as running,
+        connect(running.base_urls["meta"], {}) as http,
+    ):
+        params = {"access_token": META_TOKEN}
+        throttled = http.get(f"/v25.0/act_{ACCOUNT}/insights", params=params)
+        served = http.get(f"/v25.0/act_{ACCOUNT}/insights", params=params)
+        failed = http.get(f"/v25.0/act_{ACCOUNT}/campaigns", params=params)
+    assert throttled.status_code == 400
+    assert throttled.json()["error"] | {"fbtrace_id": "x"} == {
+        "message": "(#17) User request limit reached",
+        "type": "OAuthException",
+        "is_transient": True,
+        "code": 17,
+        "error_subcode": 2446079,
+        "fbtrace_id": "x",
+    }
+    assert all(h in throttled.headers for h in USAGE_HEADERS)
+    assert served.status_code == 200
+    assert failed.status_code == 500
+    error = failed.json()["error"]
+    assert (error["code"], error["is_transient"]) == (2, True) and "error_subcode" not in error
+    raw = {"scripted": [{"system": "ads", "path": "insights", "status": 400, "code": 4}]}
+    assert FaultPlan.from_dict(raw).scripted[0].code == 4
 
 
 def test_meta_drift_on_insights() -> None:

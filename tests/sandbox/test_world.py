@@ -23,6 +23,8 @@ ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 STRIPE_ID = re.compile(r"^(cus|in|il|ch|pi|sub|si|price|prod|evt)_[0-9A-Za-z]{14,24}$")
 CALENDLY_URI = "https://api.calendly.com/"
 SETTLE = timedelta(days=7)
+ZONES = {"google": ZoneInfo("America/New_York"), "meta": ZoneInfo("America/Los_Angeles")}
+RESTATE_DAYS = 7  # advance changes ad rows only this many account-local days back
 
 
 # -- independent helpers (the rules a reconciliation would apply) ---------------------------------
@@ -74,8 +76,12 @@ def person_of(world: World) -> dict[str, Any]:
     return owners
 
 
+def local_today(world: World, platform: str) -> str:
+    return world.now.astimezone(ZONES[platform]).date().isoformat()
+
+
 def crm_paid_leads(world: World) -> Counter[tuple[str, str, str]]:
-    zones = {"google": ZoneInfo("America/New_York"), "meta": ZoneInfo("America/Los_Angeles")}
+    zones = ZONES
     counted: Counter[tuple[str, str, str]] = Counter()
     for contact in world.crm.contacts:
         props = contact["properties"]
@@ -254,8 +260,11 @@ def unlisted(world: World) -> list[str]:
             if differs != listed("ad_conversion_mismatch", **keys):
                 problems.append(f"{platform} row {row['campaign_id']} {row['date']}")
         known = {(r["campaign_id"], r["date"]) for r in rows}
+        today = local_today(world, platform)  # today's leads count once the day is complete
         problems += [
-            f"leads on a day without a row: {k}" for k in counted if k[0] == platform and k[1:] not in known
+            f"leads on a day without a row: {k}"
+            for k in counted
+            if k[0] == platform and k[1:] not in known and k[2] < today
         ]
     return problems
 
@@ -370,6 +379,33 @@ def test_stripe_objects_have_integer_amounts_and_unique_created(world: World) ->
             assert inv["created"] >= six_months
 
 
+def announced_intents(world: World) -> set[str]:
+    return {e["data"]["object"]["id"] for e in world.billing.events if e["type"] == "payment_intent.created"}
+
+
+def test_invoice_payment_intents_are_announced() -> None:
+    w = generate(seed=5, contacts=600)
+    recent = int((w.now - timedelta(days=30)).timestamp())
+    expected = {
+        inv["payment_intent"]
+        for inv in w.billing.invoices
+        if inv["status_transitions"]["finalized_at"] >= recent
+    }
+    assert expected and expected <= announced_intents(w)
+    for event in w.billing.events:
+        if event["type"] == "payment_intent.created":
+            intent = event["data"]["object"]
+            assert (intent["status"], intent["amount_received"], intent["latest_charge"]) == (
+                "requires_payment_method",
+                0,
+                None,
+            )
+    before = set(w.billing.payment_intents.ids())
+    world_module.advance(w, 3)
+    new = set(w.billing.payment_intents.ids()) - before
+    assert new and new <= announced_intents(w)  # a connector following events sees every intent
+
+
 def test_calendly_records_link_up(world: World) -> None:
     sched = world.scheduling
     assert len(sched.users) == len(world.crm.owners)
@@ -400,6 +436,77 @@ def test_ad_rows_are_sorted_daily_rows(world: World) -> None:
         assert isinstance(row["conversions"], float) and isinstance(row["cost_micros"], int)
     for row in world.ads.meta_rows:
         assert isinstance(row["leads"], int) and re.match(r"^\d+\.\d\d$", row["spend"])
+
+
+def last_day(rows: list[dict[str, Any]]) -> str:
+    return max(r["date"] for r in rows)
+
+
+def test_ad_rows_end_with_the_last_complete_local_day(world: World) -> None:
+    # now is 2026-11-01T00:00Z: still 2026-10-31 in New York and Los Angeles
+    for platform, rows in (("google", world.ads.google_rows), ("meta", world.ads.meta_rows)):
+        assert local_today(world, platform) == "2026-10-31"
+        assert last_day(rows) == "2026-10-30", platform
+    waiting = [k for k in crm_paid_leads(world) if k[2] == "2026-10-31"]
+    assert waiting  # today's paid leads exist, without a row yet
+
+
+def test_advance_adds_the_completed_day_with_its_leads() -> None:
+    w = generate()  # seed 7 has paid leads on the accounts' local today
+    before = crm_paid_leads(w)
+    waiting = {k: n for k, n in before.items() if k[2] == local_today(w, k[0])}
+    assert waiting
+    world_module.advance(w, 1)
+    for platform, rows, field in (
+        ("google", w.ads.google_rows, "conversions"),
+        ("meta", w.ads.meta_rows, "leads"),
+    ):
+        today = local_today(w, platform)
+        completed = (datetime.fromisoformat(today) - timedelta(days=1)).date().isoformat()
+        assert last_day(rows) == completed, platform
+        served = {(platform, r["campaign_id"], r["date"]): r[field] for r in rows}
+        for key, n in waiting.items():
+            if key[0] == platform:  # yesterday's leads are on the row, plus any made after `now`
+                assert served[key] >= n
+    assert unlisted(w) == []
+
+
+def ad_snapshot(world: World) -> dict[tuple[str, str, str], dict[str, Any]]:
+    snapshot = {}
+    for platform, rows in (("google", world.ads.google_rows), ("meta", world.ads.meta_rows)):
+        for row in rows:
+            snapshot[(platform, row["campaign_id"], row["date"])] = dict(row)
+    return snapshot
+
+
+def test_advance_changes_ad_days_only_within_the_look_back() -> None:
+    w = generate(seed=4, contacts=600)  # introduces and fixes a mismatch in 12 days
+    old = {a.anomaly_id for a in active(w, "ad_conversion_mismatch")}
+    assert old
+    introduced = fixed = 0
+    for _ in range(12):
+        before = ad_snapshot(w)
+        known = {a.anomaly_id: a.active for a in w.truth.anomalies}
+        world_module.advance(w, 1)
+        window = {
+            p: (w.now.astimezone(z).date() - timedelta(days=RESTATE_DAYS)).isoformat()
+            for p, z in ZONES.items()
+        }
+        for key, row in ad_snapshot(w).items():
+            if before.get(key) != row:
+                assert window[key[0]] <= key[2] < local_today(w, key[0]), (key, row)
+        for a in w.truth.anomalies:
+            if a.kind != "ad_conversion_mismatch":
+                continue
+            if a.anomaly_id not in known or (known[a.anomaly_id] and not a.active):
+                assert a.keys["date"] >= window[a.keys["platform"]], a
+                introduced += a.anomaly_id not in known
+                fixed += a.anomaly_id in known
+    assert introduced and fixed  # the window was exercised, not just left alone
+    # mismatches older than the look-back stay as they are
+    still = {a.anomaly_id for a in active(w, "ad_conversion_mismatch")}
+    assert old <= still
+    assert unlisted(w) == []
 
 
 def test_proportions(world: World) -> None:
