@@ -15,7 +15,7 @@ export DAGSTER_HOME ?= $(TRUEUP_HOME)/dagster
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install demo test bench lint format ui clean
+.PHONY: install demo test bench lint format ui browser-deps clean
 
 install: $(VENV)/.installed $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 
@@ -28,14 +28,15 @@ $(VENV)/.installed: pyproject.toml uv.lock
 $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	$(BIN)/trueup prepare
 
-$(DAGSTER_HOME)/dagster.yaml:
-	@mkdir -p $(DAGSTER_HOME)
-	@printf 'telemetry:\n  enabled: false\n' > $@
+# The Dagster instance: telemetry off, and a run queue that lets one warehouse writer run at a
+# time (the config lives in orchestration/ui.py, which `trueup ui` also writes when missing).
+$(DAGSTER_HOME)/dagster.yaml: orchestration/ui.py | $(VENV)/.installed
+	@$(BIN)/trueup ui --write-instance-config >/dev/null
 
 demo: install
 	$(BIN)/trueup demo
 
-test: install
+test: install browser-deps
 	$(BIN)/pytest -q
 
 bench: install
@@ -52,8 +53,21 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/sqlfluff fix dbt_project/models dbt_project/tests
 
+# `dagster dev` on 127.0.0.1:$(UI_PORT) with the sandbox serving the four APIs; Ctrl-C stops both.
+UI_PORT ?= 3000
 ui: install
-	$(BIN)/trueup ui
+	$(BIN)/trueup ui --port $(UI_PORT)
+
+# Headless Chromium for the browser test (Debian's package; installed only when running as root).
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium and chromium-driver for the browser test ..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "notice: could not install chromium; the browser test will be skipped"; \
+	else \
+		echo "notice: chromium/chromedriver are missing (install Debian's chromium and chromium-driver as root); the browser test will be skipped"; \
+	fi
 
 clean:
 	rm -rf $(TRUEUP_HOME) dbt_project/target dbt_project/logs

@@ -9,13 +9,17 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from checks.cli import add_check_command
 from ingestion.warehouse import paths
 
 DEFAULT_SANDBOX_PORT = 8765
+JOBS = ("nightly", "sync", "refresh")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,10 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, full tracebacks")
     sub = parser.add_subparsers(metavar="command")
 
-    demo = sub.add_parser("demo", help="run the whole job on the embedded sandbox and summarize")
+    demo = sub.add_parser("demo", help="run the nightly job on the embedded sandbox and summarize")
     demo.add_argument("--contacts", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="run a Dagster job in this process (nightly, sync, refresh)")
+    run.add_argument("job", choices=JOBS)
+    run.add_argument("--sandbox", metavar="URL", help="point every source at a running sandbox")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="print the nightly reconciliation report")
+    report.add_argument("--markdown", action="store_true", help="markdown, as the Dagster UI shows it")
+    report.add_argument("--database", type=Path, help="a published copy (default: $TRUEUP_HOME/published)")
+    report.set_defaults(func=cmd_report)
+
+    status = sub.add_parser("status", help="warehouse, published copy, last runs, freshness, alerts")
+    status.set_defaults(func=cmd_status)
+
+    ui = sub.add_parser("ui", help="`dagster dev` on loopback with the sandbox")
+    ui.add_argument("--port", type=int, default=int(os.environ.get("TRUEUP_UI_PORT") or 3000))
+    ui.add_argument("--contacts", type=int, default=2000)
+    ui.add_argument("--seed", type=int, default=7)
+    ui.add_argument("--no-sandbox", action="store_true", help="use the configured sources instead")
+    ui.add_argument(
+        "--write-instance-config", action="store_true", help="write $DAGSTER_HOME/dagster.yaml, exit"
+    )
+    ui.set_defaults(func=cmd_ui)
 
     ingest = sub.add_parser("ingest", help="load the source systems into the warehouse")
     ingest.add_argument("--system", action="append", choices=["crm", "billing", "scheduling", "ads"])
@@ -65,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = sub.add_parser("prepare", help="build the dbt manifest (install time)")
     prepare.set_defaults(func=cmd_prepare)
 
+    add_check_command(sub)
+
     box = sub.add_parser("sandbox", help="the embedded stand-in for the four systems")
     box_sub = box.add_subparsers(metavar="action")
     serve = box_sub.add_parser("serve", help="serve a generated world until interrupted")
@@ -73,12 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
     serve.add_argument("--limits", choices=["off", "realistic"], default="off")
     serve.add_argument("--truth-dir", type=Path)
+    serve.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     serve.set_defaults(func=cmd_sandbox_serve)
     advance = box_sub.add_parser("advance", help="move a running sandbox's world forward")
     advance.add_argument("--days", type=int, default=1)
     advance.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_SANDBOX_PORT}")
     advance.set_defaults(func=cmd_sandbox_advance)
     return parser
+
+
+# -- running jobs -------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -93,8 +126,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
+
+    started = time.monotonic()
+    env = source_env(sandbox_base_urls(args.sandbox)) if args.sandbox else {}
+    with patched_env(env):
+        run_id = run_job(args.job)
+    print_summary(run_id, time.monotonic() - started, report=args.job != "sync")
+    return 0
+
+
 def run_job(name: str) -> str:
-    """Execute a Dagster job in this process; raise when it fails."""
+    """Execute a Dagster job in this process; raise when it fails.
+
+    The run holds the warehouse writer lock from its first step to its last (the
+    `warehouse_writer` resource), so it waits for, and never overlaps, another writer.
+    """
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -103,38 +151,154 @@ def run_job(name: str) -> str:
     print(f"Running Dagster job {name!r} (in-process) ...", flush=True)
     result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
     if not result.success:
-        failures = [str(e.message) for e in result.all_events if e.is_failure]
-        raise RuntimeError(f"job {name!r} failed: " + "; ".join(failures[:3]))
+        from orchestration.alerts import step_error
+
+        failures = [f"{e.step_key}: {step_error(e)}" for e in result.all_events if e.is_step_failure]
+        raise RuntimeError(f"job {name!r} failed: " + ("; ".join(failures[:3]) or "see the run's logs"))
     return result.run_id
 
 
-def print_summary(run_id: str, seconds: float) -> None:
+def print_summary(run_id: str, seconds: float, report: bool = True) -> None:
+    """Rows per schema of the published copy, then the reconciliation report."""
     import duckdb
+
+    from orchestration import report as report_module
 
     where = paths()
     print(f"\nDagster run {run_id} succeeded in {seconds:.1f}s")
-    print(f"Warehouse: {where.warehouse}")
-    with duckdb.connect(str(where.warehouse), read_only=True) as con:
+    print(f"Warehouse: {where.warehouse}\nPublished read-only copy: {where.published}\n")
+    with duckdb.connect(str(where.published), read_only=True) as con:
         rows = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema not like '%staging' or table_schema = 'staging' "
-            "order by 1, 2"
+            'select table_schema, count(*), sum("rows") from _publication.tables group by 1 order by 1'
         ).fetchall()
-        width = max((len(f"{s}.{t}") for s, t in rows), default=10)
-        print(f"{'table':<{width}}  rows")
-        for schema, table in rows:
-            if table.startswith("_dlt") or schema.endswith("_staging"):
-                continue
-            count = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
-            print(f"{schema + '.' + table:<{width}}  {count[0] if count else 0:>8,}")
+    width = max((len(str(r[0])) for r in rows), default=6)
+    print(f"{'schema':<{width}}  {'tables':>6}  {'rows':>10}")
+    for schema, tables, total in rows:
+        print(f"{schema:<{width}}  {tables:>6}  {int(total or 0):>10,}")
+    if report:
+        print("\n" + report_module.to_text(report_module.collect(where.published)), end="")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration import report
+
+    collected = report.collect(args.database or paths().published)
+    print(report.to_markdown(collected) if args.markdown else report.to_text(collected), end="")
+    return 0
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestration import alerts, report
+    from orchestration.publish import read_publication
+
+    where = paths()
+    now = datetime.now(UTC)
+    print(f"Home             {where.home}")
+    print(f"Warehouse        {_file_line(where.warehouse)}")
+    publication = read_publication(where.published)
+    if publication is None:
+        print("Published copy   none yet (it appears at the end of the first run)")
+    else:
+        age = _ago(now, publication["published_at"])
+        print(f"Published copy   {_file_line(where.published)}")
+        print(f"                 run {publication['run_id'][:8]} ({publication['job']}), published {age}")
+    print(f"Writer           {_writer_state(where.home)}")
+    collected = report.collect(where.published, now=now)
+    totals = collected.totals
+    if collected.rules is not None:
+        print(
+            f"Findings         {totals['open']:,} open; last run: {totals['new']:,} new, "
+            f"{totals['resolved']:,} resolved"
+        )
+    fresh = ", ".join(
+        f"{f.system} {'fresh' if f.fresh else 'STALE'} ({report.hours_text(f.age_hours)})"
+        for f in collected.freshness
+    )
+    print(f"Freshness        {fresh}")
+    for line in _run_lines():
+        print(line)
+    recent = alerts.read_alerts(where, limit=3)
+    print(f"Alerts           {'none' if not recent else ''}")
+    for alert in recent:
+        when, delivery = alert["raised_at"][:19], alert.get("delivery", "")
+        print(f"  {when}  {alert['job']}  run {alert['run_id'][:8]}  {delivery}")
+    return 0
+
+
+def _file_line(path: Path) -> str:
+    if not path.exists():
+        return f"{path} (missing)"
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{path} ({stat.st_size / 1e6:,.1f} MB, modified {modified})"
+
+
+def _ago(now: datetime, moment: Any) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    minutes = (now - moment).total_seconds() / 60
+    return f"{minutes:.0f} min ago" if minutes < 120 else f"{minutes / 60:.1f} h ago"
+
+
+def _writer_state(home: Path) -> str:
+    import fcntl
+
+    lock_file = home / "locks" / "warehouse.lock"
+    if not lock_file.exists():
+        return "idle"
+    with open(lock_file) as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f"a run is writing (pid {handle.read().strip() or '?'})"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return "idle"
+
+
+def _run_lines(limit: int = 5) -> list[str]:
+    """The last runs from the Dagster instance at $DAGSTER_HOME, when there is one."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not (Path(home) / "dagster.yaml").exists():
+        return ["Last runs        (DAGSTER_HOME is not set)"]
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(limit=limit)
+    lines = [f"Last runs        {'none' if not records else ''}"]
+    for record in records:
+        run = record.dagster_run
+        start, end = record.start_time, record.end_time
+        took = f"{end - start:,.0f}s" if start and end else ""
+        when = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M UTC") if start else "not started"
+        lines.append(f"  {when}  {run.job_name:<10} {run.status.value:<9} {took:>7}  {run.run_id[:8]}")
+    return lines
+
+
+# -- the UI -------------------------------------------------------------------------------------
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from orchestration import ui
+
+    if args.write_instance_config:
+        print(f"Dagster instance config: {ui.write_instance_config()}")
+        return 0
+    return ui.serve(port=args.port, contacts=args.contacts, seed=args.seed, with_sandbox=not args.no_sandbox)
+
+
+# -- the steps one at a time --------------------------------------------------------------------
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingestion.pipeline import SYSTEMS, run_system
+    from orchestration.resources import ops_settings, writer_lock
     from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
 
     env = source_env(sandbox_base_urls(args.sandbox)) if args.sandbox else {}
-    with patched_env(env):
+    with patched_env(env), writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
         for system in args.system or SYSTEMS:
             result = run_system(system, full_refresh=args.full_refresh, report=print)
             print(f"{'table':<28} {'loaded':>9} {'new':>9} {'updated':>9} {'rows':>10}")
@@ -146,8 +310,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from orchestration.dbt import run_dbt
+    from orchestration.resources import ops_settings, writer_lock
 
-    run_dbt(["build", *(["--select", *args.select] if args.select else [])], on_line=print)
+    with writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
+        run_dbt(["build", *(["--select", *args.select] if args.select else [])], on_line=print)
     return 0
 
 
@@ -163,6 +329,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
     argv = ["--contacts", str(args.contacts), "--seed", str(args.seed), "--port", str(args.port)]
     argv += ["--limits", args.limits] + (["--truth-dir", str(args.truth_dir)] if args.truth_dir else [])
+    argv += ["--ready-file", str(args.ready_file)] if args.ready_file else []
     return serve(argv)
 
 

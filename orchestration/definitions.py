@@ -1,12 +1,25 @@
-"""The one Dagster code location: `defs`, merged from one module per area."""
+"""The one Dagster code location: `defs`, merged from one module per area.
+
+Loading it stays cheap: no dlt, dbt, Great Expectations or pandas import, no dbt parse
+(the assets come from the manifest built at install time).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import dagster as dg
 
 from orchestration import ingest, transform
+from orchestration.alerts import alerts_defs
+from orchestration.checks import checks_defs
+from orchestration.jobs import NIGHTLY, REFRESH, SYNC, jobs_defs
+from orchestration.publish import build_publish_asset
+from orchestration.report import build_report_asset
+from orchestration.resources import ops_settings, resources
+from orchestration.schedules import freshness_checks, schedules_defs
 
-NIGHTLY = "nightly"
+__all__ = ["NIGHTLY", "REFRESH", "SYNC", "build_defs", "defs"]
 
 
 def ingestion_defs() -> dg.Definitions:
@@ -17,18 +30,41 @@ def transform_defs() -> dg.Definitions:
     return dg.Definitions(assets=transform.build_dbt_assets())
 
 
-def jobs_defs() -> dg.Definitions:
-    nightly = dg.define_asset_job(
-        NIGHTLY,
-        selection=dg.AssetSelection.all(),
-        description="Ingest every system, build the warehouse, check it, publish it, report.",
-        executor_def=dg.in_process_executor,
-    )
-    return dg.Definitions(jobs=[nightly])
+def reverse_etl_defs() -> dg.Definitions:
+    # Reverse ETL (reverse_etl/) merges in here; jobs.REVERSE_ETL_GROUP puts it in the nightly job.
+    return dg.Definitions()
+
+
+def ops_defs(built: Iterable[dg.AssetKey]) -> dg.Definitions:
+    """Publish (depends on everything built and checked) and the report (reads the copy)."""
+    return dg.Definitions(assets=[build_publish_asset(built), build_report_asset()])
+
+
+def asset_keys(definitions: dg.Definitions) -> list[dg.AssetKey]:
+    keys: list[dg.AssetKey] = []
+    for item in definitions.assets or []:
+        if isinstance(item, dg.AssetsDefinition):
+            keys.extend(item.keys)
+        elif isinstance(item, dg.AssetSpec):
+            keys.append(item.key)
+    return keys
 
 
 def build_defs() -> dg.Definitions:
-    return dg.Definitions.merge(ingestion_defs(), transform_defs(), jobs_defs())
+    """Every area merged; settings (time zone, crons, freshness limits) are read now."""
+    settings = ops_settings()
+    # The parity and quality checks join every job that selects the asset they judge.
+    areas = [ingestion_defs(), transform_defs(), checks_defs(), reverse_etl_defs()]
+    built = [key for area in areas for key in asset_keys(area)]
+    freshness = freshness_checks(settings)
+    return dg.Definitions.merge(
+        *areas,
+        ops_defs(built),
+        schedules_defs(settings, freshness),
+        alerts_defs(),
+        jobs_defs(excluded_checks=freshness),
+        dg.Definitions(resources=resources()),
+    )
 
 
 defs = build_defs()

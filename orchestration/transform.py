@@ -48,6 +48,23 @@ def build_dbt_assets(manifest: Manifest | None = None) -> list[dg.AssetsDefiniti
     ]
 
 
+def in_dependency_order(nodes: list[Node]) -> list[Node]:
+    """Nodes sorted so each comes after the nodes it depends on (Dagster requires results
+    in that order), ties broken by name so the order is the same in every process."""
+    pending = {n.unique_id: n for n in nodes}
+    ordered: list[Node] = []
+    while pending:
+        ready = sorted(
+            (n for n in pending.values() if not any(d in pending for d in n.depends_on)),
+            key=lambda n: n.unique_id,
+        )
+        if not ready:  # a cycle cannot come out of dbt; keep going rather than loop forever
+            ready = sorted(pending.values(), key=lambda n: n.unique_id)
+        for node in ready:
+            ordered.append(pending.pop(node.unique_id))
+    return ordered
+
+
 def layer_of(node: Node) -> str:
     return node.schema if node.schema in GROUPS else "transform"
 
@@ -95,10 +112,12 @@ def _layer_asset(
 
     @dg.multi_asset(name=f"dbt_{layer}", specs=specs, check_specs=check_specs, can_subset=True)
     def dbt_layer(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        selected = [by_key[tuple(k.path)] for k in context.selected_asset_keys]
+        selected = in_dependency_order([by_key[tuple(k.path)] for k in context.selected_asset_keys])
         try:
             # buildable: a test runs in the step of the last layer it reads, never before it exists
-            select = ["--select", *[n.name for n in selected], "--indirect-selection", "buildable"]
+            # and the tests shown on this layer are named, so each runs exactly here
+            names = [n.name for n in selected] + [t.name for t, target in tests if target in selected]
+            select = ["--select", *names, "--indirect-selection", "buildable"]
             results = run_dbt(["build", *select], on_line=context.log.debug)
             failure: DbtError | None = None
         except DbtError as exc:

@@ -3,38 +3,213 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from ingestion.tables import SYSTEMS, TABLES
+from orchestration import transform
 from orchestration.definitions import defs
+from orchestration.publish import PUBLISH_KEY
+from orchestration.report import REPORT_KEY
+from orchestration.resources import ops_settings
+
+LAYERS = ("seeds", "staging", "intermediate", "marts", "reconciliation", "reverse_etl")
+
+
+def keys() -> set[tuple[str, ...]]:
+    return {tuple(k.path) for k in defs.resolve_all_asset_keys()}
+
+
+def groups() -> dict[str, set[tuple[str, ...]]]:
+    graph = defs.resolve_asset_graph()
+    out: dict[str, set[tuple[str, ...]]] = {}
+    for key in graph.get_all_asset_keys():
+        out.setdefault(graph.get(key).group_name, set()).add(tuple(key.path))
+    return out
+
+
+def step_names(job: str) -> set[str]:
+    return set(defs.resolve_job_def(job).graph.node_dict)
 
 
 def test_every_raw_table_is_an_asset_keyed_like_its_dbt_source():
-    keys = {tuple(k.path) for k in defs.resolve_all_asset_keys()}
     for system in SYSTEMS:
         for table in (*TABLES[system], "_quarantine"):
-            assert (f"raw_{system}", table) in keys
+            assert (f"raw_{system}", table) in keys()
 
 
-def test_staging_models_depend_on_the_raw_tables():
+def test_asset_groups_are_the_layers_plus_ingestion_and_ops():
+    found = groups()
+    # dlt child tables the dbt sources read (invoices__lines__data, ...) are not ingest assets
+    # yet; Dagster keys them as external assets in the default group.
+    assert all(k[0].startswith("raw_") and "__" in k[1] for k in found.pop("default", set()))
+    assert set(found) == {"ingestion", *LAYERS, "ops"}
+    assert groups()["ops"] == {tuple(PUBLISH_KEY.path), tuple(REPORT_KEY.path)}
+    for layer in LAYERS:
+        assert {k[0] for k in found[layer]} == {layer}, layer
+
+
+def test_the_layers_hold_the_contract_models():
+    expected = {
+        ("staging", "stg_crm__contacts"),
+        ("staging", "stg_billing__invoices"),
+        ("staging", "stg_scheduling__events"),
+        ("staging", "stg_ads__campaigns"),
+        ("intermediate", "int_identity__resolved"),
+        ("intermediate", "int_identity__review"),
+        ("marts", "dim_customers"),
+        ("marts", "mart_funnel_by_channel_month"),
+        ("reconciliation", "findings"),
+        ("reconciliation", "findings_daily"),
+        ("reverse_etl", "outbox_crm"),
+        ("reverse_etl", "outbox_billing"),
+    }
+    assert expected <= keys()
+
+
+@pytest.mark.parametrize(
+    ("model", "raw"),
+    [
+        ("stg_crm__contacts", ("raw_crm", "contacts")),
+        ("stg_billing__invoices", ("raw_billing", "invoices")),
+        ("stg_scheduling__events", ("raw_scheduling", "scheduled_events")),
+        ("stg_ads__google_campaign_days", ("raw_ads", "google_campaign_metrics")),
+    ],
+)
+def test_staging_models_depend_on_the_raw_tables(model, raw):
+    parents = defs.resolve_asset_graph().get(dg.AssetKey(["staging", model])).parent_keys
+    assert dg.AssetKey(list(raw)) in parents
+
+
+def test_lineage_runs_from_raw_through_the_layers_to_the_report():
     graph = defs.resolve_asset_graph()
-    parents = graph.get(dg.AssetKey(["staging", "stg_crm__contacts"])).parent_keys
-    assert dg.AssetKey(["raw_crm", "contacts"]) in parents
+    upstream = graph.get(dg.AssetKey(["reconciliation", "findings"])).parent_keys
+    assert dg.AssetKey(["reconciliation", "findings_current"]) in upstream
+    ancestors = graph.upstream_key_iterator(dg.AssetKey(["reconciliation", "findings"]))
+    assert dg.AssetKey(["raw_crm", "contacts"]) in set(ancestors)
+    assert graph.get(REPORT_KEY).parent_keys == {PUBLISH_KEY}
 
 
-def test_jobs_run_in_process():
-    job = defs.resolve_job_def("nightly")
-    assert job.executor_def.name == "in_process"
+def test_publish_depends_on_every_asset_the_runs_build():
+    graph = defs.resolve_asset_graph()
+    built = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    assert graph.get(PUBLISH_KEY).parent_keys == built - {PUBLISH_KEY, REPORT_KEY}
+
+
+def test_dbt_tests_and_code_checks_are_asset_checks():
+    check_keys = defs.resolve_asset_graph().asset_check_keys
+    by_asset: dict[tuple[str, ...], set[str]] = {}
+    for key in check_keys:
+        by_asset.setdefault(tuple(key.asset_key.path), set()).add(key.name)
+    assert any(name.startswith("unique_") for name in by_asset[("staging", "stg_crm__contacts")])
+    for system in SYSTEMS:  # a freshness check per source, on its raw tables
+        assert "freshness_check" in by_asset[(f"raw_{system}", TABLES[system][0])]
+
+
+def test_jobs_are_pinned_and_run_in_process_as_writers():
+    names = {job.name for job in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
+    assert names == {"nightly", "sync", "refresh"}
+    for name in names:
+        job = defs.resolve_job_def(name)
+        assert job.executor_def.name == "in_process"
+        assert job.tags.get("trueup/writer") == "warehouse"
+
+
+def test_nightly_runs_every_step_but_the_freshness_checks():
+    steps = step_names("nightly")
+    assert {f"ingest_{s}" for s in SYSTEMS} <= steps
+    assert {f"dbt_{layer}" for layer in LAYERS} <= steps
+    assert {"ops__published_warehouse", "ops__nightly_report"} <= steps
+    assert any(s.startswith("checks_") for s in steps)
+    assert not any(s.startswith("freshness_check") for s in steps)
+    assert step_names("refresh") == steps
+
+
+def test_sync_ingests_rebuilds_what_analysts_read_and_publishes():
+    steps = step_names("sync")
+    assert {f"ingest_{s}" for s in SYSTEMS} <= steps
+    assert {"dbt_staging", "dbt_intermediate", "dbt_marts", "ops__published_warehouse"} <= steps
+    assert not steps & {"dbt_reconciliation", "dbt_reverse_etl", "dbt_seeds", "ops__nightly_report"}
+
+
+def default_op_config(job: str, op: str) -> dict:
+    ops = defs.resolve_job_def(job).run_config_schema.config_type.fields["ops"].config_type
+    return ops.fields[op].default_value
+
+
+def test_refresh_reloads_every_source_by_run_config():
+    for system in SYSTEMS:
+        assert default_op_config("refresh", f"ingest_{system}") == {"config": {"full_refresh": True}}
+        assert default_op_config("nightly", f"ingest_{system}") == {"config": {"full_refresh": False}}
+
+
+def test_schedules_and_sensors_are_pinned():
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    assert set(schedules) == {"nightly_schedule", "sync_schedule"}
+    assert schedules["nightly_schedule"].cron_schedule == "0 2 * * *"
+    assert schedules["nightly_schedule"].job_name == "nightly"
+    assert schedules["sync_schedule"].cron_schedule == "0 * * * *"
+    assert schedules["sync_schedule"].job_name == "sync"
+    for schedule in schedules.values():
+        assert schedule.execution_timezone == ops_settings().timezone  # UTC unless configured
+    sensors = {s.name for s in defs.get_repository_def().sensor_defs}
+    assert sensors == {"run_failure_alert", "freshness_checks_sensor"}
+
+
+def test_time_zone_and_crons_are_configuration(tmp_path):
+    code = (
+        "import json; from orchestration.definitions import defs; "
+        "print(json.dumps({s.name: [s.cron_schedule, s.execution_timezone] "
+        "for s in defs.get_repository_def().schedule_defs}))"
+    )
+    env = {**os.environ, "TRUEUP_TIMEZONE": "Europe/Berlin", "TRUEUP_NIGHTLY_CRON": "30 3 * * *"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    pinned = json.loads(out.stdout.strip().splitlines()[-1])
+    assert pinned["nightly_schedule"] == ["30 3 * * *", "Europe/Berlin"]
+    assert pinned["sync_schedule"] == ["0 * * * *", "Europe/Berlin"]
+
+
+def test_a_bad_time_zone_fails_loading_with_a_clear_message():
+    env = {**os.environ, "TRUEUP_TIMEZONE": "Mars/Olympus"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import orchestration.definitions"], env=env, capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert "Mars/Olympus" in out.stderr and "IANA" in out.stderr
 
 
 def test_loading_the_code_location_imports_no_heavy_library():
     code = (
-        "import sys, json; from orchestration.definitions import defs; "
+        "import sys, json; from orchestration.definitions import defs; defs.resolve_asset_graph(); "
         "print(json.dumps([m for m in ('dlt', 'dbt', 'great_expectations', 'pandas', 'dagster_dbt') "
         "if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_layers_follow_the_manifest():
+    assert {a.node_def.name for a in transform.build_dbt_assets()} == {f"dbt_{layer}" for layer in LAYERS}
+
+
+def test_dbt_results_are_yielded_in_dependency_order():
+    from orchestration.dbt import Node
+    from orchestration.transform import in_dependency_order
+
+    def node(name: str, *deps: str) -> Node:
+        return Node(
+            f"model.trueup.{name}", "model", name, "intermediate", tuple(f"model.trueup.{d}" for d in deps)
+        )
+
+    nodes = [
+        node("review", "links"),
+        node("links", "candidates"),
+        node("candidates", "records"),
+        node("records"),
+    ]
+    for shuffled in (nodes, nodes[::-1], nodes[1:] + nodes[:1]):
+        assert [n.name for n in in_dependency_order(shuffled)] == ["records", "candidates", "links", "review"]

@@ -1,0 +1,171 @@
+"""Settings read at definition or run time, and the one-writer lock on the warehouse file.
+
+Settings come from environment variables (`TRUEUP_TIMEZONE`, ...), then dlt-style
+variables (`ORCHESTRATION__TIMEZONE`), then the `[orchestration]` table of
+`.dlt/secrets.toml` and `.dlt/config.toml`. The TOML files are read with `tomllib`, so
+loading the code location never imports dlt.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dagster as dg
+
+from ingestion.tables import SYSTEMS
+from ingestion.warehouse import Paths, paths
+
+log = logging.getLogger(__name__)
+
+WRITER_TAG = "trueup/writer"  # runs that write the warehouse file carry it; the run queue allows one
+WRITER_TAG_VALUE = "warehouse"
+
+# Hours after which a source's raw tables count as stale. CRM, billing and scheduling are
+# synced hourly; ad platforms report a day's metrics once, so a day and a bit is normal.
+DEFAULT_FRESHNESS_HOURS = {"crm": 3.0, "billing": 3.0, "scheduling": 3.0, "ads": 26.0}
+
+
+def setting(name: str, default: str | None = None) -> str | None:
+    """One orchestration setting: `TRUEUP_<NAME>`, `ORCHESTRATION__<NAME>`, then `.dlt/*.toml`."""
+    for variable in (f"TRUEUP_{name.upper()}", f"ORCHESTRATION__{name.upper()}"):
+        value = os.environ.get(variable)
+        if value:
+            return value
+    for file in ("secrets.toml", "config.toml"):
+        value = _toml_setting(dlt_project_dir() / file, name.lower())
+        if value is not None:
+            return str(value)
+    return default
+
+
+def dlt_project_dir() -> Path:
+    """Where dlt looks for its config: `DLT_PROJECT_DIR`, else `.dlt` in the working directory."""
+    return Path(os.environ.get("DLT_PROJECT_DIR") or ".") / ".dlt"
+
+
+def _toml_setting(path: Path, key: str) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("orchestration") or {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        log.warning("ignoring %s: %s", path.name, type(exc).__name__)
+        return None
+    return table.get(key)
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """Schedules, time zone and freshness limits; secrets (the webhook URL) are read apart."""
+
+    timezone: str = "UTC"
+    nightly_cron: str = "0 2 * * *"
+    sync_cron: str = "0 * * * *"
+    freshness_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRESHNESS_HOURS))
+    writer_wait_seconds: float = 6 * 3600.0
+
+
+def ops_settings() -> OpsSettings:
+    """Read the settings now (definition or run time, never at import); validate them."""
+    timezone = setting("timezone", "UTC") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"TRUEUP_TIMEZONE={timezone!r} is not an IANA time zone") from exc
+    defaults = OpsSettings()
+    hours = {
+        system: _float_setting(f"freshness_hours_{system}", setting("freshness_hours"), limit)
+        for system, limit in DEFAULT_FRESHNESS_HOURS.items()
+    }
+    return OpsSettings(
+        timezone=timezone,
+        nightly_cron=setting("nightly_cron", defaults.nightly_cron) or defaults.nightly_cron,
+        sync_cron=setting("sync_cron", defaults.sync_cron) or defaults.sync_cron,
+        freshness_hours=hours,
+        writer_wait_seconds=_float_setting("writer_wait_seconds", None, defaults.writer_wait_seconds),
+    )
+
+
+def _float_setting(name: str, fallback: str | None, default: float) -> float:
+    raw = setting(name) or fallback
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+
+
+def freshness_hours(system: str) -> float:
+    """The freshness limit of one source (see DEFAULT_FRESHNESS_HOURS)."""
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}")
+    return ops_settings().freshness_hours[system]
+
+
+class WriterBusy(RuntimeError):
+    """Another process holds the warehouse writer lock for longer than we may wait."""
+
+
+@contextmanager
+def writer_lock(where: Paths | None = None, wait_seconds: float = 0.0, poll: float = 1.0) -> Iterator[Path]:
+    """Hold the warehouse's writer lock (an exclusive `flock`) for the whole block.
+
+    Two runs never write the DuckDB file at once: the second waits up to `wait_seconds`,
+    then gives up with WriterBusy. The lock is released when the process dies.
+    """
+    where = where or paths()
+    lock_file = where.home / "locks" / "warehouse.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    with open(lock_file, "a+") as handle:
+        announced = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WriterBusy(f"another run holds {lock_file}; try again when it ends") from None
+                if not announced:
+                    log.warning("waiting for the run that is writing the warehouse to finish")
+                    announced = True
+                time.sleep(poll)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield lock_file
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class WarehouseWriter(dg.ConfigurableResource):
+    """Held for a whole run (the in-process executor sets resources up once per run), so the
+    run is the warehouse's only writer from its first step to its publish step."""
+
+    wait_seconds: float | None = None  # None: the `writer_wait_seconds` setting
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseWriter]:
+        wait = self.wait_seconds if self.wait_seconds is not None else ops_settings().writer_wait_seconds
+        with writer_lock(paths(), wait_seconds=wait) as lock_file:
+            if context.log is not None:
+                context.log.info(f"holding the warehouse writer lock {lock_file}")
+            yield self
+
+
+def resources() -> dict[str, Any]:
+    """The resources every area shares, built in one place."""
+    return {"warehouse_writer": WarehouseWriter()}
