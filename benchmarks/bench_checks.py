@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,9 @@ def serve_sandbox(contacts: int, seed: int) -> tuple[subprocess.Popen[bytes], di
         if process.poll() is not None:
             raise SystemExit("the sandbox exited before serving")
         time.sleep(0.5)
-    return process, json.loads(ready.read_text())["base_urls"]
+    base_urls = json.loads(ready.read_text())["base_urls"]
+    shutil.rmtree(ready.parent, ignore_errors=True)
+    return process, base_urls
 
 
 def build_warehouse(contacts: int, seed: int, home: Path) -> None:
