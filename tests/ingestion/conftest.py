@@ -4,14 +4,15 @@ TRUEUP_HOME, and the source settings that point every connector at the sandbox."
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingestion.warehouse import Paths
-from sandbox.config import DEFAULT_TOKENS
+from orchestration.sandbox_runtime import source_env as source_env_for
+from orchestration.sandbox_runtime import today_anchor
 from sandbox.server import Sandbox
 from sandbox.store import World
 
@@ -19,14 +20,9 @@ DEFAULT_CONTACTS = 300
 DEFAULT_SEED = 7
 
 
-def today_midnight() -> datetime:
-    """The world's anchor: today's midnight UTC, so world time runs close to the wall clock."""
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 @pytest.fixture(scope="session")
 def anchor() -> datetime:
-    return today_midnight()
+    return today_anchor()
 
 
 @pytest.fixture
@@ -75,19 +71,7 @@ def warehouse_paths(trueup_home: Path) -> Paths:
 
 def sandbox_env(base_urls: dict[str, str]) -> dict[str, str]:
     """The dlt settings (as environment variables) that point all four sources at a sandbox."""
-    return {
-        "SOURCES__CRM__BASE_URL": base_urls["hubspot"],
-        "SOURCES__CRM__ACCESS_TOKEN": DEFAULT_TOKENS["hubspot"],
-        "SOURCES__BILLING__BASE_URL": base_urls["stripe"],
-        "SOURCES__BILLING__ACCESS_TOKEN": DEFAULT_TOKENS["stripe"],
-        "SOURCES__SCHEDULING__BASE_URL": base_urls["calendly"],
-        "SOURCES__SCHEDULING__ACCESS_TOKEN": DEFAULT_TOKENS["calendly"],
-        "SOURCES__ADS__GOOGLE_BASE_URL": base_urls["google-ads"],
-        "SOURCES__ADS__GOOGLE_ACCESS_TOKEN": DEFAULT_TOKENS["google-ads"],
-        "SOURCES__ADS__GOOGLE_DEVELOPER_TOKEN": DEFAULT_TOKENS["google-ads"],
-        "SOURCES__ADS__META_BASE_URL": base_urls["meta"],
-        "SOURCES__ADS__META_ACCESS_TOKEN": DEFAULT_TOKENS["meta"],
-    }
+    return source_env_for(base_urls)
 
 
 @pytest.fixture
