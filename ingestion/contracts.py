@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,20 @@ class Contract:
                         return f"{self.string_map}.{name} is {type(value).__name__}, expected a string"
         return None
 
+    def partition(
+        self, system: str, records: Iterable[Any], extra: Callable[[Any], str | None] | None = None
+    ) -> tuple[list[Any], list[Any]]:
+        """(records that keep the contract, quarantine rows for the others with their reason);
+        `extra` checks what a Contract cannot express (nested lists, int64 strings)."""
+        good, bad = [], []
+        for record in records:
+            reason = self.violation(record) or (extra(record) if extra else None)
+            if reason is None:
+                good.append(record)
+            else:
+                bad.append(quarantine_row(system, self.resource, record, reason, _key_of(record, self.key)))
+        return good, bad
+
     def split(self, system: str, records: Iterable[Any]) -> Iterator[Any]:
         """Yield good records as they are and bad ones as quarantine rows."""
         for record in records:
@@ -134,3 +148,32 @@ def quarantine_row(system: str, resource: str, record: Any, reason: str, record_
         "quarantined_at": datetime.now(UTC),
     }
     return dlt.mark.with_hints(row, _HINTS, create_table_variant=True)
+
+
+def hint_columns(resource: Any, columns: Any) -> Any:
+    """Give `resource` column hints without passing them on to its quarantine rows.
+
+    dlt starts a table variant (`_quarantine`) from a copy of the resource's hints, columns
+    included; declaring the variant first keeps the quarantine table to its own columns.
+    """
+    resource.apply_hints(
+        table_name=QUARANTINE_TABLE,
+        write_disposition="merge",
+        primary_key="quarantine_id",
+        merge_key=(),
+        columns=QUARANTINE_COLUMNS,
+        create_table_variant=True,
+    )
+    resource.apply_hints(columns=columns)
+    return resource
+
+
+def declared_schema(name: str, tables: Mapping[str, Any]) -> dlt.Schema:
+    """A source schema that declares each table's columns up front, so a column that is null
+    in every record still exists with its type (an alternative to `hint_columns`)."""
+    from dlt.common.schema.utils import new_table
+
+    schema = dlt.Schema(name)
+    for table, columns in tables.items():
+        schema.update_table(new_table(table, columns=[{**c, "name": n} for n, c in columns.items()]))
+    return schema

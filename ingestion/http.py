@@ -11,7 +11,8 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -280,3 +281,32 @@ def _redact(text: str) -> str:
 def _strip(path: str) -> str:
     """The path without its query string (which may carry a token)."""
     return path.split("?", 1)[0]
+
+
+class ClientLease:
+    """One ApiClient shared by the resources of a source run: opened by the first resource
+    that needs it and closed when the last one finishes, so pacing spans all of them."""
+
+    def __init__(self, factory: Callable[[], ApiClient]) -> None:
+        self._factory = factory
+        self._client: ApiClient | None = None
+        self._users = 0
+        self._closed_retries = 0
+
+    @contextmanager
+    def open(self) -> Iterator[ApiClient]:
+        if self._client is None:
+            self._client = self._factory()
+        client = self._client
+        self._users += 1
+        try:
+            yield client
+        finally:
+            self._users -= 1
+            if self._users == 0:
+                self._closed_retries += client.stats.retries
+                client.close()
+                self._client = None
+
+    def retries(self) -> int:
+        return self._closed_retries + (self._client.stats.retries if self._client else 0)

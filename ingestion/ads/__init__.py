@@ -14,9 +14,8 @@ from dlt.sources import DltResource
 from ingestion import progress
 from ingestion.ads import helpers
 from ingestion.ads import settings as s
-from ingestion.billing.helpers import ClientLease, declared_schema, partition
-from ingestion.contracts import Contract
-from ingestion.http import ApiClient, RetryPolicy, meta_window
+from ingestion.contracts import Contract, declared_schema
+from ingestion.http import ApiClient, ClientLease, RetryPolicy, meta_window
 
 SYSTEM = "ads"
 CURSOR_KEY = "last_date"  # per account: the newest day loaded
@@ -128,7 +127,7 @@ def _checked(
     contract: Contract, rows: list[Any], int64: tuple[str, ...] = ()
 ) -> Generator[Any, None, list[Any]]:
     """Yield the page (bad rows as quarantine rows) and return the good rows."""
-    good, bad = partition(SYSTEM, contract, rows, lambda r: helpers.int64_violation(r, int64))
+    good, bad = contract.partition(SYSTEM, rows, lambda r: helpers.int64_violation(r, int64))
     yield from bad
     if good:
         yield good
@@ -159,7 +158,7 @@ class Google:
 
     def _accounts(self, client: ApiClient) -> list[tuple[str, str | None]]:
         """(customer id, time zone) of every customer whose row keeps its contract."""
-        good, _ = partition(SYSTEM, s.GOOGLE_CUSTOMERS, self._customer_rows(client))
+        good, _ = s.GOOGLE_CUSTOMERS.partition(SYSTEM, self._customer_rows(client))
         return [(str(r["customer"]["id"]), r["customer"].get("timeZone")) for r in good]
 
     def customers(self) -> Iterator[Any]:
@@ -211,7 +210,7 @@ class Meta:
 
     def _accounts(self, client: ApiClient) -> list[tuple[str, str | None]]:
         """(account digits, time zone) of every account whose row keeps its contract."""
-        good, _ = partition(SYSTEM, s.META_ACCOUNTS, self._account_rows(client))
+        good, _ = s.META_ACCOUNTS.partition(SYSTEM, self._account_rows(client))
         return [(helpers.meta_digits(r["account_id"]), r.get("timezone_name")) for r in good]
 
     def accounts(self) -> Iterator[Any]:

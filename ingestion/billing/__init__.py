@@ -12,7 +12,7 @@ from dlt.sources import DltResource
 
 from ingestion import progress
 from ingestion.billing import helpers
-from ingestion.billing.helpers import ClientLease, EventsCursor
+from ingestion.billing.helpers import EventsCursor
 from ingestion.billing.settings import (
     EVENTS_WINDOW_DAYS,
     PAGE_SIZE,
@@ -20,8 +20,8 @@ from ingestion.billing.settings import (
     STRIPE_VERSION,
     StripeResource,
 )
-from ingestion.contracts import quarantine_row
-from ingestion.http import ApiClient, Pace, RetryPolicy
+from ingestion.contracts import declared_schema, quarantine_row
+from ingestion.http import ApiClient, ClientLease, Pace, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class _Run:
     window_seconds: float
 
 
-@dlt.source(schema=helpers.declared_schema(SYSTEM, {r.name: r.columns for r in RESOURCES}))
+@dlt.source(schema=declared_schema(SYSTEM, {r.name: r.columns for r in RESOURCES}))
 def billing_source(
     base_url: str = dlt.config.value,
     access_token: str = dlt.secrets.value,
@@ -114,9 +114,7 @@ def _emit(
     """Complete, check and yield each page; records that break the contract are quarantined."""
     for page in pages:
         records = [helpers.complete_nested(client, r, spec, run.page_size) for r in page]
-        good, bad = helpers.partition(
-            SYSTEM, spec.contract, records, lambda r: helpers.nested_violation(r, spec)
-        )
+        good, bad = spec.contract.partition(SYSTEM, records, lambda r: helpers.nested_violation(r, spec))
         yield from bad
         if good:
             yield good

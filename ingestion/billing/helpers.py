@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
-import dlt
-from dlt.common.schema.typing import TTableSchemaColumns
-from dlt.common.schema.utils import new_table
-
 from ingestion.billing.settings import EVENTS_PATH, StripeResource
-from ingestion.contracts import Contract, quarantine_row
 from ingestion.http import ApiClient, ApiError
 
 
@@ -28,67 +22,6 @@ class EventsCursor(TypedDict):
     event_id: str | None
     seen: list[str]
     synced_at: float
-
-
-class ClientLease:
-    """One ApiClient shared by the resources of a source run: opened by the first resource
-    that needs it and closed when the last one finishes, so pacing spans all of them."""
-
-    def __init__(self, factory: Callable[[], ApiClient]) -> None:
-        self._factory = factory
-        self._client: ApiClient | None = None
-        self._users = 0
-        self._closed_retries = 0
-
-    @contextmanager
-    def open(self) -> Iterator[ApiClient]:
-        if self._client is None:
-            self._client = self._factory()
-        client = self._client
-        self._users += 1
-        try:
-            yield client
-        finally:
-            self._users -= 1
-            if self._users == 0:
-                self._closed_retries += client.stats.retries
-                client.close()
-                self._client = None
-
-    def retries(self) -> int:
-        return self._closed_retries + (self._client.stats.retries if self._client else 0)
-
-
-def declared_schema(name: str, tables: Mapping[str, TTableSchemaColumns]) -> dlt.Schema:
-    """A source schema that declares each table's columns up front, so a column that is null
-    in every record still exists with its type. The hints live here rather than on the
-    resources because a quarantine row's table variant copies its resource's hints."""
-    schema = dlt.Schema(name)
-    for table, columns in tables.items():
-        schema.update_table(new_table(table, columns=[{**c, "name": n} for n, c in columns.items()]))
-    return schema
-
-
-def partition(
-    system: str, contract: Contract, rows: Iterable[Any], extra: Callable[[Any], str | None] | None = None
-) -> tuple[list[Any], list[Any]]:
-    """(records that keep the contract, quarantine rows for the others with their reason);
-    `extra` checks what a Contract cannot express (nested lists, int64 strings)."""
-    good, bad = [], []
-    for row in rows:
-        reason = contract.violation(row) or (extra(row) if extra else None)
-        if reason is None:
-            good.append(row)
-        else:
-            bad.append(quarantine_row(system, contract.resource, row, reason, _key(row, contract.key)))
-    return good, bad
-
-
-def _key(row: Any, path: str) -> str | None:
-    value: Any = row
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return None if value is None else str(value)
 
 
 def read_page(client: ApiClient, path: str, params: Mapping[str, Any]) -> tuple[list[Any], bool]:

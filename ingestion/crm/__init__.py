@@ -12,7 +12,7 @@ from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.sources import DltResource, incremental
 
 from ingestion import progress
-from ingestion.contracts import quarantine_row
+from ingestion.contracts import hint_columns, quarantine_row
 from ingestion.crm import helpers
 from ingestion.crm.settings import (
     ASSOCIATION_BATCH,
@@ -167,7 +167,7 @@ def object_resource(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) ->
             yield from bad
 
     resource = dlt.resource(read_objects, name=obj.name, primary_key="id", write_disposition="merge")
-    return helpers.hint_columns(resource, object_columns(obj))
+    return hint_columns(resource, object_columns(obj))
 
 
 def association_columns(assoc: Association) -> TTableSchemaColumns:
@@ -189,7 +189,7 @@ def association_resource(assoc: Association, read_pairs: Any, parent: DltResourc
         merge_key=assoc.from_column,
     )
     resource.apply_hints(write_disposition={"disposition": "merge", "strategy": "delete-insert"})
-    return helpers.hint_columns(resource, association_columns(assoc))
+    return hint_columns(resource, association_columns(assoc))
 
 
 def object_ids(items: Any) -> list[str]:
@@ -259,7 +259,7 @@ def owners_resource(clients: Clients) -> DltResource:
             yield from bad
 
     resource = dlt.resource(read_owners, name="owners", primary_key="id", write_disposition="replace")
-    return helpers.hint_columns(resource, ID_COLUMN)
+    return hint_columns(resource, ID_COLUMN)
 
 
 def stage_violation(pipeline: dict[str, Any]) -> str | None:
@@ -288,4 +288,4 @@ def pipelines_resource(clients: Clients) -> DltResource:
         yield from bad
 
     resource = dlt.resource(read_pipelines, name="pipelines", primary_key="id", write_disposition="replace")
-    return helpers.hint_columns(resource, ID_COLUMN)
+    return hint_columns(resource, ID_COLUMN)

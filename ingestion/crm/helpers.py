@@ -6,10 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dlt.common.schema.typing import TTableSchemaColumns
-from dlt.sources import DltResource
-
-from ingestion.contracts import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Contract, quarantine_row
+from ingestion.contracts import Contract, quarantine_row
 from ingestion.crm.settings import (
     ASSOCIATIONS_BATCH_PATH,
     ASSOCIATIONS_PAGE_PATH,
@@ -319,22 +316,3 @@ def association_rows(
         elif deleted_column is not None:
             rows.append({assoc.from_column: from_id, assoc.to_column: "", deleted_column: True})
     return rows
-
-
-def hint_columns(resource: DltResource, columns: TTableSchemaColumns) -> DltResource:
-    """Give `resource` column hints without passing them on to its quarantine rows.
-
-    dlt starts a table variant (`_quarantine`, see ingestion.contracts) from a copy of the
-    resource's hints, columns included; declaring the variant first keeps the quarantine
-    table to its own columns.
-    """
-    resource.apply_hints(
-        table_name=QUARANTINE_TABLE,
-        write_disposition="merge",
-        primary_key="quarantine_id",
-        merge_key=(),
-        columns=QUARANTINE_COLUMNS,  # type: ignore[arg-type]
-        create_table_variant=True,
-    )
-    resource.apply_hints(columns=columns)
-    return resource

@@ -12,6 +12,7 @@ import dlt
 from dlt.sources import DltResource
 
 from ingestion import progress
+from ingestion.contracts import hint_columns
 from ingestion.http import ApiClient, Pace, RetryPolicy, calendly_window
 from ingestion.scheduling import helpers
 from ingestion.scheduling.settings import (
@@ -103,7 +104,7 @@ def scheduling_source(
     invitees = dlt.transformer(
         read_invitees, data_from=events, name="invitees", primary_key="uri", write_disposition="merge"
     )
-    return helpers.hint_columns(events, EVENT_COLUMNS), helpers.hint_columns(invitees, INVITEE_COLUMNS)
+    return hint_columns(events, EVENT_COLUMNS), hint_columns(invitees, INVITEE_COLUMNS)
 
 
 class _Holder:

@@ -6,10 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dlt.common.schema.typing import TTableSchemaColumns
-from dlt.sources import DltResource
-
-from ingestion.contracts import QUARANTINE_COLUMNS, QUARANTINE_TABLE, Contract
+from ingestion.contracts import Contract
 from ingestion.http import ApiClient
 from ingestion.scheduling.settings import EVENTS_URI_PREFIX, ME_PATH
 
@@ -101,22 +98,3 @@ def event_uris(items: Any) -> list[str]:
         if isinstance(uri, str) and event_uuid(uri):
             uris.append(uri)
     return list(dict.fromkeys(uris))
-
-
-def hint_columns(resource: DltResource, columns: TTableSchemaColumns) -> DltResource:
-    """Give `resource` column hints without passing them on to its quarantine rows.
-
-    dlt starts a table variant (`_quarantine`, see ingestion.contracts) from a copy of the
-    resource's hints, columns included; declaring the variant first keeps the quarantine
-    table to its own columns.
-    """
-    resource.apply_hints(
-        table_name=QUARANTINE_TABLE,
-        write_disposition="merge",
-        primary_key="quarantine_id",
-        merge_key=(),
-        columns=QUARANTINE_COLUMNS,  # type: ignore[arg-type]
-        create_table_variant=True,
-    )
-    resource.apply_hints(columns=columns)
-    return resource

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from ingestion.billing import helpers
-from ingestion.billing.helpers import ClientLease, EventsCursor
+from ingestion.billing.helpers import EventsCursor
 from ingestion.billing.settings import RESOURCES
 from ingestion.contracts import QUARANTINE_COLUMNS
-from ingestion.http import ApiClient
+from ingestion.http import ApiClient, ClientLease
 from ingestion.pipeline import SystemResult, run_system
 from ingestion.warehouse import Paths
 from sandbox.config import DEFAULT_TOKENS, RateLimitConfig
