@@ -3,8 +3,9 @@
     python benchmarks/bench_ingest.py --contacts 1000000        # full load + incremental after 1% change
     python benchmarks/bench_ingest.py --throttled --contacts 30000  # HubSpot's 100 requests / 10 s
 
-Full load: records per second end to end (extract, normalize, load of all four systems)
-and the loader's peak memory. Incremental: 1% of CRM contacts and deals, Stripe customers
+Full load: records per second end to end (extract, normalize, load of all four systems,
+extracted side by side as `trueup ingest` does; `--sequential` one at a time) and the peak
+memory of the loader's process tree. Incremental: 1% of CRM contacts and deals, Stripe customers
 and Calendly events change through the APIs, then a second run; its wall time against
 the full load's. Throttled: a CRM load against the sandbox limited to 100 requests per
 10 s: requests per second as a share of that ceiling, and the share of requests that
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,17 +32,17 @@ LOADER = """
 import json, sys, time, logging
 logging.disable(logging.WARNING)
 from pathlib import Path
-from ingestion.pipeline import SYSTEMS, run_system
+from ingestion.pipeline import SYSTEMS, run_systems
 from ingestion.warehouse import Paths
 from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
-systems = sys.argv[3].split(",") if len(sys.argv) > 3 else SYSTEMS
-started = time.monotonic()
-records = {}
-with patched_env(source_env(sandbox_base_urls(sys.argv[1]))):
-    for system in systems:
-        result = run_system(system, where=Paths(Path(sys.argv[2])))
-        records[system] = result.records
-print(json.dumps({"seconds": time.monotonic() - started, "records": records}))
+if __name__ == "__main__":
+    systems = sys.argv[3].split(",") if len(sys.argv) > 3 and sys.argv[3] else SYSTEMS
+    parallel = len(sys.argv) <= 4 or sys.argv[4] != "sequential"
+    started = time.monotonic()
+    with patched_env(source_env(sandbox_base_urls(sys.argv[1]))):
+        results = run_systems(systems, where=Paths(Path(sys.argv[2])), parallel=parallel)
+    records = {r.system: r.records for r in results}
+    print(json.dumps({"seconds": time.monotonic() - started, "records": records}))
 """
 
 
@@ -69,10 +69,44 @@ def start_sandbox(contacts: int, limits: str = "off") -> tuple[subprocess.Popen[
     return process, json.loads(ready.read_text())["url"]
 
 
-def load(url: str, home: Path, systems: str | None = None) -> dict[str, Any]:
-    argv = [sys.executable, "-c", LOADER, url, str(home)] + ([systems] if systems else [])
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def load(url: str, home: Path, systems: str | None = None, sequential: bool = False) -> dict[str, Any]:
+    """Run the loader in its own process; adds `peak_rss_mb`, the most its process tree (the
+    loader and its extract workers together) held at once, sampled every 0.2 s."""
+    argv = [sys.executable, "-c", LOADER, url, str(home), systems or "", "sequential" if sequential else ""]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_rss_kb(process.pid))
+        time.sleep(0.2)
+    out = process.stdout.read() if process.stdout else ""
+    if process.returncode:
+        raise SystemExit(f"loader failed with exit code {process.returncode}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak / 1024
+    return result
+
+
+def tree_rss_kb(root: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry.name)
+        children.setdefault(int(fields.get("PPid", "0").strip()), []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
 
 
 def change_one_percent(url: str, seed: int = 1) -> dict[str, int]:
@@ -143,20 +177,20 @@ def _calendly_active(client: httpx.Client, org: str) -> list[str]:
         params["page_token"] = token
 
 
-def full_and_incremental(contacts: int) -> None:
+def full_and_incremental(contacts: int, sequential: bool = False) -> None:
     process, url = start_sandbox(contacts)
     home = Path(tempfile.mkdtemp()) / "home"
     try:
-        full = load(url, home)
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        full = load(url, home, sequential=sequential)
         total = sum(full["records"].values())
         print(
             f"full load of the {contacts:,}-contact world: {total:,} records in {full['seconds']:.1f} s "
-            f"= {total / full['seconds']:,.0f} records/s; loader peak RSS {peak_mb:,.0f} MB"
+            f"= {total / full['seconds']:,.0f} records/s; loader peak RSS {full['peak_rss_mb']:,.0f} MB "
+            f"(loader and extract workers together)"
         )
         print(f"  per system: {full['records']}")
         changed = change_one_percent(url)
-        incremental = load(url, home)
+        incremental = load(url, home, sequential=sequential)
         share = incremental["seconds"] / full["seconds"]
         print(
             f"incremental after a 1% change {changed}: {incremental['seconds']:.1f} s "
@@ -195,11 +229,12 @@ def main() -> None:
     )
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--throttled", action="store_true", help="only the throttled CRM measurement")
+    parser.add_argument("--sequential", action="store_true", help="extract one system at a time")
     args = parser.parse_args()
     if args.throttled:
         throttled(args.contacts)
     else:
-        full_and_incremental(args.contacts)
+        full_and_incremental(args.contacts, sequential=args.sequential)
 
 
 if __name__ == "__main__":

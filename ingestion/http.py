@@ -1,6 +1,11 @@
 """One HTTP client for every connector: paces ahead of each API's rate limit from its
 response headers, retries 429/5xx/423/477 and dropped connections with backoff and jitter,
-and never puts a token in a log line or an error message."""
+and never puts a token in a log line or an error message.
+
+Reads go through urllib3's connection pool and orjson: an ingest makes hundreds of thousands
+of small requests (one per Calendly event for its invitees), and per request these cost less
+than half the CPU of httpx's request models (`benchmarks/bench_ingest.py` measures the load).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
-import httpx
+import orjson
+import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +75,50 @@ class ClientStats:
         }
 
 
+class ResponseLike(Protocol):
+    """What the retry and throttle readers look at (a `Reply`, or an httpx response)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer: status, headers (case-insensitive) and the body bytes."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return orjson.loads(self.content)
+
+
 @dataclass
 class JsonResponse:
     data: Any
-    response: httpx.Response
+    response: Reply
 
 
-HeaderReader = Callable[[httpx.Headers], "tuple[float, float] | None"]
+HeaderReader = Callable[[Mapping[str, str]], "tuple[float, float] | None"]
 
 
-def hubspot_window(headers: httpx.Headers) -> tuple[float, float] | None:
+def hubspot_window(headers: Mapping[str, str]) -> tuple[float, float] | None:
     """(remaining share, seconds per request at the limit) from X-HubSpot-RateLimit-*."""
     maximum = headers.get("x-hubspot-ratelimit-max")
     remaining = headers.get("x-hubspot-ratelimit-remaining")
@@ -87,7 +128,7 @@ def hubspot_window(headers: httpx.Headers) -> tuple[float, float] | None:
     return int(remaining) / int(maximum), int(interval) / 1000 / int(maximum)
 
 
-def calendly_window(headers: httpx.Headers) -> tuple[float, float] | None:
+def calendly_window(headers: Mapping[str, str]) -> tuple[float, float] | None:
     """(remaining share, seconds per remaining request until reset) from X-RateLimit-*."""
     limit, remaining = headers.get("x-ratelimit-limit"), headers.get("x-ratelimit-remaining")
     reset = headers.get("x-ratelimit-reset")
@@ -96,7 +137,7 @@ def calendly_window(headers: httpx.Headers) -> tuple[float, float] | None:
     return int(remaining) / int(limit), float(reset) / max(int(remaining), 1)
 
 
-def meta_window(headers: httpx.Headers) -> tuple[float, float] | None:
+def meta_window(headers: Mapping[str, str]) -> tuple[float, float] | None:
     """(remaining share, pause) from Meta's X-Ad-Account-Usage percentage."""
     raw = headers.get("x-ad-account-usage")
     if not raw:
@@ -110,7 +151,7 @@ def meta_window(headers: httpx.Headers) -> tuple[float, float] | None:
     return max(0.0, 1 - used), reset / 100
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
+def retry_after_seconds(response: ResponseLike) -> float | None:
     """How long the server asked us to wait: Retry-After, Google's retryDelay, Meta's
     estimated_time_to_regain_access (minutes), or HubSpot's 2-second lock."""
     header = response.headers.get("retry-after")
@@ -133,7 +174,7 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return None
 
 
-def is_meta_throttle(response: httpx.Response) -> bool:
+def is_meta_throttle(response: ResponseLike) -> bool:
     """Meta signals throttling with HTTP 400/403 and error codes 4, 17, 613 or 80000+."""
     if response.status_code not in (400, 403):
         return False
@@ -160,6 +201,7 @@ class ApiClient:
         timeout: float = 60.0,
         headers: Mapping[str, str] | None = None,
         seed: int | None = None,
+        pool_size: int = 16,
     ) -> None:
         self.system = system
         self.pace = pace or Pace()
@@ -175,10 +217,17 @@ class ApiClient:
         if auth == "bearer":
             default_headers["Authorization"] = f"Bearer {token}"
         default_headers.update(headers or {})
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=default_headers, timeout=timeout)
+        self._headers = default_headers
+        self._base_url = base_url.rstrip("/")
+        self._http = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=pool_size,
+            retries=False,  # retries are ours: paced, logged and counted
+            timeout=urllib3.Timeout(connect=min(timeout, 30.0), read=timeout),
+        )
 
     def close(self) -> None:
-        self._http.close()
+        self._http.clear()
 
     def __enter__(self) -> ApiClient:
         return self
@@ -192,19 +241,34 @@ class ApiClient:
     def post(self, path: str, json_body: Any = None, **kwargs: Any) -> Any:
         return self.request("POST", path, json=json_body, **kwargs).data
 
-    def request(self, method: str, path: str, **kwargs: Any) -> JsonResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> JsonResponse:
         """Send with pacing and retries; the answer is 2xx with a valid JSON body."""
         if self._auth == "query":
-            kwargs["params"] = {**dict(kwargs.get("params") or {}), "access_token": self._token}
+            params = {**dict(params or {}), "access_token": self._token}
+        url = self._base_url + path + (f"?{query_string(params)}" if params else "")
+        send_headers = {**self._headers, **(headers or {})}
+        body = None
+        if json is not None:
+            body = orjson.dumps(json)
+            send_headers["Content-Type"] = "application/json"
         last_detail = ""
         for attempt in range(1, self.retry.max_attempts + 1):
             self._wait_turn()
             try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
+                raw = self._http.request(method, url, body=body, headers=send_headers)
+            except urllib3.exceptions.HTTPError as exc:
                 last_detail = type(exc).__name__
                 self._back_off(attempt, None, method, path, last_detail)
                 continue
+            response = Reply(raw.status, raw.headers, raw.data)
             self.stats.requests += 1
             self.stats.statuses[response.status_code] += 1
             self._observe(response.headers)
@@ -234,7 +298,7 @@ class ApiClient:
             self.stats.throttled_seconds += wait
             time.sleep(wait)
 
-    def _observe(self, headers: httpx.Headers) -> None:
+    def _observe(self, headers: Mapping[str, str]) -> None:
         """Pace ahead of the limit: with little of the window left, space requests out."""
         if self.window is None:
             return
@@ -266,7 +330,18 @@ class ApiClient:
             self._next_at = max(self._next_at, time.monotonic() + delay)
 
 
-def _short_reason(response: httpx.Response) -> str:
+def query_string(params: Mapping[str, Any]) -> str:
+    """Encode query parameters: sequences repeat the key, booleans are `true`/`false`."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            pairs.append((key, "" if item is None else str(item)))
+    return urlencode(pairs)
+
+
+def _short_reason(response: ResponseLike) -> str:
     text = response.text[:300] if response.content else ""
     return f"HTTP {response.status_code} {_redact(text)}".strip()
 

@@ -1,11 +1,20 @@
-"""Run one system's dlt source into the warehouse and say what changed, table by table."""
+"""Run the systems' dlt sources into the warehouse and say what changed, table by table.
+
+One system at a time is `run_system`. `run_systems` runs several side by side: each system
+extracts and normalizes in its own process (dlt's working files are per system), and the
+loads follow one after another, because the DuckDB warehouse takes one writer at a time.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
+import os
+import queue as queue_module
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +25,13 @@ from ingestion.tables import QUARANTINE_TABLE, SOURCES, SYSTEMS, dataset_name
 from ingestion.warehouse import Paths, paths, table_counts
 
 log = logging.getLogger(__name__)
+
+# dlt's extract files are read once, by normalize on this machine: gzip only costs time.
+dlt.config["data_writer.disable_compression"] = True
+# Pages that sources hand on as Arrow tables (ingestion/arrow.py) get the same bookkeeping
+# columns as normalized rows: staging reads `_dlt_load_id`, and merges key on `_dlt_id`.
+dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
 
 
 @dataclass
@@ -40,6 +56,15 @@ class SystemResult:
         return sum(t.loaded for t in self.tables)
 
 
+class IngestError(RuntimeError):
+    """One or more systems failed; the others' data is loaded."""
+
+    def __init__(self, failures: dict[str, str], results: list[SystemResult]) -> None:
+        self.failures, self.results = failures, results
+        detail = "; ".join(f"{system}: {reason}" for system, reason in failures.items())
+        super().__init__(f"ingest failed for {', '.join(failures)} ({detail})")
+
+
 def make_pipeline(system: str, where: Paths | None = None) -> dlt.Pipeline:
     where = where or paths()
     where.dlt_dir.mkdir(parents=True, exist_ok=True)
@@ -57,7 +82,25 @@ def load_source(system: str, **kwargs: Any) -> Any:
     if system not in SOURCES:
         raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
     module_name, _, attribute = SOURCES[system].partition(":")
-    return getattr(importlib.import_module(module_name), attribute)(**kwargs)
+    source = getattr(importlib.import_module(module_name), attribute)(**kwargs)
+    # Raw keeps what the API said: ISO-looking strings stay strings; staging casts them.
+    source.schema.remove_type_detection("iso_timestamp")
+    return source
+
+
+def _options(full_refresh: bool) -> dict[str, Any]:
+    # Parquet load files: DuckDB ingests them many times faster than INSERT statements.
+    options: dict[str, Any] = {"loader_file_format": "parquet"}
+    if full_refresh:
+        options["refresh"] = "drop_sources"
+    return options
+
+
+def _finish_pending(system: str, pipeline: dlt.Pipeline) -> None:
+    if pipeline.has_pending_data:
+        log.info("%s: finishing load packages a previous run left behind", system)
+        pipeline.normalize()
+        pipeline.load()
 
 
 def run_system(
@@ -74,24 +117,173 @@ def run_system(
     tracker = progress_module.Progress(system=system, report=report)
     progress_module.activate(tracker)
     pipeline = make_pipeline(system, where)
-    if pipeline.has_pending_data:
-        log.info("%s: finishing load packages a previous run left behind", system)
-        pipeline.normalize()
-        pipeline.load()
+    _finish_pending(system, pipeline)
     before = table_counts(where.warehouse, dataset_name(system))
     source = load_source(system, **(source_kwargs or {}))
-    # Raw keeps what the API said: ISO-looking strings stay strings; staging casts them.
-    source.schema.remove_type_detection("iso_timestamp")
-    # Parquet load files: DuckDB ingests them many times faster than INSERT statements.
-    options: dict[str, Any] = {"loader_file_format": "parquet"}
-    if full_refresh:
-        options["refresh"] = "drop_sources"
-    info = pipeline.run(source, **options)
-    after = table_counts(where.warehouse, dataset_name(system))
+    info = pipeline.run(source, **_options(full_refresh))
     normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    loaded = normalized.row_counts if normalized else {}
-    result = SystemResult(system=system, seconds=time.monotonic() - started, load_ids=list(info.loads_ids))
-    for table, count in sorted(loaded.items()):
+    result = _summarize(
+        system,
+        started,
+        normalized.row_counts if normalized else {},
+        before,
+        table_counts(where.warehouse, dataset_name(system)),
+        full_refresh,
+        list(info.loads_ids),
+    )
+    if report:
+        report(tracker.line() + f" in {result.seconds:.1f}s")
+    return result
+
+
+def run_systems(
+    systems: Sequence[str] = SYSTEMS,
+    *,
+    full_refresh: bool = False,
+    report: Callable[[str], None] | None = None,
+    source_kwargs: dict[str, dict[str, Any]] | None = None,
+    where: Paths | None = None,
+    parallel: bool = True,
+) -> list[SystemResult]:
+    """Ingest several systems; with `parallel`, extract and normalize them side by side.
+
+    Every system that extracts cleanly is loaded, even when another fails; the failures are
+    raised afterwards as one `IngestError`. `source_kwargs` maps a system to its arguments.
+    """
+    where = where or paths()
+    kwargs = source_kwargs or {}
+    systems = list(dict.fromkeys(systems))
+    if not parallel or len(systems) < 2:
+        return [
+            run_system(s, full_refresh=full_refresh, report=report, source_kwargs=kwargs.get(s), where=where)
+            for s in systems
+        ]
+    started = time.monotonic()
+    for system in systems:  # these write to the warehouse, so before any worker starts
+        pipeline = make_pipeline(system, where)
+        _finish_pending(system, pipeline)
+        pipeline.sync_destination()
+    extracted, failures = _extract_side_by_side(systems, where, full_refresh, kwargs, report)
+    results = []
+    for system in systems:
+        if system not in extracted:
+            continue
+        before = table_counts(where.warehouse, dataset_name(system))
+        pipeline = make_pipeline(system, where)
+        try:
+            info = pipeline.load()
+        except Exception as exc:  # reported with the others below
+            failures[system] = f"load: {exc}"
+            continue
+        row_counts, line = extracted[system]
+        after = table_counts(where.warehouse, dataset_name(system))
+        result = _summarize(system, started, row_counts, before, after, full_refresh, list(info.loads_ids))
+        results.append(result)
+        if report:
+            report(f"{line}; loaded in {result.seconds:.1f}s")
+    if failures:
+        raise IngestError(failures, results)
+    return results
+
+
+def _extract_side_by_side(
+    systems: list[str],
+    where: Paths,
+    full_refresh: bool,
+    kwargs: dict[str, dict[str, Any]],
+    report: Callable[[str], None] | None,
+) -> tuple[dict[str, tuple[dict[str, int], str]], dict[str, str]]:
+    """Extract and normalize each system in a process of its own; messages come back on a queue."""
+    context = multiprocessing.get_context("spawn")
+    messages: Any = context.Queue()
+    workers = {
+        system: context.Process(
+            target=_extract_worker,
+            args=(system, where, full_refresh, kwargs.get(system), messages, os.getpid()),
+            name=f"ingest-{system}",
+        )
+        for system in systems
+    }
+    for worker in workers.values():
+        worker.start()
+    extracted: dict[str, tuple[dict[str, int], str]] = {}
+    failures: dict[str, str] = {}
+    pending = set(systems)
+    while pending:
+        try:
+            kind, system, payload = messages.get(timeout=1.0)
+        except queue_module.Empty:
+            for system in list(pending):
+                if not workers[system].is_alive():  # died without a word (killed, out of memory)
+                    pending.discard(system)
+                    failures[system] = f"extract process exited with code {workers[system].exitcode}"
+            continue
+        if kind == "progress":
+            if report:
+                report(payload)
+        elif kind == "done":
+            pending.discard(system)
+            extracted[system] = payload
+        else:
+            pending.discard(system)
+            failures[system] = payload
+    for worker in workers.values():
+        worker.join()
+    return extracted, failures
+
+
+def _extract_worker(
+    system: str,
+    where: Paths,
+    full_refresh: bool,
+    source_kwargs: dict[str, Any] | None,
+    messages: Any,
+    parent: int,
+) -> None:
+    """Runs in its own process: extract and normalize one system, never touching the warehouse."""
+    _exit_with(parent)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        tracker = progress_module.Progress(
+            system=system, report=lambda line: messages.put(("progress", system, line))
+        )
+        progress_module.activate(tracker)
+        pipeline = make_pipeline(system, where)
+        source = load_source(system, **(source_kwargs or {}))
+        options = _options(full_refresh)
+        pipeline.extract(source, refresh=options.get("refresh"), loader_file_format="parquet")
+        info = pipeline.normalize()
+        row_counts = dict(info.row_counts) if info else {}
+        messages.put(("done", system, (row_counts, tracker.line())))
+    except Exception as exc:  # the parent reports it and loads the rest
+        messages.put(("error", system, f"{type(exc).__name__}: {exc}"))
+
+
+def _exit_with(parent: int) -> None:
+    """A worker whose parent is gone (killed, say) stops at once, as if killed with it: the
+    next run then finds its unfinished work where dlt keeps it and redoes it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _summarize(
+    system: str,
+    started: float,
+    row_counts: dict[str, int],
+    before: dict[str, int],
+    after: dict[str, int],
+    full_refresh: bool,
+    load_ids: list[str],
+) -> SystemResult:
+    result = SystemResult(system=system, seconds=time.monotonic() - started, load_ids=load_ids)
+    for table, count in sorted(row_counts.items()):
         if table.startswith("_dlt"):
             continue
         if table == QUARANTINE_TABLE:
@@ -99,6 +291,15 @@ def run_system(
         grown = max(after.get(table, 0) - (0 if full_refresh else before.get(table, 0)), 0)
         new = min(grown, count)
         result.tables.append(TableSummary(table, count, new, count - new, after.get(table, 0)))
-    if report:
-        report(tracker.line() + f" in {result.seconds:.1f}s")
     return result
+
+
+def result_lines(results: Iterable[SystemResult]) -> list[str]:
+    """The per-table summary the CLI prints."""
+    lines = []
+    for result in results:
+        lines.append(f"{'table':<28} {'loaded':>9} {'new':>9} {'updated':>9} {'rows':>10}")
+        for t in result.tables:
+            lines.append(f"{t.table:<28} {t.loaded:>9,} {t.new:>9,} {t.updated:>9,} {t.rows:>10,}")
+        lines.append(f"{result.system}: {result.quarantined} quarantined, {result.seconds:.1f}s\n")
+    return lines

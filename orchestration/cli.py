@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--system", action="append", choices=["crm", "billing", "scheduling", "ads"])
     ingest.add_argument("--full-refresh", action="store_true", help="drop state and reload everything")
     ingest.add_argument("--sandbox", metavar="URL", help="point every source at a running sandbox")
+    ingest.add_argument(
+        "--sequential",
+        action="store_true",
+        help="extract one system at a time (default: side by side, a process each; loads stay serial)",
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     build = sub.add_parser("build", help="dbt build the warehouse models")
@@ -293,18 +298,24 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingestion.pipeline import SYSTEMS, run_system
+    from ingestion.pipeline import SYSTEMS, IngestError, result_lines, run_systems
     from orchestration.resources import ops_settings, writer_lock
     from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
 
     env = source_env(sandbox_base_urls(args.sandbox)) if args.sandbox else {}
     with patched_env(env), writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
-        for system in args.system or SYSTEMS:
-            result = run_system(system, full_refresh=args.full_refresh, report=print)
-            print(f"{'table':<28} {'loaded':>9} {'new':>9} {'updated':>9} {'rows':>10}")
-            for t in result.tables:
-                print(f"{t.table:<28} {t.loaded:>9,} {t.new:>9,} {t.updated:>9,} {t.rows:>10,}")
-            print(f"{system}: {result.quarantined} quarantined, {result.seconds:.1f}s\n")
+        try:
+            results = run_systems(
+                args.system or SYSTEMS,
+                full_refresh=args.full_refresh,
+                report=print,
+                parallel=not args.sequential,
+            )
+        except IngestError as failed:
+            print("\n".join(result_lines(failed.results)))
+            print(f"error: {failed}")
+            return 1
+    print("\n".join(result_lines(results)))
     return 0
 
 
