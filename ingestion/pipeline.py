@@ -14,7 +14,7 @@ import os
 import queue as queue_module
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +139,7 @@ def run_system(
 def run_systems(
     systems: Sequence[str] = SYSTEMS,
     *,
-    full_refresh: bool = False,
+    full_refresh: bool | Collection[str] = False,
     report: Callable[[str], None] | None = None,
     source_kwargs: dict[str, dict[str, Any]] | None = None,
     where: Paths | None = None,
@@ -148,22 +148,21 @@ def run_systems(
     """Ingest several systems; with `parallel`, extract and normalize them side by side.
 
     Every system that extracts cleanly is loaded, even when another fails; the failures are
-    raised afterwards as one `IngestError`. `source_kwargs` maps a system to its arguments.
+    raised afterwards as one `IngestError`. `full_refresh` is True for all systems or names
+    the ones to reload from scratch; `source_kwargs` maps a system to its arguments.
     """
     where = where or paths()
     kwargs = source_kwargs or {}
     systems = list(dict.fromkeys(systems))
+    refresh = set(systems) if full_refresh is True else set(full_refresh or ())
     if not parallel or len(systems) < 2:
-        return [
-            run_system(s, full_refresh=full_refresh, report=report, source_kwargs=kwargs.get(s), where=where)
-            for s in systems
-        ]
+        return _one_by_one(systems, refresh, report, kwargs, where)
     started = time.monotonic()
     for system in systems:  # these write to the warehouse, so before any worker starts
         pipeline = make_pipeline(system, where)
         _finish_pending(system, pipeline)
         pipeline.sync_destination()
-    extracted, failures = _extract_side_by_side(systems, where, full_refresh, kwargs, report)
+    extracted, failures = _extract_side_by_side(systems, where, refresh, kwargs, report)
     results = []
     for system in systems:
         if system not in extracted:
@@ -177,7 +176,8 @@ def run_systems(
             continue
         row_counts, line = extracted[system]
         after = table_counts(where.warehouse, dataset_name(system))
-        result = _summarize(system, started, row_counts, before, after, full_refresh, list(info.loads_ids))
+        loads = list(info.loads_ids)
+        result = _summarize(system, started, row_counts, before, after, system in refresh, loads)
         results.append(result)
         if report:
             report(f"{line}; loaded in {result.seconds:.1f}s")
@@ -186,10 +186,36 @@ def run_systems(
     return results
 
 
+def _one_by_one(
+    systems: list[str],
+    refresh: set[str],
+    report: Callable[[str], None] | None,
+    kwargs: dict[str, dict[str, Any]],
+    where: Paths,
+) -> list[SystemResult]:
+    results, failures = [], {}
+    for system in systems:
+        try:
+            results.append(
+                run_system(
+                    system,
+                    full_refresh=system in refresh,
+                    report=report,
+                    source_kwargs=kwargs.get(system),
+                    where=where,
+                )
+            )
+        except Exception as exc:  # reported with the others below
+            failures[system] = f"{type(exc).__name__}: {exc}"
+    if failures:
+        raise IngestError(failures, results)
+    return results
+
+
 def _extract_side_by_side(
     systems: list[str],
     where: Paths,
-    full_refresh: bool,
+    refresh: set[str],
     kwargs: dict[str, dict[str, Any]],
     report: Callable[[str], None] | None,
 ) -> tuple[dict[str, tuple[dict[str, int], str]], dict[str, str]]:
@@ -199,7 +225,7 @@ def _extract_side_by_side(
     workers = {
         system: context.Process(
             target=_extract_worker,
-            args=(system, where, full_refresh, kwargs.get(system), messages, os.getpid()),
+            args=(system, where, system in refresh, kwargs.get(system), messages, os.getpid()),
             name=f"ingest-{system}",
         )
         for system in systems

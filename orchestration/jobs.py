@@ -6,7 +6,8 @@
   intermediate, marts), then publish. Findings are left to the nightly run, so the trend
   keeps one point per night.
 - `refresh`: the nightly selection with every source reloaded from scratch (run config
-  `full_refresh: true` per ingest step; set it false in the launchpad for the systems to keep).
+  `full_refresh: [crm, billing, scheduling, ads]` of the ingest step; in the launchpad, leave
+  out the systems to keep).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _without(selection: dg.AssetSelection, checks: Sequence[dg.AssetChecksDefini
 
 
 def full_refresh_config() -> dg.RunConfig:
-    return dg.RunConfig(ops={f"ingest_{s}": ingest.IngestConfig(full_refresh=True) for s in SYSTEMS})
+    return dg.RunConfig(ops={"ingest": ingest.IngestConfig(full_refresh=list(SYSTEMS))})
 
 
 def jobs(excluded_checks: Sequence[dg.AssetChecksDefinition] = ()) -> list[dg.UnresolvedAssetJobDefinition]:

@@ -66,7 +66,7 @@ def test_every_step_that_reads_a_layer_waits_for_its_checks(defs: dg.Definitions
         upstream = {o.node.name for o in graph.dependency_structure.all_upstream_outputs_from_node(node)}
         if node.startswith("checks_"):
             continue
-        for check_step, producer in [*producers.items(), ("checks_raw", "ingest_crm")]:
+        for check_step, producer in [*producers.items(), ("checks_raw", "ingest")]:
             if producer in upstream:
                 assert check_step in upstream, (node, check_step)
                 waits += 1

@@ -55,13 +55,18 @@ def test_side_by_side_load_equals_the_world_and_a_rerun_adds_nothing(
     assert not differences(warehouse_paths.warehouse, sandbox.world)
 
 
+@pytest.mark.parametrize("parallel", [True, False], ids=["side-by-side", "one-by-one"])
 def test_a_failing_system_is_named_and_the_others_still_load(
-    sandbox: Sandbox, source_env: dict[str, str], warehouse_paths: Paths, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox,
+    source_env: dict[str, str],
+    warehouse_paths: Paths,
+    monkeypatch: pytest.MonkeyPatch,
+    parallel: bool,
 ):
     wrong = "sk_test_not_the_right_key_000000"
     monkeypatch.setenv("SOURCES__BILLING__ACCESS_TOKEN", wrong)
     with pytest.raises(IngestError) as raised:
-        run_systems(where=warehouse_paths)
+        run_systems(where=warehouse_paths, parallel=parallel)
     assert list(raised.value.failures) == ["billing"]
     assert "401" in str(raised.value) and wrong not in str(raised.value)
     assert sorted(r.system for r in raised.value.results) == ["ads", "crm", "scheduling"]
