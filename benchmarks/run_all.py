@@ -37,6 +37,12 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
             ["bench_identity.py", "--noise", "1"],
         )
     ],
+    "dbt": [
+        (
+            ["bench_dbt.py", "--contacts", "100000", "--contacts", "1000000"],
+            ["bench_dbt.py", "--contacts", "2000"],
+        )
+    ],
     "checks": [(["bench_checks.py", "--contacts", "1000000"], ["bench_checks.py", "--contacts", "5000"])],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])

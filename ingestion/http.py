@@ -201,7 +201,7 @@ class ApiClient:
         timeout: float = 60.0,
         headers: Mapping[str, str] | None = None,
         seed: int | None = None,
-        pool_size: int = 16,
+        pool_size: int = 32,
     ) -> None:
         self.system = system
         self.pace = pace or Pace()
@@ -222,6 +222,7 @@ class ApiClient:
         self._http = urllib3.PoolManager(
             num_pools=4,
             maxsize=pool_size,
+            block=True,  # threads past `pool_size` wait for a connection instead of opening more
             retries=False,  # retries are ours: paced, logged and counted
             timeout=urllib3.Timeout(connect=min(timeout, 30.0), read=timeout),
         )
