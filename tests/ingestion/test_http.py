@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -117,9 +118,10 @@ def test_query_token_is_sent_but_never_named_in_errors(serve):
 def test_honours_retry_after_on_429(serve):
     url, _ = serve([(429, {"Retry-After": "0.3"}, b"{}"), OK])
     with ApiClient("crm", url, TOKEN, retry=FAST) as client:
+        started = time.monotonic()
         client.get("/x")
         assert client.stats.statuses[429] == 1
-        assert client.stats.throttled_seconds >= 0.29  # the wait the server asked for
+        assert time.monotonic() - started >= 0.3  # the wait the server asked for, at least
 
 
 def test_refuses_to_wait_longer_than_the_policy_allows(serve):
@@ -136,19 +138,21 @@ def test_paces_ahead_of_the_limit_from_hubspot_headers(serve):
     }
     url, _ = serve([(200, low, b"{}")])
     with ApiClient("crm", url, TOKEN, window=hubspot_window, retry=FAST) as client:
+        started = time.monotonic()
         client.get("/a")
         client.get("/b")
-        # the second request waited about one request's share of the window (0.1 s)
-        assert client.stats.throttled_seconds > 0.05
+        # the second request waited one request's share of the window (0.1 s) after the first
+        assert time.monotonic() - started >= 0.1
         assert client.stats.statuses[429] == 0
 
 
 def test_static_pace_spaces_requests(serve):
     url, _ = serve([OK])
     with ApiClient("crm", url, TOKEN, pace=Pace(rate=20), retry=FAST) as client:
+        started = time.monotonic()
         for _ in range(4):
             client.get("/a")
-        assert client.stats.throttled_seconds > 0.1  # 3 gaps of 1/20 s
+        assert time.monotonic() - started >= 0.15  # 3 gaps of 1/20 s, at least
 
 
 def test_header_readers():
