@@ -109,12 +109,6 @@ class Reply:
         return orjson.loads(self.content)
 
 
-@dataclass
-class JsonResponse:
-    data: Any
-    response: Reply
-
-
 HeaderReader = Callable[[Mapping[str, str]], "tuple[float, float] | None"]
 
 
@@ -237,10 +231,10 @@ class ApiClient:
         self.close()
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", path, params=params).data
+        return self.request("GET", path, params=params)
 
     def post(self, path: str, json_body: Any = None, **kwargs: Any) -> Any:
-        return self.request("POST", path, json=json_body, **kwargs).data
+        return self.request("POST", path, json=json_body, **kwargs)
 
     def request(
         self,
@@ -250,8 +244,8 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
-    ) -> JsonResponse:
-        """Send with pacing and retries; the answer is 2xx with a valid JSON body."""
+    ) -> Any:
+        """Send with pacing and retries; returns the parsed body of a 2xx answer."""
         if self._auth == "query":
             params = {**dict(params or {}), "access_token": self._token}
         url = self._base_url + path + (f"?{query_string(params)}" if params else "")
@@ -286,7 +280,7 @@ class ApiClient:
                 last_detail = "malformed JSON body"
                 self._back_off(attempt, None, method, path, last_detail)
                 continue
-            return JsonResponse(data, response)
+            return data
         raise ApiError(self.system, method, _strip(path), None, f"gave up after retries: {last_detail}")
 
     def _wait_turn(self) -> None:

@@ -276,8 +276,7 @@ def _extract_worker(
         progress_module.activate(tracker)
         pipeline = make_pipeline(system, where)
         source = load_source(system, **(source_kwargs or {}))
-        options = _options(full_refresh)
-        pipeline.extract(source, refresh=options.get("refresh"), loader_file_format="parquet")
+        pipeline.extract(source, **_options(full_refresh))
         info = pipeline.normalize()
         row_counts = dict(info.row_counts) if info else {}
         messages.put(("done", system, (row_counts, tracker.line())))

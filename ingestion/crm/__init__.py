@@ -203,11 +203,6 @@ def association_resource(assoc: Association, read_pairs: Any, parent: DltResourc
     return as_arrow(hint_columns(resource, columns), columns)
 
 
-def object_ids(items: Any) -> list[str]:
-    """Ids of the records in a page handed on by an object resource (quarantine rows skipped)."""
-    return record_ids(items)
-
-
 def pair_rows(clients: Clients, run: Run, assoc: Association, ids: list[str], knobs: Knobs) -> Iterator[Any]:
     """The full association set of each from id, as rows (plus quarantine rows). While every
     from-object is read from scratch there are no earlier pairs to clear."""
@@ -232,7 +227,7 @@ def forward_associations(
     """Pairs of every from-object the parent resource read in this run."""
 
     def read_pairs(items: Any) -> Iterator[Any]:
-        yield from pair_rows(clients, run, assoc, object_ids(items), knobs)
+        yield from pair_rows(clients, run, assoc, record_ids(items), knobs)
 
     return association_resource(assoc, read_pairs, parent, assoc.table)
 
@@ -249,7 +244,7 @@ def reverse_associations(
             return  # every from-object is read this run, with its pairs
         from_ids: list[str] = []
         for _, linked, bad in helpers.read_associations(
-            clients.api, backwards, object_ids(items), knobs.association_batch
+            clients.api, backwards, record_ids(items), knobs.association_batch
         ):
             from_ids.extend(to_id for targets in linked.values() for to_id in targets)
             yield from bad
