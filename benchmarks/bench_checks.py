@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bench_ingest
 
 GOAL_SECONDS = 30.0
 
@@ -46,30 +47,17 @@ print(json.dumps({
 """
 
 
-def serve_sandbox(contacts: int, seed: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """Generate and serve a world in its own process (the loader gets this one to itself)."""
-    ready = Path(tempfile.mkdtemp(prefix="bench-checks-sandbox-")) / "ready.json"
-    command = [sys.executable, "-m", "sandbox.server", "--contacts", str(contacts), "--seed", str(seed)]
-    process = subprocess.Popen([*command, "--ready-file", str(ready)], stdout=subprocess.DEVNULL)
-    while not ready.exists():
-        if process.poll() is not None:
-            raise SystemExit("the sandbox exited before serving")
-        time.sleep(0.5)
-    base_urls = json.loads(ready.read_text())["base_urls"]
-    shutil.rmtree(ready.parent, ignore_errors=True)
-    return process, base_urls
-
-
 def build_warehouse(contacts: int, seed: int, home: Path) -> None:
     """Serve a world, load every system from it, then seed and build the models."""
     from ingestion.pipeline import SYSTEMS, run_system
     from ingestion.warehouse import Paths
     from orchestration.dbt import DbtError, run_dbt
-    from orchestration.sandbox_runtime import patched_env, source_env
+    from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
 
     started = time.perf_counter()
     print(f"generating and serving {contacts:,} contacts (seed {seed}) ...", flush=True)
-    sandbox, base_urls = serve_sandbox(contacts, seed)
+    sandbox, url = bench_ingest.start_sandbox(contacts, seed=seed)
+    base_urls = sandbox_base_urls(url)
     try:
         print(f"  serving after {time.perf_counter() - started:.0f} s; loading ...", flush=True)
         with patched_env(source_env(base_urls)):

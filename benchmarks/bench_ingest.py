@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,27 +47,20 @@ if __name__ == "__main__":
 """
 
 
-def start_sandbox(contacts: int, limits: str = "off") -> tuple[subprocess.Popen[bytes], str]:
-    ready = Path(tempfile.mkdtemp()) / "ready.json"
+def start_sandbox(contacts: int, limits: str = "off", seed: int = 7) -> tuple[subprocess.Popen[bytes], str]:
+    """Generate and serve a world in its own process; returns it and its URL once it serves."""
+    ready = Path(tempfile.mkdtemp(prefix="bench-sandbox-")) / "ready.json"
+    command = [sys.executable, "-m", "sandbox.server", "--contacts", str(contacts), "--seed", str(seed)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox.server",
-            "--contacts",
-            str(contacts),
-            "--limits",
-            limits,
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=subprocess.DEVNULL,
+        [*command, "--limits", limits, "--ready-file", str(ready)], stdout=subprocess.DEVNULL
     )
     while not ready.exists():
         if process.poll() is not None:
             raise SystemExit("sandbox exited before serving")
         time.sleep(0.2)
-    return process, json.loads(ready.read_text())["url"]
+    url: str = json.loads(ready.read_text())["url"]
+    shutil.rmtree(ready.parent, ignore_errors=True)
+    return process, url
 
 
 def load(url: str, home: Path, systems: str | None = None, sequential: bool = False) -> dict[str, Any]:

@@ -10,40 +10,20 @@ do not share an interpreter; the figure is records per second for GET
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
+import bench_ingest
 import httpx
 
 from sandbox.config import DEFAULT_TOKENS
 
 
 def start_sandbox(contacts: int, seed: int) -> tuple[subprocess.Popen[bytes], str, float]:
-    ready = Path(tempfile.mkdtemp()) / "ready.json"
+    """The sandbox in its own process, HubSpot's base URL, and how long it took to serve."""
     started = time.monotonic()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox.server",
-            "--contacts",
-            str(contacts),
-            "--seed",
-            str(seed),
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    while not ready.exists():
-        if process.poll() is not None:
-            raise SystemExit("sandbox exited before serving")
-        time.sleep(0.2)
-    return process, json.loads(ready.read_text())["base_urls"]["hubspot"], time.monotonic() - started
+    process, url = bench_ingest.start_sandbox(contacts, seed=seed)
+    return process, f"{url}/hubspot", time.monotonic() - started
 
 
 def full_read(base_url: str, limit: int = 100) -> tuple[int, int, float]:

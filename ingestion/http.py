@@ -38,6 +38,10 @@ class ApiError(RuntimeError):
         super().__init__(f"{system}: {method} {path} failed ({status or 'no response'}): {detail}")
 
 
+class ResponseShapeError(RuntimeError):
+    """A 2xx answer without the list it must carry: the run stops rather than read it as empty."""
+
+
 @dataclass
 class RetryPolicy:
     max_attempts: int = 8

@@ -63,6 +63,7 @@ def billing_source(
         )
 
     run = _Run(ClientLease(client), stripe_version, page_size, events_window_days * 86_400.0)
+    progress.current(SYSTEM).retries = run.lease.retries
     return [
         dlt.resource(_sync(spec, run), name=spec.name, primary_key="id", write_disposition="merge")
         for spec in RESOURCES
@@ -73,7 +74,6 @@ def _sync(spec: StripeResource, run: _Run) -> Iterator[Any]:
     """One resource: a full listing without a usable cursor, else the objects changed since."""
     state = dlt.current.resource_state(spec.name)
     tracker = progress.current(SYSTEM)
-    tracker.retries = run.lease.retries
     with run.lease.open() as client:
         cursor: EventsCursor | None = state.get(CURSOR_KEY)
         if cursor is not None and not helpers.window_holds(client, cursor, run.window_seconds):

@@ -12,7 +12,6 @@ from ingestion.contracts import Contract, Field
 STRIPE_VERSION = "2024-06-20"
 PAGE_SIZE = 100  # Stripe's maximum `limit`
 EVENTS_PATH = "/v1/events"
-MAX_EVENT_TYPES = 20  # `types[]` takes at most 20 names
 EVENTS_WINDOW_DAYS = 30  # how long Stripe keeps events listable
 
 

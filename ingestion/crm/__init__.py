@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ from dlt.sources import DltResource, incremental
 
 from ingestion import progress
 from ingestion.arrow import as_arrow, record_ids
-from ingestion.contracts import hint_columns, quarantine_row
+from ingestion.contracts import hint_columns
 from ingestion.crm import helpers
 from ingestion.crm.settings import (
     ASSOCIATION_BATCH,
@@ -97,7 +97,6 @@ def crm_source(
     query restarts at the last modified value seen (at most HubSpot's cap of 10,000); the
     default of one page keeps the scan exact while records change under it.
     """
-    dlt.current.source_schema().remove_type_detection("iso_timestamp")
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     common: dict[str, Any] = {"retry": retry, "timeout": timeout}
     clients = Clients(
@@ -163,17 +162,13 @@ def object_resource(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) ->
                 clients.search, obj, since_ms, page_size=knobs.search_page_size, window=knobs.search_window
             )
         tracker = progress.current("crm")
-        batch: list[Any] = []
-        for page in pages:
-            tracker.page(obj.name, len(page))
-            good, bad = helpers.split_page(obj.contract, page)
-            batch.extend(good)
-            if len(batch) >= BATCH_RECORDS:
-                yield batch
-                batch = []
-            yield from bad
-        if batch:
-            yield batch
+
+        def checked() -> Iterator[tuple[list[Any], list[Any]]]:
+            for page in pages:
+                tracker.page(obj.name, len(page))
+                yield obj.contract.partition(helpers.SYSTEM, page)
+
+        yield from batched(checked())
 
     resource = dlt.resource(read_objects, name=obj.name, primary_key="id", write_disposition="merge")
     columns = object_columns(obj)
@@ -208,11 +203,21 @@ def pair_rows(clients: Clients, run: Run, assoc: Association, ids: list[str], kn
     from-object is read from scratch there are no earlier pairs to clear."""
     tracker = progress.current("crm")
     clear = None if run.full.get(assoc.from_type) else DELETED_COLUMN
+
+    def rows() -> Iterator[tuple[list[Any], list[Any]]]:
+        for asked, linked, bad in helpers.read_associations(clients.api, assoc, ids, knobs.association_batch):
+            found = helpers.association_rows(assoc, asked, linked, clear)
+            tracker.page(assoc.table, len(found))
+            yield found, bad
+
+    yield from batched(rows())
+
+
+def batched(pages: Iterable[tuple[list[Any], list[Any]]]) -> Iterator[Any]:
+    """Good records in batches of BATCH_RECORDS (one dlt item each); quarantine rows as they come."""
     batch: list[Any] = []
-    for asked, linked, bad in helpers.read_associations(clients.api, assoc, ids, knobs.association_batch):
-        rows = helpers.association_rows(assoc, asked, linked, clear)
-        tracker.page(assoc.table, len(rows))
-        batch.extend(rows)
+    for good, bad in pages:
+        batch.extend(good)
         if len(batch) >= BATCH_RECORDS:
             yield batch
             batch = []
@@ -259,7 +264,7 @@ def owners_resource(clients: Clients) -> DltResource:
         tracker = progress.current("crm")
         for page in helpers.list_pages(clients.api, OWNERS_PATH, {"limit": LIST_PAGE_SIZE}):
             tracker.page("owners", len(page))
-            good, bad = helpers.split_page(OWNERS_CONTRACT, page)
+            good, bad = OWNERS_CONTRACT.partition(helpers.SYSTEM, page)
             if good:
                 yield good
             yield from bad
@@ -281,16 +286,9 @@ def pipelines_resource(clients: Clients) -> DltResource:
         data = clients.api.get(PIPELINES_PATH)
         page = helpers.results_of(data, PIPELINES_PATH)
         progress.current("crm").page("pipelines", len(page))
-        good, bad = helpers.split_page(PIPELINES_CONTRACT, page)
-        kept = []
-        for pipeline in good:
-            reason = stage_violation(pipeline)
-            if reason is None:
-                kept.append(pipeline)
-            else:
-                bad.append(quarantine_row("crm", "pipelines", pipeline, reason, str(pipeline["id"])))
-        if kept:
-            yield kept
+        good, bad = PIPELINES_CONTRACT.partition(helpers.SYSTEM, page, stage_violation)
+        if good:
+            yield good
         yield from bad
 
     resource = dlt.resource(read_pipelines, name="pipelines", primary_key="id", write_disposition="replace")

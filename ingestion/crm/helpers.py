@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingestion.contracts import Contract, quarantine_row
+from ingestion.contracts import quarantine_row
 from ingestion.crm.settings import (
     ASSOCIATIONS_BATCH_PATH,
     ASSOCIATIONS_PAGE_PATH,
@@ -15,7 +15,7 @@ from ingestion.crm.settings import (
     Association,
     CrmObject,
 )
-from ingestion.http import ApiClient
+from ingestion.http import ApiClient, ResponseShapeError
 
 SYSTEM = "crm"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -24,10 +24,6 @@ ONE_MS = timedelta(milliseconds=1)
 
 class SearchError(RuntimeError):
     """A search page that cannot move the window forward (no record carries a modified date)."""
-
-
-class ResponseShapeError(RuntimeError):
-    """A 2xx answer without the list it must carry: the run stops rather than read it as empty."""
 
 
 def epoch_ms(value: Any) -> int | None:
@@ -64,15 +60,6 @@ def next_after(data: Any) -> str | None:
     following = paging.get("next") if isinstance(paging, dict) else None
     after = following.get("after") if isinstance(following, dict) else None
     return None if after in (None, "") else str(after)
-
-
-def split_page(contract: Contract, records: Iterable[Any]) -> tuple[list[Any], list[Any]]:
-    """(records that keep the contract, quarantine rows for the ones that break it)."""
-    good: list[Any] = []
-    bad: list[Any] = []
-    for item in contract.split(SYSTEM, records):
-        (good if isinstance(item, dict) else bad).append(item)
-    return good, bad
 
 
 def list_pages(client: ApiClient, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
@@ -132,7 +119,8 @@ def modified_ms(record: Any, obj: CrmObject) -> int | None:
         return None
     properties = record.get("properties")
     value = properties.get(obj.modified) if isinstance(properties, dict) else None
-    return epoch_ms(value) if epoch_ms(value) is not None else epoch_ms(record.get("updatedAt"))
+    ms = epoch_ms(value)
+    return ms if ms is not None else epoch_ms(record.get("updatedAt"))
 
 
 def record_id(record: Any) -> str | None:
@@ -268,7 +256,7 @@ def read_associations(
     path = ASSOCIATIONS_BATCH_PATH.format(from_type=assoc.from_type, to_type=assoc.to_type)
     for batch in chunks(ids, batch_size):
         data = client.post(path, {"inputs": [{"id": value} for value in batch]})
-        good, bad = split_page(assoc.contract, results_of(data, path))
+        good, bad = assoc.contract.partition(SYSTEM, results_of(data, path))
         linked: dict[str, list[str]] = {}
         for result in good:
             reason = association_violation(result)

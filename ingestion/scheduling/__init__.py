@@ -53,7 +53,6 @@ def scheduling_source(
     re-read the events starting from `rescan_days` ago to `horizon_days` ahead. `organization`
     defaults to the token user's; `now` (default: the clock) anchors the window.
     """
-    dlt.current.source_schema().remove_type_detection("iso_timestamp")
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     client = ApiClient(
         "scheduling",
@@ -83,7 +82,7 @@ def scheduling_source(
         for status in STATUSES:
             for page in helpers.pages(holder.client, EVENTS_PATH, {**params, "status": status}):
                 tracker.page("scheduled_events", len(page))
-                good, bad = helpers.split_page(EVENTS_CONTRACT, page)
+                good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
                 if good:
                     yield good
                 yield from bad
@@ -95,7 +94,7 @@ def scheduling_source(
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="calendly") as pool:
             for records in pool.map(lambda uri: _invitees_of(holder.client, uri, page_size), uris):
                 tracker.page("invitees", len(records))
-                good, bad = helpers.split_page(INVITEES_CONTRACT, records)
+                good, bad = INVITEES_CONTRACT.partition(helpers.SYSTEM, records)
                 if good:
                     yield good
                 yield from bad

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingestion.contracts import Contract
-from ingestion.http import ApiClient
+from ingestion.http import ApiClient, ResponseShapeError
 from ingestion.scheduling.settings import EVENTS_URI_PREFIX, ME_PATH
 
 SYSTEM = "scheduling"
-
-
-class ResponseShapeError(RuntimeError):
-    """A 2xx answer without the list it must carry: the run stops rather than read it as empty."""
 
 
 def calendly_time(moment: datetime) -> str:
@@ -70,15 +65,6 @@ def pages(client: ApiClient, path: str, params: dict[str, Any]) -> Iterator[list
         token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
         if not token:
             return
-
-
-def split_page(contract: Contract, records: Iterable[Any]) -> tuple[list[Any], list[Any]]:
-    """(records that keep the contract, quarantine rows for the ones that break it)."""
-    good: list[Any] = []
-    bad: list[Any] = []
-    for item in contract.split(SYSTEM, records):
-        (good if isinstance(item, dict) else bad).append(item)
-    return good, bad
 
 
 def event_uuid(uri: str) -> str | None:
