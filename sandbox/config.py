@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Tokens the sandbox accepts; trueup's default config (.dlt/) carries the same values.
+# Shapes the generated world and the apps must agree on.
+STRIPE_API_VERSION = "2024-06-20"  # the pinned version (invoice.charge, top-level current_period_*)
+STRIPE_EVENT_WINDOW_DAYS = 30  # how long /v1/events lists an event
+CALENDLY_API = "https://api.calendly.com"  # URIs are absolute and never name the sandbox's port
+
 DEFAULT_TOKENS = {
     "hubspot": "sandbox-hubspot-token",
     "stripe": "sk_test_sandbox",

@@ -68,7 +68,6 @@ class Faults:
 
     def __init__(self, plan: FaultPlan | None = None) -> None:
         self._lock = threading.Lock()
-        self._decided = threading.local()
         self.set(plan or FaultPlan())
 
     def set(self, plan: FaultPlan) -> None:
@@ -77,24 +76,14 @@ class Faults:
             self._rng = random.Random(plan.seed)
             self.injected: dict[str, int] = {}
 
-    @property
-    def last_code(self) -> int | None:
-        """The API error code of the fault `decide` last returned on this thread (scripted only)."""
-        code: int | None = getattr(self._decided, "code", None)
-        return code
-
-    def decide(self, system: str, path: str) -> tuple[FaultKind, int] | None:
-        """Return (kind, status) for this request, or None to serve it normally.
-
-        Sets `last_code` for the calling thread: the scripted fault's `code`, else None.
-        """
-        self._decided.code = None
+    def decide(self, system: str, path: str) -> tuple[FaultKind, int, int | None] | None:
+        """Return (kind, status, API error code) for this request, or None to serve it normally;
+        the code is a scripted fault's own `code`, else None."""
         with self._lock:
             for scripted in self.plan.scripted:
                 if scripted.times > 0 and scripted.system == system and re.search(scripted.path, path):
                     scripted.times -= 1
-                    self._decided.code = scripted.code
-                    return self._count(scripted.kind, scripted.status)
+                    return self._count(scripted.kind, scripted.status, scripted.code)
             if self.plan.systems is not None and system not in self.plan.systems:
                 return None
             roll = self._rng.random()
@@ -105,13 +94,13 @@ class Faults:
                 ("malformed", self.plan.malformed_rate),
             ):
                 if roll < rate:
-                    return self._count(kind, self.plan.error_status)  # type: ignore[arg-type]
+                    return self._count(kind, self.plan.error_status, None)  # type: ignore[arg-type]
                 roll -= rate
             return None
 
-    def _count(self, kind: FaultKind, status: int) -> tuple[FaultKind, int]:
+    def _count(self, kind: FaultKind, status: int, code: int | None) -> tuple[FaultKind, int, int | None]:
         self.injected[kind] = self.injected.get(kind, 0) + 1
-        return kind, status
+        return kind, status, code
 
     def drift_for(self, system: str, resource: str) -> Drift | None:
         return self.plan.drift.get(f"{system}/{resource}")

@@ -80,20 +80,3 @@ class Router:
                 request.params = found.groupdict()
                 return handler
         return None
-
-
-def parse_form_nested(form: dict[str, list[str]]) -> dict[str, Any]:
-    """Turn Stripe-style `metadata[key]=v` / `expand[]=x` form keys into nested values."""
-    result: dict[str, Any] = {}
-    for raw_key, values in form.items():
-        parts = re.findall(r"[^\[\]]+|\[\]", raw_key)
-        target: Any = result
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if part == "[]":
-                continue
-            if last or (i == len(parts) - 2 and parts[-1] == "[]"):
-                target[part] = values if parts[-1] == "[]" else values[-1]
-                break
-            target = target.setdefault(part, {})
-    return result

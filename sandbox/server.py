@@ -119,11 +119,11 @@ class Sandbox:
             return json_response({"message": f"no API mounted at /{prefix}"}, 404)
         fault = self.faults.decide(app.system, request.path)
         if fault is not None:
-            kind, status = fault
+            kind, status, code = fault
             if kind == "drop":
                 return None
             if kind == "error":
-                return app.error(status, "The sandbox injected a server error.")
+                return app.error(status, "The sandbox injected a server error.", code)
             if kind == "slow":
                 time.sleep(self.faults.plan.slow_seconds)
         with self.world.lock:

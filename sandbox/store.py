@@ -7,8 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Record = dict[str, Any]
 
@@ -182,6 +183,14 @@ class World:
     def clock(self) -> datetime:
         """World time: `now` plus the wall time since `now` was last set (writes stamp this)."""
         return self.now + timedelta(seconds=time.monotonic() - self._anchor)
+
+    def local_today(self, zone_name: Any) -> date:
+        """Today in an ad account's time zone (UTC when it names none or an unknown one)."""
+        try:
+            zone = ZoneInfo(str(zone_name or "UTC"))
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        return self.clock().astimezone(zone).date()
 
     def set_now(self, now: datetime) -> None:
         self.now = now

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox import names
+from sandbox.config import CALENDLY_API, STRIPE_API_VERSION, STRIPE_EVENT_WINDOW_DAYS
 from sandbox.store import Collection, Record, World
 
 DEFAULT_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
@@ -31,10 +32,7 @@ SETTLE_DAYS = 7
 # `advance` changes ad rows only for the account-local days this far back from `now`: the
 # shortest window the ad connectors re-pull (Meta 7 days, Google 30), so every change shows
 AD_RESTATE_DAYS = 7
-EVENT_WINDOW_DAYS = 30
 FREEZE_ABOVE = 100_000  # worlds this large are frozen out of the cyclic GC once built
-STRIPE_API_VERSION = "2024-06-20"
-CALENDLY = "https://api.calendly.com"
 BUSINESS_DOMAIN = "ledgerline.io"
 
 SEC = 1000
@@ -466,7 +464,7 @@ class _Engine:
         self.n = contacts
         self.now = to_ms(anchor)
         self.start = self.now - HISTORY_DAYS * DAY
-        self.event_from = self.now - EVENT_WINDOW_DAYS * DAY
+        self.event_from = self.now - STRIPE_EVENT_WINDOW_DAYS * DAY
         self.r_people = self._rng("people")
         self.r_crm = self._rng("crm")
         self.r_deals = self._rng("deals")
@@ -560,10 +558,6 @@ class _Engine:
         used.add(seconds)
         return seconds
 
-    def _new_id(self) -> str:
-        self.crm.next_id += 1
-        return str(self.crm.next_id)
-
     def _new_email(self, rng: random.Random, first: str, last: str, domain: str | None) -> str:
         f, ln = _slug(first), _slug(last)
         v = rng.random()
@@ -630,7 +624,7 @@ class _Engine:
                     "archived": False,
                 }
             )
-            user_uri = f"{CALENDLY}/users/{self.ids.calendly()}"
+            user_uri = f"{CALENDLY_API}/users/{self.ids.calendly()}"
             self.sched.users.append(
                 {
                     "uri": user_uri,
@@ -647,7 +641,7 @@ class _Engine:
             self.owner_ids.append(owner_id)
             self.memberships.append({"user": user_uri, "user_email": email, "user_name": f"{first} {last}"})
         for name, minutes in EVENT_TYPES:
-            self.event_types.append((f"{CALENDLY}/event_types/{self.ids.calendly()}", name, minutes))
+            self.event_types.append((f"{CALENDLY_API}/event_types/{self.ids.calendly()}", name, minutes))
         self.crm.pipelines.extend(
             [
                 _pipeline("default", "Sales Pipeline", 0, DEFAULT_STAGES, created),
@@ -818,7 +812,7 @@ class _Engine:
         p = self.persons[i]
         noise = self.noise
         rnd = rng.random
-        cid = self._new_id()
+        cid = self.crm.new_id()
         ci = p.company_index
         created = iso_ms(t)
         phone = p.phone_e164
@@ -933,7 +927,7 @@ class _Engine:
         forward = self.crm.associations.setdefault(("contacts", "companies"), {})
         backward = self.crm.associations.setdefault(("companies", "contacts"), {})
         for ci in order:
-            coid = self._new_id()
+            coid = self.crm.new_id()
             self.co_id[ci] = coid
             t = created[ci]
             mod = t + int((self.now - MIN - t) * rng.random() * 0.4)
@@ -974,7 +968,7 @@ class _Engine:
         d2co = assoc.setdefault(("deals", "companies"), {})
         co2d = assoc.setdefault(("companies", "deals"), {})
         for d in self.deals:
-            did = self._new_id()
+            did = self.crm.new_id()
             d.id = did
             p = self.persons[d.person]
             cid = p.crm_contact_ids[0]
@@ -1635,7 +1629,7 @@ class _Engine:
     ) -> tuple[Record, Record]:
         rng, ids = self.r_sched, self.ids
         type_uri, name, _ = self.event_types[bk.etype]
-        event_uri = f"{CALENDLY}/scheduled_events/{ids.calendly()}"
+        event_uri = f"{CALENDLY_API}/scheduled_events/{ids.calendly()}"
         invitee_id = ids.calendly()
         first, last, email, company = typed
         topic, timezone, tracking, reminder = extras
@@ -1748,7 +1742,7 @@ class _Engine:
         self, rng: random.Random, bk: _Booking, p: Person, event: Record, invitee: Record, old_event: Record
     ) -> Record:
         now = self.now
-        mid = self._new_id()
+        mid = self.crm.new_id()
         bk.meeting_id = mid
         created = bk.booked + rng.randint(5 * SEC, 2 * MIN)
         if not self.live:
@@ -1798,7 +1792,7 @@ class _Engine:
         if rng.random() < 0.06:
             seen = end + 15 * MIN
             invitee["no_show"] = {
-                "uri": f"{CALENDLY}/invitee_no_shows/{self.ids.calendly()}",
+                "uri": f"{CALENDLY_API}/invitee_no_shows/{self.ids.calendly()}",
                 "created_at": iso_us(seen),
             }
             invitee["updated_at"] = iso_us(seen)
@@ -2369,7 +2363,7 @@ class _Engine:
         if contact is None:
             return
         d = self._plan_deal(rng, i, "default", t, 0.0, 0.0)
-        d.stage, d.id = "appointmentscheduled", self._new_id()
+        d.stage, d.id = "appointmentscheduled", self.crm.new_id()
         self.crm.deals.put(
             _deal_record(d, contact["properties"].get("hubspot_owner_id") or self.owner_ids[0], t)
         )

@@ -18,8 +18,9 @@ class App(Protocol):
         """Serve one request (auth, rate limits and routing are the app's own)."""
         ...
 
-    def error(self, status: int, message: str) -> Response:
-        """The API's own error body for a server-side fault with this status."""
+    def error(self, status: int, message: str, code: int | None = None) -> Response:
+        """The API's own error body for a server-side fault with this status (and, where the
+        API has them, this error code)."""
         ...
 
     def set_limits(self, limits: RateLimitConfig) -> None:

@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sandbox.config import RateLimitConfig, SandboxConfig
+from sandbox.config import CALENDLY_API, RateLimitConfig, SandboxConfig
 from sandbox.faults import Faults, apply_drift
 from sandbox.http import Request, Response, Router, json_response
 from sandbox.ratelimit import Decision, Limits
 from sandbox.store import Collection, Record, World
 
-API = "https://api.calendly.com"
 NOMINAL_LIMIT = 500  # what the headers report while rate limiting is off (paid plan)
 WINDOW_SECONDS = 60.0
 NOT_FOUND = "The server could not find the requested resource."
@@ -143,7 +142,7 @@ class CalendlyApp:
         self.limits = Limits(spec)
         self._last = None
 
-    def error(self, status: int, message: str) -> Response:
+    def error(self, status: int, message: str, code: int | None = None) -> Response:
         title = TITLES.get(status, "Internal Server Error" if status >= 500 else "Error")
         return json_response({"title": title, "message": message}, status, self._rate_headers(self._last))
 
@@ -192,7 +191,7 @@ class CalendlyApp:
         return json_response({"resource": users[0]})
 
     def get_user(self, request: Request) -> Response:
-        uri = f"{API}/users/{request.params['uuid']}"
+        uri = f"{CALENDLY_API}/users/{request.params['uuid']}"
         for user in self.world.scheduling.users:
             if user["uri"] == uri:
                 return json_response({"resource": user})
@@ -248,7 +247,7 @@ class CalendlyApp:
         return emails
 
     def _event(self, request: Request) -> Record:
-        event = self.world.scheduling.events.get(f"{API}/scheduled_events/{request.params['event']}")
+        event = self.world.scheduling.events.get(f"{CALENDLY_API}/scheduled_events/{request.params['event']}")
         if event is None:
             raise CalendlyError(404, NOT_FOUND)
         return event

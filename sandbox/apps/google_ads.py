@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.config import RateLimitConfig, SandboxConfig
 from sandbox.faults import Faults, apply_drift
@@ -408,7 +407,7 @@ class GoogleAdsApp:
         window = limits.google_ads_window_s
         self.limits = Limits({"google-ads": (per_window, window)} if per_window else {})
 
-    def error(self, status: int, message: str) -> Response:
+    def error(self, status: int, message: str, code: int | None = None) -> Response:
         return self._error(AdsError(status, message=message), DEFAULT_VERSION)
 
     def handle(self, request: Request) -> Response:
@@ -599,11 +598,7 @@ class GoogleAdsApp:
         return rows[: query.limit] if query.limit is not None else rows
 
     def _today(self, customer: Record) -> date:
-        try:
-            zone = ZoneInfo(str(customer.get("timeZone") or "UTC"))
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
-        return self.world.clock().astimezone(zone).date()
+        return self.world.local_today(customer.get("timeZone"))
 
     def _entities(self, resource: str, customer: Record) -> dict[str, dict[str, Any]]:
         """Attribute rows keyed by campaign id (FROM campaign) or customer id (FROM customer)."""

@@ -668,7 +668,7 @@ class HubSpotApp:
         response.headers.update(headers)
         return response
 
-    def error(self, status: int, message: str) -> Response:
+    def error(self, status: int, message: str, code: int | None = None) -> Response:
         """HubSpot's error body for an injected fault; 423 and 477 carry Retry-After, 429 the policy body."""
         if status == 429:
             return self._rate_limited("TEN_SECONDLY_ROLLING", 1, {})

@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.config import RateLimitConfig, SandboxConfig
 from sandbox.faults import Faults, apply_drift
@@ -207,9 +206,8 @@ class MetaApp:
         self.limits = Limits({"meta": (per_window, self.window)} if per_window else {})
         self._last = None
 
-    def error(self, status: int, message: str) -> Response:
+    def error(self, status: int, message: str, code: int | None = None) -> Response:
         """An injected fault: Graph error code 2, or the scripted fault's own `code`."""
-        code = self.faults.last_code
         text, subcode, transient = FAULT_ERRORS.get(code or 2, (None, None, status >= 500))
         if text is None:
             text = f"(#{code}) An error occurred while processing this request."
@@ -313,11 +311,7 @@ class MetaApp:
         raise self._unsupported(f"act_{digits}")
 
     def _today(self, account: Record) -> date:
-        try:
-            zone = ZoneInfo(str(account.get("timezone_name") or "UTC"))
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
-        return self.world.clock().astimezone(zone).date()
+        return self.world.local_today(account.get("timezone_name"))
 
     # -- accounts and campaigns ----------------------------------------------------------
 
@@ -391,12 +385,14 @@ class MetaApp:
         bucket = self._bucketing(request, since, until)
         rows = self._insight_rows(account, level, since, until, bucket)
         drift = self.faults.drift_for(self.system, "meta_insights")
-        rendered = []
-        for row in rows:
-            out = self._render_insight(row, fields, level, account)
+        names = {str(c["id"]): str(c.get("name", "")) for c in self.world.ads.meta_campaigns}
+
+        def render(row: dict[str, Any]) -> dict[str, Any]:
+            out = self._render_insight(row, fields, level, account, names)
             key = f"{account['account_id']}/{row.get('campaign_id', '')}/{row['date_start']}"
-            rendered.append(apply_drift(out, drift, key) if drift else out)
-        return json_response(self._page(request, rendered))
+            return apply_drift(out, drift, key) if drift else out
+
+        return json_response(self._page(request, rows, render))
 
     def _time_range(self, request: Request, account: Record) -> tuple[date, date]:
         raw = request.arg("time_range")
@@ -471,9 +467,9 @@ class MetaApp:
         return [groups[k] for k in sorted(groups)]
 
     def _render_insight(
-        self, row: dict[str, Any], fields: list[str], level: str, account: Record
+        self, row: dict[str, Any], fields: list[str], level: str, account: Record, names: dict[str, str]
     ) -> dict[str, Any]:
-        values = self._insight_values(row, account)
+        values = self._insight_values(row, account, names)
         out: dict[str, Any] = {}
         for name in fields:
             if name in CAMPAIGN_LEVEL_ONLY and level != "campaign":
@@ -484,7 +480,7 @@ class MetaApp:
         out.setdefault("date_stop", row["date_stop"])
         return out
 
-    def _insight_values(self, row: dict[str, Any], account: Record) -> dict[str, Any]:
+    def _insight_values(self, row: dict[str, Any], account: Record, names: dict[str, str]) -> dict[str, Any]:
         impressions, clicks, spend = row["impressions"], row["clicks"], row["spend"]
         values: dict[str, Any] = {
             "account_id": str(account["account_id"]),
@@ -498,7 +494,7 @@ class MetaApp:
         }
         if "campaign_id" in row:
             values["campaign_id"] = row["campaign_id"]
-            values["campaign_name"] = self._campaign_name(row["campaign_id"])
+            values["campaign_name"] = names.get(row["campaign_id"], "")
         actions = []
         if row["leads"]:
             actions.append({"action_type": "lead", "value": str(row["leads"])})
@@ -513,16 +509,16 @@ class MetaApp:
             values["cpm"] = ratio_string(1000.0 * float(spend) / impressions)
         return values
 
-    def _campaign_name(self, campaign_id: str) -> str:
-        for campaign in self.world.ads.meta_campaigns:
-            if str(campaign["id"]) == campaign_id:
-                return str(campaign.get("name", ""))
-        return ""
-
     # -- paging --------------------------------------------------------------------------
 
-    def _page(self, request: Request, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Cursor paging: `after`/`before` are row positions; `next` is absent on the last page."""
+    def _page(
+        self,
+        request: Request,
+        rows: list[dict[str, Any]],
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Cursor paging: `after`/`before` are row positions; `next` is absent on the last page.
+        `render` turns the rows of the page (only those) into what the API returns."""
         limit = parse_limit(request)
         after, before = request.arg("after"), request.arg("before")
         if after:
@@ -544,7 +540,7 @@ class MetaApp:
             paging["next"] = self._link(request, "after", paging["cursors"]["after"])
         if start > 0:
             paging["previous"] = self._link(request, "before", paging["cursors"]["before"])
-        return {"data": page, "paging": paging}
+        return {"data": [render(row) for row in page] if render else page, "paging": paging}
 
     @staticmethod
     def _link(request: Request, name: str, cursor: str) -> str:

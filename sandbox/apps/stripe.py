@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.config import RateLimitConfig, SandboxConfig
+from sandbox.config import STRIPE_API_VERSION, STRIPE_EVENT_WINDOW_DAYS, RateLimitConfig, SandboxConfig
 from sandbox.faults import Faults, apply_drift
 from sandbox.http import Request, Response, Router, json_response
 from sandbox.ratelimit import Limits
@@ -26,12 +26,11 @@ from sandbox.store import Collection, Record, World
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "2024-06-20"
 
 # Digits, then upper, then lower case: ASCII order, so generated ids sort like their parts.
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 DAY = 86_400
-EVENT_WINDOW_SECONDS = 30 * DAY
+EVENT_WINDOW_SECONDS = STRIPE_EVENT_WINDOW_DAYS * DAY
 IDEMPOTENCY_TTL_SECONDS = DAY
 MAX_TYPES = 20
 LINES_EMBEDDED = 10
@@ -278,7 +277,7 @@ class StripeApp:
         per_s = limits.stripe_per_s
         self._limits = Limits({"requests": (per_s, 1.0)} if per_s is not None else {})
 
-    def error(self, status: int, message: str) -> Response:
+    def error(self, status: int, message: str, code: int | None = None) -> Response:
         request_id = self._request_id()
         if status == 429:
             exc = self._rate_limited()
@@ -411,7 +410,7 @@ class StripeApp:
         return json_response(exc.body(request_id), exc.status, dict(exc.headers))
 
     def _base_headers(self, request_id: str) -> dict[str, str]:
-        return {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        return {"Request-Id": request_id, "Stripe-Version": STRIPE_API_VERSION}
 
     # --- reads -----------------------------------------------------------------------
 
@@ -994,7 +993,7 @@ class StripeApp:
         event: Record = {
             "id": self._new_id("evt", self._collection("events")),
             "object": "event",
-            "api_version": API_VERSION,
+            "api_version": STRIPE_API_VERSION,
             "created": self._now(),
             "data": data,
             "livemode": False,

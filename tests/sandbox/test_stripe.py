@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from sandbox import server
-from sandbox.apps.stripe import API_VERSION
 from sandbox.config import DEFAULT_TOKENS, RateLimitConfig
+from sandbox.config import STRIPE_API_VERSION as API_VERSION
 from sandbox.faults import Drift, FaultPlan
 from sandbox.server import Sandbox
 from sandbox.store import Record, World
