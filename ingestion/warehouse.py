@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 
 @dataclass(frozen=True)
 class Paths:
@@ -41,6 +39,8 @@ def table_counts(database: Path, schema: str) -> dict[str, int]:
     """Row count per table of one schema; empty when the file or schema does not exist yet."""
     if not database.exists():
         return {}
+    import duckdb  # here, not at import: the Dagster code location imports Paths
+
     with duckdb.connect(str(database), read_only=True) as con:
         tables = [
             row[0]

@@ -16,22 +16,22 @@ import dagster as dg
 
 from checks.results import CheckResult, describe_threshold
 from checks.suites import LAYERS, Check, catalogue
-from ingestion.tables import QUARANTINE_TABLE, SYSTEMS, TABLES, dataset_name
+from ingestion.tables import SYSTEMS
 from orchestration.dbt import DbtError, load_manifest
+from orchestration.ingest import table_keys
 
 AssetPath = tuple[str, ...]
 
 
-def checks_defs() -> dg.Definitions:
-    """The asset checks of every suite, for the assets this code location defines."""
-    return dg.Definitions(asset_checks=build_asset_checks())
+def checks_defs(known: set[AssetPath] | None = None) -> dg.Definitions:
+    """The asset checks of every suite, for the assets this code location defines (`known`,
+    when the caller has them at hand; else read from the ingest tables and the manifest)."""
+    return dg.Definitions(asset_checks=build_asset_checks(known))
 
 
 def known_asset_keys() -> set[AssetPath]:
     """Raw tables (ingestion) and dbt models (from the manifest built at install time)."""
-    keys: set[AssetPath] = {
-        (dataset_name(system), table) for system in SYSTEMS for table in (*TABLES[system], QUARANTINE_TABLE)
-    }
+    keys: set[AssetPath] = {tuple(key.path) for system in SYSTEMS for key in table_keys(system)}
     with contextlib.suppress(DbtError):  # no manifest yet: only the raw tables
         keys |= {tuple(node.key) for node in load_manifest().models()}
     return keys

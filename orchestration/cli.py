@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 
 from checks.cli import add_check_command
-from ingestion.warehouse import paths
+from ingestion.tables import SYSTEMS
+from ingestion.warehouse import Paths, paths
 
 DEFAULT_SANDBOX_PORT = 8765
 JOBS = ("nightly", "sync", "refresh")
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
 
     ingest = sub.add_parser("ingest", help="load the source systems into the warehouse")
-    ingest.add_argument("--system", action="append", choices=["crm", "billing", "scheduling", "ads"])
+    ingest.add_argument("--system", action="append", choices=SYSTEMS)
     ingest.add_argument("--full-refresh", action="store_true", help="drop state and reload everything")
     ingest.add_argument("--sandbox", metavar="URL", help="point every source at a running sandbox")
     ingest.add_argument(
@@ -210,7 +211,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         age = _ago(now, publication["published_at"])
         print(f"Published copy   {_file_line(where.published)}")
         print(f"                 run {publication['run_id'][:8]} ({publication['job']}), published {age}")
-    print(f"Writer           {_writer_state(where.home)}")
+    print(f"Writer           {_writer_state(where)}")
     collected = report.collect(where.published, now=now)
     totals = collected.totals
     if collected.rules is not None:
@@ -248,10 +249,12 @@ def _ago(now: datetime, moment: Any) -> str:
     return f"{minutes:.0f} min ago" if minutes < 120 else f"{minutes / 60:.1f} h ago"
 
 
-def _writer_state(home: Path) -> str:
+def _writer_state(where: Paths) -> str:
     import fcntl
 
-    lock_file = home / "locks" / "warehouse.lock"
+    from orchestration.resources import lock_path
+
+    lock_file = lock_path(where)
     if not lock_file.exists():
         return "idle"
     with open(lock_file) as handle:
@@ -298,7 +301,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingestion.pipeline import SYSTEMS, IngestError, result_lines, run_systems
+    from ingestion.pipeline import IngestError, result_lines, run_systems
     from orchestration.resources import ops_settings, writer_lock
     from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
 

@@ -26,7 +26,6 @@ NIGHTLY = "nightly"
 SYNC = "sync"
 REFRESH = "refresh"
 
-CHECKS_GROUP = "checks"  # the code checks' own assets (their results table), when they have any
 # Reverse ETL joins the nightly run through this group once it exists: the push assets (outbox
 # vs the target's live value -> writes, ledger, dead letters, conflicts) and the convergence
 # re-check that reads the targets back. They run after the build and its checks and before
@@ -51,7 +50,6 @@ def nightly_selection(excluded_checks: Sequence[dg.AssetChecksDefinition] = ()) 
     selection = (
         ingest_selection()
         | build_selection()
-        | dg.AssetSelection.groups(CHECKS_GROUP)
         | dg.AssetSelection.groups(REVERSE_ETL_GROUP)
         | dg.AssetSelection.assets(PUBLISH_KEY)
         | dg.AssetSelection.assets(REPORT_KEY)

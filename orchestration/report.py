@@ -487,15 +487,23 @@ def _md_header(report: Report) -> str:
     return "\n\n".join(lines)
 
 
+def _rule_cells(r: RuleRow) -> tuple[Any, ...]:
+    """One rule's row of the findings table (Markdown and text alike)."""
+    return (r.rule, r.severity, r.new, r.open, r.resolved, _delta(r), sparkline(r.history))
+
+
+def _identity_cells(r: IdentityRow) -> tuple[Any, ...]:
+    """One system's row of the identity table (Markdown and text alike)."""
+    return (r.system, r.records, r.matched, _percent(r.matched, r.records), r.needs_review)
+
+
 def _md_findings(report: Report) -> str:
     title = "## Findings by rule"
     if report.rules is None:
         return f"{title}\n\n_{NOT_BUILT}_ (reconciliation.findings_daily)"
     if not report.rules:
         return f"{title}\n\nNo reconciliation run recorded yet."
-    rows = [
-        (r.rule, r.severity, r.new, r.open, r.resolved, _delta(r), sparkline(r.history)) for r in report.rules
-    ]
+    rows = [_rule_cells(r) for r in report.rules]
     header = ("rule", "severity", "new", "open", "resolved", "vs previous night", "trend")
     parts = [title, _md_table(header, rows)]
     if report.trend:
@@ -574,10 +582,7 @@ def _md_identity(report: Report) -> str:
     if identity is None:
         return f"{title}\n\n_{NOT_BUILT}_ (intermediate.int_identity__resolved)"
     review = "not built yet" if identity.review_links is None else f"{identity.review_links:,}"
-    rows = [
-        (r.system, r.records, r.matched, _percent(r.matched, r.records), r.needs_review)
-        for r in identity.rows
-    ]
+    rows = [_identity_cells(r) for r in identity.rows]
     methods = ", ".join(f"{m} {n:,}" for m, n in identity.methods)
     return "\n\n".join(
         [
@@ -674,9 +679,7 @@ def _text_findings(report: Report) -> str:
     title = _underline("Findings by rule")
     if report.rules is None:
         return f"{title}\n{NOT_BUILT}"
-    rows = [
-        (r.rule, r.severity, r.new, r.open, r.resolved, _delta(r), sparkline(r.history)) for r in report.rules
-    ]
+    rows = [_rule_cells(r) for r in report.rules]
     table = _text_table(("rule", "severity", "new", "open", "resolved", "vs previous", "trend"), rows)
     trend = ""
     if report.trend:
@@ -717,10 +720,7 @@ def _text_identity(report: Report) -> str:
     if identity is None:
         return f"{title}\n{NOT_BUILT}"
     review = NOT_BUILT if identity.review_links is None else f"{identity.review_links:,}"
-    rows = [
-        (r.system, r.records, r.matched, _percent(r.matched, r.records), r.needs_review)
-        for r in identity.rows
-    ]
+    rows = [_identity_cells(r) for r in identity.rows]
     table = _text_table(("system", "records", "matched", "share", "needs review"), rows)
     return f"{title}\n{identity.customers:,} customers; links waiting for review: {review}\n{table}"
 

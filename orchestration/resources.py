@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from ingestion.tables import SYSTEMS
 from ingestion.warehouse import Paths, paths
 
 log = logging.getLogger(__name__)
@@ -83,8 +82,9 @@ def ops_settings() -> OpsSettings:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"TRUEUP_TIMEZONE={timezone!r} is not an IANA time zone") from exc
     defaults = OpsSettings()
+    every_source = setting("freshness_hours")
     hours = {
-        system: _float_setting(f"freshness_hours_{system}", setting("freshness_hours"), limit)
+        system: _float_setting(f"freshness_hours_{system}", every_source, limit)
         for system, limit in DEFAULT_FRESHNESS_HOURS.items()
     }
     return OpsSettings(
@@ -106,15 +106,13 @@ def _float_setting(name: str, fallback: str | None, default: float) -> float:
         raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
 
 
-def freshness_hours(system: str) -> float:
-    """The freshness limit of one source (see DEFAULT_FRESHNESS_HOURS)."""
-    if system not in SYSTEMS:
-        raise ValueError(f"unknown system {system!r}")
-    return ops_settings().freshness_hours[system]
-
-
 class WriterBusy(RuntimeError):
     """Another process holds the warehouse writer lock for longer than we may wait."""
+
+
+def lock_path(where: Paths) -> Path:
+    """The file whose `flock` is the warehouse's writer lock."""
+    return where.home / "locks" / "warehouse.lock"
 
 
 @contextmanager
@@ -124,8 +122,7 @@ def writer_lock(where: Paths | None = None, wait_seconds: float = 0.0, poll: flo
     Two runs never write the DuckDB file at once: the second waits up to `wait_seconds`,
     then gives up with WriterBusy. The lock is released when the process dies.
     """
-    where = where or paths()
-    lock_file = where.home / "locks" / "warehouse.lock"
+    lock_file = lock_path(where or paths())
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
     with open(lock_file, "a+") as handle:

@@ -9,8 +9,6 @@ import dagster as dg
 
 from orchestration.dbt import DbtError, Manifest, Node, load_manifest, run_dbt
 
-GROUPS = {"staging", "intermediate", "marts", "reconciliation", "reverse_etl", "seeds"}
-
 
 def check_name(test: Node) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", test.name)[:120]
@@ -66,7 +64,7 @@ def in_dependency_order(nodes: list[Node]) -> list[Node]:
 
 
 def layer_of(node: Node) -> str:
-    return node.schema if node.schema in GROUPS else "transform"
+    return node.schema if node.schema in LAYERS else "transform"
 
 
 def check_target(test: Node, models: dict[str, Node]) -> Node | None:

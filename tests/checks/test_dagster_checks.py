@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import duckdb
 import pytest
 
 from checks import suites
-from orchestration.checks import build_asset_checks, check_key, checks_defs
+from orchestration.checks import build_asset_checks, check_key
 from tests.conftest import Warehouse
 
 CAMPAIGN_DAYS = dg.AssetKey(["intermediate", "int_ads__campaign_days"])
@@ -21,11 +20,9 @@ JOB = "ad_days_with_checks"
 
 @pytest.fixture(scope="module")
 def defs() -> dg.Definitions:
-    """The code location with the checks (merged here when it does not merge them yet)."""
+    """The code location (checks included) plus a job over one asset and its checks."""
     from orchestration.definitions import build_defs
 
-    base = build_defs()
-    merged = any(k.name == "freshness" for k in base.resolve_asset_graph().asset_check_keys)
     ours = [check_key(c) for c in suites.catalogue() if dg.AssetKey(list(c.asset)) == CAMPAIGN_DAYS]
     job = dg.define_asset_job(
         JOB,
@@ -33,7 +30,7 @@ def defs() -> dg.Definitions:
         | dg.AssetSelection.checks(*ours),
         executor_def=dg.in_process_executor,
     )
-    return dg.Definitions.merge(base, *([] if merged else [checks_defs()]), dg.Definitions(jobs=[job]))
+    return dg.Definitions.merge(build_defs(), dg.Definitions(jobs=[job]))
 
 
 def test_every_check_is_on_an_asset_of_the_code_location(defs: dg.Definitions):
@@ -76,11 +73,6 @@ def test_every_step_that_reads_a_layer_waits_for_its_checks(defs: dg.Definitions
 @pytest.fixture
 def home(built_warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
     copy = built_warehouse.copy_to(tmp_path / "home")
-    # dbt's partial parse state, so the runs below do not parse the project again
-    parsed = built_warehouse.home / "dbt" / "target" / "partial_parse.msgpack"
-    if parsed.exists():
-        (copy.home / "dbt" / "target").mkdir(parents=True)
-        shutil.copy2(parsed, copy.home / "dbt" / "target" / parsed.name)
     monkeypatch.setenv("TRUEUP_HOME", str(copy.home))
     monkeypatch.delenv("TRUEUP_WAREHOUSE", raising=False)
     yield copy

@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from ingestion.ads import helpers, settings
@@ -19,6 +18,7 @@ from sandbox.ratelimit import Limits
 from sandbox.server import Sandbox
 from sandbox.store import World
 from sandbox.world import advance
+from tests.ingestion.helpers import fetch
 
 GOOGLE_KEY = "customer__id, campaign__id, segments__date"
 META_KEY = "account_id, campaign_id, date_start"
@@ -29,11 +29,6 @@ META_KEY = "account_id, campaign_id, date_start"
 
 def _run(home: Path, now: datetime, **kwargs: Any) -> SystemResult:
     return run_system("ads", where=Paths(home), source_kwargs={"now": now, **kwargs})
-
-
-def _query(home: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(Paths(home).warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def _first_day(now: datetime, start: str | None) -> date:
@@ -78,8 +73,8 @@ def _google_expected(
     }
 
 
-def _google_loaded(home: Path) -> dict[tuple[str, str, str], tuple[int, int, int, float]]:
-    rows = _query(
+def _googleloaded_counts(home: Path) -> dict[tuple[str, str, str], tuple[int, int, int, float]]:
+    rows = fetch(
         home,
         f"select {GOOGLE_KEY}, metrics__impressions, metrics__clicks, metrics__cost_micros, "
         "metrics__conversions from raw_ads.google_campaign_metrics",
@@ -100,8 +95,8 @@ def _meta_expected(
     return expected
 
 
-def _meta_loaded(home: Path) -> dict[tuple[str, str, str], tuple[int, int, Decimal, int]]:
-    rows = _query(
+def _metaloaded_counts(home: Path) -> dict[tuple[str, str, str], tuple[int, int, Decimal, int]]:
+    rows = fetch(
         home,
         f"""
         select {META_KEY}, i.impressions, i.clicks, i.spend,
@@ -115,7 +110,7 @@ def _meta_loaded(home: Path) -> dict[tuple[str, str, str], tuple[int, int, Decim
 
 
 def _duplicates(home: Path) -> list[tuple[Any, ...]]:
-    return _query(
+    return fetch(
         home,
         f"select {GOOGLE_KEY} from raw_ads.google_campaign_metrics group by all having count(*) > 1 "
         f"union all select {META_KEY} from raw_ads.meta_campaign_insights group by all having count(*) > 1",
@@ -181,25 +176,25 @@ def test_full_load_equals_the_world(sandbox: Sandbox, sandbox_world: World, true
     assert result.quarantined == 0
     world = sandbox_world.ads
 
-    customers = _query(trueup_home, "select customer__id, customer__time_zone from raw_ads.google_customers")
+    customers = fetch(trueup_home, "select customer__id, customer__time_zone from raw_ads.google_customers")
     assert sorted(customers) == sorted((str(c["id"]), c["timeZone"]) for c in world.google_customers)
-    campaigns = _query(
+    campaigns = fetch(
         trueup_home, "select customer__id, campaign__id, campaign__name from raw_ads.google_campaigns"
     )
     assert sorted(campaigns) == sorted(
         (str(c["customer_id"]), str(c["id"]), c["name"]) for c in world.google_campaigns
     )
-    google = _google_loaded(trueup_home)
+    google = _googleloaded_counts(trueup_home)
     expected = _google_expected(sandbox_world, now)
     assert len(google) == len(expected)
     assert _sums_per_campaign(google, 2) == _sums_per_campaign(expected, 2)  # costMicros
     assert google == expected
 
-    accounts = _query(trueup_home, "select id, account_id from raw_ads.meta_accounts")
+    accounts = fetch(trueup_home, "select id, account_id from raw_ads.meta_accounts")
     assert sorted(accounts) == sorted((a["id"], a["account_id"]) for a in world.meta_accounts)
-    meta_campaigns = _query(trueup_home, "select id, name from raw_ads.meta_campaigns")
+    meta_campaigns = fetch(trueup_home, "select id, name from raw_ads.meta_campaigns")
     assert sorted(meta_campaigns) == sorted((str(c["id"]), c["name"]) for c in world.meta_campaigns)
-    meta = _meta_loaded(trueup_home)
+    meta = _metaloaded_counts(trueup_home)
     expected_meta = _meta_expected(sandbox_world, now)
     assert _sums_per_campaign(meta, 2) == _sums_per_campaign(expected_meta, 2)  # spend
     assert meta == expected_meta
@@ -227,24 +222,24 @@ def test_look_back_overwrites_restated_days(
     loaded = {t.table: t for t in second.tables}
     assert loaded["google_campaign_metrics"].new == 0 and loaded["meta_campaign_insights"].new == 0
 
-    google, expected = _google_loaded(trueup_home), _google_expected(sandbox_world, now, start)
+    google, expected = _googleloaded_counts(trueup_home), _google_expected(sandbox_world, now, start)
     key = (str(restated["customer_id"]), str(restated["campaign_id"]), restated["date"])
     assert google[key][3] == round(float(restated["conversions"]), 6)
     stale = (str(old["customer_id"]), str(old["campaign_id"]), old["date"])
     assert google.pop(stale)[3] == round(float(old["conversions"]) - 1.0, 6)
     expected.pop(stale)
     assert google == expected
-    assert _meta_loaded(trueup_home) == _meta_expected(sandbox_world, now, start)
+    assert _metaloaded_counts(trueup_home) == _meta_expected(sandbox_world, now, start)
     assert _duplicates(trueup_home) == []
 
     with sandbox_world.lock:
         advance(sandbox_world, 1)  # a new day; the world may also restate days long past
     now = sandbox_world.clock()
     _run(trueup_home, now, start_date=start)
-    google, expected = _google_loaded(trueup_home), _google_expected(sandbox_world, now, start)
+    google, expected = _googleloaded_counts(trueup_home), _google_expected(sandbox_world, now, start)
     assert google.keys() == expected.keys()
     assert _since(google, now, 30) == _since(expected, now, 30)
-    meta, expected_meta = _meta_loaded(trueup_home), _meta_expected(sandbox_world, now, start)
+    meta, expected_meta = _metaloaded_counts(trueup_home), _meta_expected(sandbox_world, now, start)
     assert meta.keys() == expected_meta.keys()
     assert _since(meta, now, 7) == _since(expected_meta, now, 7)
     assert _duplicates(trueup_home) == []
@@ -277,8 +272,8 @@ def test_throttling_and_fault_storms_give_identical_results(
     assert sandbox.stats["google-ads:429"] > 0
     assert set(sandbox.faults.injected) >= {"error", "drop", "malformed"}
     assert result.quarantined == 0
-    assert _google_loaded(trueup_home) == _google_loaded(reference)
-    assert _meta_loaded(trueup_home) == _meta_loaded(reference)
+    assert _googleloaded_counts(trueup_home) == _googleloaded_counts(reference)
+    assert _metaloaded_counts(trueup_home) == _metaloaded_counts(reference)
 
 
 def test_drifted_insights_are_quarantined_and_the_rest_loads(
@@ -289,16 +284,16 @@ def test_drifted_insights_are_quarantined_and_the_rest_loads(
     )
     now = sandbox_world.now
     result = _run(trueup_home, now)
-    quarantined = _query(trueup_home, "select resource, reason, payload from raw_ads._quarantine")
+    quarantined = fetch(trueup_home, "select resource, reason, payload from raw_ads._quarantine")
     assert quarantined and result.quarantined == len(quarantined)
     assert {(r[0], r[1]) for r in quarantined} == {
         ("meta_campaign_insights", "spend is dict, expected numstr")
     }
-    loaded = _meta_loaded(trueup_home)
+    loaded = _metaloaded_counts(trueup_home)
     expected = _meta_expected(sandbox_world, now)
     assert len(loaded) + len(quarantined) == len(expected)
     assert all(expected[key] == values for key, values in loaded.items())
-    assert _google_loaded(trueup_home) == _google_expected(sandbox_world, now)
+    assert _googleloaded_counts(trueup_home) == _google_expected(sandbox_world, now)
 
 
 def test_a_rejected_token_never_reaches_the_error_or_the_log(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 
@@ -21,6 +20,7 @@ from sandbox.faults import Drift, FaultPlan, Scripted
 from sandbox.server import Sandbox
 from sandbox.store import World
 from sandbox.world import advance
+from tests.ingestion.helpers import fetch, loaded_counts
 
 TABLES = ("customers", "invoices", "charges", "payment_intents", "subscriptions")
 FIELDS = {
@@ -39,14 +39,9 @@ def _run(home: Path, **source_kwargs: Any) -> SystemResult:
     return run_system("billing", where=Paths(home), source_kwargs=source_kwargs)
 
 
-def _query(home: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(Paths(home).warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 def _warehouse(home: Path, table: str) -> dict[str, tuple[Any, ...]]:
     columns = ", ".join(FIELDS[table])
-    rows = _query(home, f"select id, {columns} from raw_billing.{table}")
+    rows = fetch(home, f"select id, {columns} from raw_billing.{table}")
     return {row[0]: row[1:] for row in rows}
 
 
@@ -60,14 +55,10 @@ def _assert_matches_world(home: Path, world: World) -> None:
     for table in TABLES:
         assert _warehouse(home, table) == _world(world, table), table
     lines = sorted(line["id"] for invoice in world.billing.invoices for line in invoice["lines"]["data"])
-    assert sorted(r[0] for r in _query(home, "select id from raw_billing.invoices__lines__data")) == lines
+    assert sorted(r[0] for r in fetch(home, "select id from raw_billing.invoices__lines__data")) == lines
     for table in TABLES:
-        dupes = _query(home, f"select id from raw_billing.{table} group by id having count(*) > 1")
+        dupes = fetch(home, f"select id from raw_billing.{table} group by id having count(*) > 1")
         assert dupes == [], table
-
-
-def _loaded(result: SystemResult) -> dict[str, int]:
-    return {t.table: t.loaded for t in result.tables if t.loaded}
 
 
 def _post(sandbox: Sandbox, path: str, form: dict[str, str] | None = None) -> dict[str, Any]:
@@ -191,14 +182,14 @@ def test_full_load_equals_the_world(sandbox: Sandbox, sandbox_world: World, true
     result = _run(trueup_home)
     assert result.quarantined == 0
     _assert_matches_world(trueup_home, sandbox_world)
-    lines = _query(
+    lines = fetch(
         trueup_home,
         "select count(*) from raw_billing.invoices__lines__data l join raw_billing.invoices i "
         f"on l._dlt_parent_id = i._dlt_id where i.id = '{long_invoice}'",
     )
     assert lines == [(12,)]
     for spec in RESOURCES:  # declared columns exist even when every record has them null
-        columns = {r[0] for r in _query(trueup_home, f"describe raw_billing.{spec.name}")}
+        columns = {r[0] for r in fetch(trueup_home, f"describe raw_billing.{spec.name}")}
         assert set(spec.columns) <= columns, spec.name
     canceled = [s for s in sandbox_world.billing.subscriptions if s["status"] == "canceled"]
     assert canceled, "the world should hold canceled subscriptions (listed only with status=all)"
@@ -206,7 +197,7 @@ def test_full_load_equals_the_world(sandbox: Sandbox, sandbox_world: World, true
 
 def test_events_bring_each_change_once(sandbox: Sandbox, sandbox_world: World, trueup_home: Path, source_env):
     _run(trueup_home)
-    assert _loaded(_run(trueup_home)) == {}, "a run with no changes loads nothing"
+    assert loaded_counts(_run(trueup_home)) == {}, "a run with no changes loads nothing"
 
     customer = next(iter(sandbox_world.billing.customers))
     _post(sandbox, f"/v1/customers/{customer['id']}", {"email": "changed@example.com"})
@@ -216,7 +207,7 @@ def test_events_bring_each_change_once(sandbox: Sandbox, sandbox_world: World, t
     created = _post(sandbox, "/v1/customers", {"email": "brand.new@example.com", "name": "Brand New"})
     draft = _draft_invoice_with_lines(sandbox, sandbox_world, 12)  # 13 events for one invoice
 
-    loaded = _loaded(_run(trueup_home))
+    loaded = loaded_counts(_run(trueup_home))
     assert loaded["customers"] == 2  # the changed one once (two events) and the new one
     assert loaded["invoices"] == 2  # the paid one and the new draft
     _assert_matches_world(trueup_home, sandbox_world)
@@ -227,7 +218,7 @@ def test_events_bring_each_change_once(sandbox: Sandbox, sandbox_world: World, t
     _assert_matches_world(trueup_home, sandbox_world)
     assert _warehouse(trueup_home, "customers")[created["id"]][0] == "brand.new@example.com"
     assert _warehouse(trueup_home, "invoices")[draft][1] == "draft"
-    assert _loaded(_run(trueup_home)) == {}
+    assert loaded_counts(_run(trueup_home)) == {}
 
 
 def test_a_cursor_older_than_the_events_window_resyncs(
@@ -241,10 +232,10 @@ def test_a_cursor_older_than_the_events_window_resyncs(
     with sandbox_world.lock:
         advance(sandbox_world, 31)
 
-    loaded = _loaded(_run(trueup_home))
+    loaded = loaded_counts(_run(trueup_home))
     assert loaded["customers"] == len(sandbox_world.billing.customers)
     _assert_matches_world(trueup_home, sandbox_world)
-    assert _loaded(_run(trueup_home)) == {}
+    assert loaded_counts(_run(trueup_home)) == {}
 
 
 @pytest.fixture
@@ -257,7 +248,7 @@ def reference(sandbox: Sandbox, sandbox_world: World, tmp_path: Path, source_env
 
 def _snapshot(home: Path) -> dict[str, list[tuple[Any, ...]]]:
     return {
-        table: sorted(_query(home, f"select id, {', '.join(FIELDS[table])} from raw_billing.{table}"))
+        table: sorted(fetch(home, f"select id, {', '.join(FIELDS[table])} from raw_billing.{table}"))
         for table in TABLES
     }
 
@@ -292,12 +283,12 @@ def test_drifted_invoices_are_quarantined_and_the_rest_loads(
         FaultPlan(drift={"billing/invoices": Drift(kind="changed_type", field="amount_due", fraction=0.3)})
     )
     result = _run(trueup_home)
-    quarantined = _query(
+    quarantined = fetch(
         trueup_home, "select record_key, reason, resource from raw_billing._quarantine order by record_key"
     )
     assert quarantined and result.quarantined == len(quarantined)
     assert {(r[1], r[2]) for r in quarantined} == {("amount_due is str, expected int", "invoices")}
-    columns = {r[0] for r in _query(trueup_home, "describe raw_billing._quarantine")}
+    columns = {r[0] for r in fetch(trueup_home, "describe raw_billing._quarantine")}
     assert columns - {"_dlt_load_id", "_dlt_id"} == set(QUARANTINE_COLUMNS)  # no invoice columns
     loaded = set(_warehouse(trueup_home, "invoices"))
     assert loaded.isdisjoint(r[0] for r in quarantined)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 
@@ -20,6 +19,7 @@ from sandbox.config import DEFAULT_TOKENS, RateLimitConfig
 from sandbox.faults import Drift, FaultPlan, Scripted, apply_drift
 from sandbox.server import Sandbox
 from sandbox.store import World
+from tests.ingestion.helpers import fetch, loaded_counts
 
 OBJECT_TABLES = tuple(obj.name for obj in OBJECTS)
 FAST_SEARCH = {"search_rate": 100.0}  # the sandbox runs without limits unless a test sets them
@@ -33,14 +33,9 @@ def _run(paths: Paths, **source_kwargs: Any) -> SystemResult:
     return run_system("crm", where=paths, source_kwargs={**FAST_SEARCH, **source_kwargs})
 
 
-def _query(paths: Paths, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 def _objects(paths: Paths, obj: CrmObject) -> dict[str, tuple[Any, ...]]:
     columns = ", ".join(f"properties__{name}" for name in obj.properties)
-    return {row[0]: row[1:] for row in _query(paths, f"select id, {columns} from raw_crm.{obj.name}")}
+    return {row[0]: row[1:] for row in fetch(paths, f"select id, {columns} from raw_crm.{obj.name}")}
 
 
 def _world_objects(world: World, obj: CrmObject) -> dict[str, tuple[Any, ...]]:
@@ -55,7 +50,7 @@ def _world_objects(world: World, obj: CrmObject) -> dict[str, tuple[Any, ...]]:
 
 def _pairs(paths: Paths, assoc: Association) -> set[tuple[str, str]]:
     sql = f"select {assoc.from_column}, {assoc.to_column} from raw_crm.{assoc.table}"
-    return {(row[0], row[1]) for row in _query(paths, sql)}
+    return {(row[0], row[1]) for row in fetch(paths, sql)}
 
 
 def _world_pairs(world: World, assoc: Association) -> set[tuple[str, str]]:
@@ -66,16 +61,16 @@ def _world_pairs(world: World, assoc: Association) -> set[tuple[str, str]]:
 def _assert_matches_world(paths: Paths, world: World) -> None:
     for obj in OBJECTS:
         assert _objects(paths, obj) == _world_objects(world, obj), obj.name
-        dupes = _query(paths, f"select id from raw_crm.{obj.name} group by id having count(*) > 1")
+        dupes = fetch(paths, f"select id from raw_crm.{obj.name} group by id having count(*) > 1")
         assert dupes == [], obj.name
     for assoc in ASSOCIATIONS:
         assert _pairs(paths, assoc) == _world_pairs(world, assoc), assoc.table
-        rows = _query(paths, f"select count(*) from raw_crm.{assoc.table}")[0][0]
+        rows = fetch(paths, f"select count(*) from raw_crm.{assoc.table}")[0][0]
         assert rows == len(_pairs(paths, assoc)), f"duplicate pairs in {assoc.table}"
-    assert {r[0] for r in _query(paths, "select id from raw_crm.owners")} == {
+    assert {r[0] for r in fetch(paths, "select id from raw_crm.owners")} == {
         str(o["id"]) for o in world.crm.owners
     }
-    stages = _query(
+    stages = fetch(
         paths,
         "select p.id, s.id, s.metadata__probability from raw_crm.pipelines p "
         "join raw_crm.pipelines__stages s on s._dlt_parent_id = p._dlt_id",
@@ -85,13 +80,9 @@ def _assert_matches_world(paths: Paths, world: World) -> None:
     }
 
 
-def _loaded(result: SystemResult) -> dict[str, int]:
-    return {t.table: t.loaded for t in result.tables if t.loaded}
-
-
 def _this_load(paths: Paths, table: str, result: SystemResult) -> list[str]:
     load_ids = ", ".join(f"'{load_id}'" for load_id in result.load_ids) or "''"
-    return [r[0] for r in _query(paths, f"select id from raw_crm.{table} where _dlt_load_id in ({load_ids})")]
+    return [r[0] for r in fetch(paths, f"select id from raw_crm.{table} where _dlt_load_id in ({load_ids})")]
 
 
 def _hubspot(sandbox: Sandbox, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +100,8 @@ def _hubspot(sandbox: Sandbox, method: str, path: str, body: dict[str, Any]) -> 
 def _snapshot(paths: Paths) -> dict[str, Any]:
     snapshot: dict[str, Any] = {obj.name: _objects(paths, obj) for obj in OBJECTS}
     snapshot.update({assoc.table: _pairs(paths, assoc) for assoc in ASSOCIATIONS})
-    snapshot["owners"] = sorted(_query(paths, "select id, email from raw_crm.owners"))
-    snapshot["stages"] = sorted(_query(paths, "select id, label from raw_crm.pipelines__stages"))
+    snapshot["owners"] = sorted(fetch(paths, "select id, email from raw_crm.owners"))
+    snapshot["stages"] = sorted(fetch(paths, "select id, label from raw_crm.pipelines__stages"))
     return snapshot
 
 
@@ -258,7 +249,7 @@ def test_incremental_runs_bring_each_change_once(
     from sandbox import world as world_module
 
     _run(warehouse_paths)
-    assert not set(_loaded(_run(warehouse_paths))) & {*OBJECT_TABLES, *(a.table for a in ASSOCIATIONS)}
+    assert not set(loaded_counts(_run(warehouse_paths))) & {*OBJECT_TABLES, *(a.table for a in ASSOCIATIONS)}
 
     before = {obj.name: _world_objects(sandbox_world, obj) for obj in OBJECTS}
     with sandbox_world.lock:
@@ -297,14 +288,14 @@ def test_incremental_runs_bring_each_change_once(
     assert meeting["id"] in changed["meetings"]
 
     result = _run(warehouse_paths)
-    loaded = _loaded(result)
+    loaded = loaded_counts(result)
     for name in OBJECT_TABLES:
         assert loaded.get(name, 0) == len(changed[name]), name
         assert sorted(_this_load(warehouse_paths, name, result)) == sorted(changed[name]), name
     assert (untouched, meeting["id"]) in _pairs(warehouse_paths, ASSOCIATIONS[2])
     assert not {pair for pair in _pairs(warehouse_paths, ASSOCIATIONS[0]) if pair[0] == patched}
     _assert_matches_world(warehouse_paths, sandbox_world)
-    assert not set(_loaded(_run(warehouse_paths))) & set(OBJECT_TABLES)
+    assert not set(loaded_counts(_run(warehouse_paths))) & set(OBJECT_TABLES)
 
 
 def test_search_windows_stay_under_the_result_cap(
@@ -332,7 +323,7 @@ def test_search_windows_stay_under_the_result_cap(
 
     for paths, window in ((to_the_cap, 75), (page_by_page, 25)):
         result = _run(paths, **settings, search_window=window)
-        assert _loaded(result)["contacts"] == len(changed)
+        assert loaded_counts(result)["contacts"] == len(changed)
         assert sorted(_this_load(paths, "contacts", result)) == changed
         assert _objects(paths, CONTACTS) == _world_objects(sandbox_world, CONTACTS)
     assert sandbox.stats["hubspot:400"] == 0
@@ -382,7 +373,7 @@ def test_drifted_contacts_are_quarantined_and_the_rest_loads(
         if apply_drift({"id": c["id"], "properties": {"email": "x"}}, drift, c["id"])["properties"]["email"]
         != "x"
     }
-    quarantined = _query(warehouse_paths, "select record_key, resource, reason from raw_crm._quarantine")
+    quarantined = fetch(warehouse_paths, "select record_key, resource, reason from raw_crm._quarantine")
     assert drifted and result.quarantined == len(drifted)
     assert {r[0] for r in quarantined} == drifted
     assert {(r[1], r[2]) for r in quarantined} == {

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
 import httpx
 
 from ingestion.pipeline import SystemResult, run_system
@@ -16,6 +15,7 @@ from sandbox.config import DEFAULT_TOKENS
 from sandbox.faults import Drift, FaultPlan, apply_drift
 from sandbox.server import Sandbox
 from sandbox.store import Record, World
+from tests.ingestion.helpers import fetch
 
 EVENT_FIELDS = ("status", "start_time", "end_time", "event_type", "updated_at")
 INVITEE_FIELDS = ("event", "status", "email", "rescheduled", "old_invitee", "new_invitee")
@@ -28,14 +28,9 @@ def _run(paths: Paths, world: World, **source_kwargs: Any) -> SystemResult:
     return run_system("scheduling", where=paths, source_kwargs={"now": world.clock(), **source_kwargs})
 
 
-def _query(paths: Paths, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 def _events(paths: Paths) -> dict[str, tuple[Any, ...]]:
     columns = ", ".join((*EVENT_FIELDS, "cancellation__reason"))
-    return {r[0]: r[1:] for r in _query(paths, f"select uri, {columns} from raw_scheduling.scheduled_events")}
+    return {r[0]: r[1:] for r in fetch(paths, f"select uri, {columns} from raw_scheduling.scheduled_events")}
 
 
 def _world_events(world: World) -> dict[str, tuple[Any, ...]]:
@@ -47,7 +42,7 @@ def _world_events(world: World) -> dict[str, tuple[Any, ...]]:
 
 def _invitees(paths: Paths) -> dict[str, tuple[Any, ...]]:
     columns = ", ".join(INVITEE_FIELDS)
-    return {r[0]: r[1:] for r in _query(paths, f"select uri, {columns} from raw_scheduling.invitees")}
+    return {r[0]: r[1:] for r in fetch(paths, f"select uri, {columns} from raw_scheduling.invitees")}
 
 
 def _world_invitees(world: World) -> dict[str, tuple[Any, ...]]:
@@ -58,7 +53,7 @@ def _assert_matches_world(paths: Paths, world: World) -> None:
     assert _events(paths) == _world_events(world)
     assert _invitees(paths) == _world_invitees(world)
     for table in ("scheduled_events", "invitees"):
-        dupes = _query(paths, f"select uri from raw_scheduling.{table} group by uri having count(*) > 1")
+        dupes = fetch(paths, f"select uri from raw_scheduling.{table} group by uri having count(*) > 1")
         assert dupes == [], table
 
 
@@ -159,7 +154,7 @@ def test_full_load_equals_the_world(sandbox_world: World, warehouse_paths: Paths
     assert statuses == {"active", "canceled"}
     assert any(values[4] for values in _invitees(warehouse_paths).values()), "no rescheduled invitee"
     memberships = "select count(*) from raw_scheduling.scheduled_events__event_memberships"
-    assert _query(warehouse_paths, memberships)[0][0] >= len(sandbox_world.scheduling.events)
+    assert fetch(warehouse_paths, memberships)[0][0] >= len(sandbox_world.scheduling.events)
 
 
 def test_cancellations_and_reschedules_in_the_window_arrive_next_run(
@@ -196,7 +191,7 @@ def test_cancellations_and_reschedules_in_the_window_arrive_next_run(
     _assert_matches_world(warehouse_paths, sandbox_world)
 
 
-def test_faults_and_drift_leave_every_other_record_loaded(
+def test_faults_and_drift_leave_every_other_recordloaded_counts(
     sandbox: Sandbox, sandbox_world: World, warehouse_paths: Paths, source_env
 ):
     drift = Drift(kind="changed_type", field="email", fraction=0.1)
@@ -217,7 +212,7 @@ def test_faults_and_drift_leave_every_other_record_loaded(
     invitees = sandbox_world.scheduling.invitees
     drifted = {i["uri"] for i in invitees if apply_drift({"email": "x"}, drift, i["uri"])["email"] != "x"}
     quarantine = "select record_key, resource, reason from raw_scheduling._quarantine"
-    quarantined = _query(warehouse_paths, quarantine)
+    quarantined = fetch(warehouse_paths, quarantine)
     assert drifted and result.quarantined == len(drifted)
     assert {r[0] for r in quarantined} == drifted
     assert {(r[1], r[2]) for r in quarantined} == {("invitees", "email is dict, expected str")}

@@ -75,7 +75,9 @@ def test_a_failing_system_is_named_and_the_others_still_load(
 
 
 @pytest.mark.parametrize("sandbox_world", [{"contacts": 3000}], indirect=True)
-def test_workers_die_with_a_killed_ingest_and_the_rerun_completes(sandbox: Sandbox, trueup_home: Path):
+def test_workers_die_with_a_killed_ingest_and_the_rerun_completes(
+    sandbox: Sandbox, source_env: dict[str, str], trueup_home: Path
+):
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "ingest", "--sandbox", sandbox.url],
         env={**os.environ, "TRUEUP_HOME": str(trueup_home)},
@@ -95,8 +97,5 @@ def test_workers_die_with_a_killed_ingest_and_the_rerun_completes(sandbox: Sandb
         time.sleep(0.1)
     assert not [pid for pid in workers if alive(pid)], "extract workers outlived their parent"
 
-    from orchestration.sandbox_runtime import patched_env, source_env
-
-    with patched_env(source_env(sandbox.base_urls)):
-        run_systems(where=Paths(trueup_home))
+    run_systems(where=Paths(trueup_home))
     assert not differences(Paths(trueup_home).warehouse, sandbox.world)
