@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from checks.judge import Verdict
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SAMPLE_SIZE = 10
 LOCK_TIMEOUT = 120.0  # seconds to wait for another process to finish writing the warehouse
@@ -92,16 +94,28 @@ def read_only(database: Path, lock_timeout: float = LOCK_TIMEOUT) -> duckdb.Duck
     A process that already holds the file read-write (an in-process load) cannot open it
     read-only as well; there the checks share its connection settings and only read.
     """
-    deadline = time.monotonic() + lock_timeout
-    while True:
+
+    def connect() -> duckdb.DuckDBPyConnection | None:
         try:
             return duckdb.connect(str(database), read_only=True)
         except duckdb.ConnectionException:
-            return duckdb.connect(str(database))
+            return None  # held read-write by this process: opened below, never retried
+
+    con = _while_locked(connect, lock_timeout, "warehouse busy, waiting to read it: %s")
+    return con if con is not None else duckdb.connect(str(database))
+
+
+def _while_locked(attempt: Callable[[], T], lock_timeout: float, waiting: str) -> T:
+    """`attempt()`, tried again every second while another process holds the warehouse's lock,
+    until `lock_timeout` seconds have passed; `waiting` is the log message (one `%s`, the error)."""
+    deadline = time.monotonic() + lock_timeout
+    while True:
+        try:
+            return attempt()
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
-            log.info("warehouse busy, waiting to read it: %s", _first_line(exc))
+            log.info(waiting, _first_line(exc))
             time.sleep(1.0)
 
 
@@ -272,17 +286,13 @@ def store_results(
     table = sql.relation(RESULTS_SCHEMA, RESULTS_TABLE)
     columns = ", ".join(f"{sql.quote(name)} {kind}" for name, kind in RESULTS_COLUMNS)
     placeholders = ", ".join("?" for _ in RESULTS_COLUMNS)
-    deadline = time.monotonic() + lock_timeout
-    while True:
-        try:
-            with duckdb.connect(str(warehouse)) as con:
-                con.execute(f"create schema if not exists {sql.quote(RESULTS_SCHEMA)}")
-                con.execute(f"create table if not exists {table} ({columns})")
-                if rows:
-                    con.executemany(f"insert into {table} values ({placeholders})", rows)
-            return run_id
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            log.info("warehouse busy, retrying the check results write: %s", _first_line(exc))
-            time.sleep(1.0)
+
+    def write() -> None:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(f"create schema if not exists {sql.quote(RESULTS_SCHEMA)}")
+            con.execute(f"create table if not exists {table} ({columns})")
+            if rows:
+                con.executemany(f"insert into {table} values ({placeholders})", rows)
+
+    _while_locked(write, lock_timeout, "warehouse busy, retrying the check results write: %s")
+    return run_id

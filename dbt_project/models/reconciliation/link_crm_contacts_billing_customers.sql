@@ -90,8 +90,6 @@ final as (
         linked.link_method,
         cast(linked.confidence as double) as confidence,
         coalesce(resolved_crm.customer_id, resolved_billing.customer_id) as resolved_customer_id,
-        coalesce(resolved_crm.needs_review, false) or coalesce(resolved_billing.needs_review, false)
-            as is_under_review,
         linked.confidence >= {{ var('identity_confidence_threshold') }}
         and not coalesce(resolved_crm.needs_review, false)
         and not coalesce(resolved_billing.needs_review, false) as is_write_safe

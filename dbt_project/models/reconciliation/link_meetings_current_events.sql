@@ -55,8 +55,7 @@ chain_ends as (
 
     select
         start_event_uri,
-        arg_max(event_uri, step) as current_event_uri,
-        max(step) as reschedule_count
+        arg_max(event_uri, step) as current_event_uri
     from chain
     group by start_event_uri
 
@@ -79,11 +78,8 @@ final as (
         meeting_contacts.contact_id,
         meetings.event_uri,
         meetings.start_at,
-        meetings.end_at,
         meetings.appointment_status,
-        meetings.outcome_raw,
         coalesce(chain_ends.current_event_uri, meetings.event_uri) as current_event_uri,
-        coalesce(chain_ends.reschedule_count, 0) as reschedule_count,
         current_events.start_at as current_start_at,
         current_events.end_at as current_end_at,
         current_events.appointment_status as current_appointment_status,

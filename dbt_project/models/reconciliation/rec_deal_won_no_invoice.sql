@@ -15,26 +15,11 @@ invoices as (
 
 ),
 
-invoice_statuses as (
-
-    select * from {{ ref('invoice_statuses') }}
-
-),
-
-billed_statuses as (
-
-    select distinct invoice_status
-    from invoice_statuses
-    where is_billed
-
-),
-
 invoiced_deals as (
 
     select distinct invoices.crm_deal_id as deal_id
     from invoices
-    inner join billed_statuses on invoices.invoice_status = billed_statuses.invoice_status
-    where invoices.crm_deal_id is not null
+    where invoices.is_billed and invoices.crm_deal_id is not null
 
 ),
 

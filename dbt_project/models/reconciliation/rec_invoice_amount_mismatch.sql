@@ -29,7 +29,7 @@ compared as (
     from deals
     inner join invoices on deals.deal_id = invoices.crm_deal_id
     where
-        invoices.invoice_status not in ('void', 'draft')
+        invoices.is_billed
         and abs(invoices.total_cents - deals.amount_cents)
         > abs(deals.amount_cents) * {{ var('amount_tolerance_pct') }} / 100.0
 

@@ -38,7 +38,7 @@ payment_states as (
         invoices.invoice_id,
         invoices.invoice_status,
         payment_intents.payment_intent_status,
-        invoices.invoice_status = 'paid' as is_invoice_paid,
+        invoices.is_collected as is_invoice_paid,
         coalesce(payment_intents.payment_intent_status = 'succeeded', false)
         or succeeded_charges.invoice_id is not null as has_succeeded_payment
     from invoices

@@ -23,7 +23,7 @@ compared as (
     where
         nullif(trim(phone_raw), '') is not null
         and (
-            coalesce(is_phone_unparseable, phone_e164 is null)
+            is_phone_unparseable
             or not regexp_full_match(trim(phone_raw), '[0-9+().\s-]+')
         )
 

@@ -27,7 +27,7 @@ first_paid_invoices as (
         customer_id,
         arg_min(invoice_id, coalesce(paid_at, created_at)) as invoice_id
     from invoices
-    where invoice_status = 'paid'
+    where is_collected
     group by customer_id
 
 ),

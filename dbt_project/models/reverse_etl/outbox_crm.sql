@@ -1,7 +1,8 @@
 -- One row per CRM record and field reverse-ETL should set: the authoritative value of each open
--- finding whose ownership rows name the CRM as a receiver, in HubSpot's property vocabulary.
--- Contact writes go only through CRM-billing links at or above the confidence threshold with
--- no record under review; meeting writes follow the meeting's own event key.
+-- finding proposed as `push_to_crm` (macro reconciliation_finding: its ownership rows name the
+-- CRM as a receiver under owner_wins), in HubSpot's property vocabulary. Contact writes go only
+-- through CRM-billing links at or above the confidence threshold with no record under review
+-- (is_write_safe); meeting writes follow the meeting's own event key.
 
 with
 
@@ -29,12 +30,6 @@ resolved as (
 
 ),
 
-ownership as (
-
-    select * from {{ ref('ownership') }}
-
-),
-
 lifecycle_stages as (
 
     select * from {{ ref('lifecycle_stages') }}
@@ -47,33 +42,16 @@ appointment_statuses as (
 
 ),
 
--- which ownership row governs each rule's write, and the HubSpot properties it sets
-field_map (rule, owner_entity, owner_field, object_type, target_field) as (
+-- the HubSpot properties each rule's write sets
+field_map (rule, object_type, target_field) as (
 
     values
-    ('paid_invoice_crm_not_customer', 'contact', 'lifecycle_stage', 'contacts', 'lifecyclestage'),
-    ('appointment_time_mismatch', 'appointment', 'start_time', 'meetings', 'hs_meeting_start_time'),
-    ('appointment_time_mismatch', 'appointment', 'start_time', 'meetings', 'hs_meeting_end_time'),
-    ('appointment_time_mismatch', 'appointment', 'start_time', 'meetings', 'hs_timestamp'),
-    ('appointment_time_mismatch', 'appointment', 'start_time', 'meetings', 'hs_meeting_external_url'),
-    ('appointment_status_mismatch', 'appointment', 'status', 'meetings', 'hs_meeting_outcome')
-
-),
-
-permitted_fields as (
-
-    select
-        field_map.rule,
-        field_map.object_type,
-        field_map.target_field
-    from field_map
-    left join ownership
-        on field_map.owner_entity = ownership.entity and field_map.owner_field = ownership.field
-    group by field_map.rule, field_map.object_type, field_map.target_field
-    having bool_and(
-        coalesce(ownership.conflict_policy = 'owner_wins', false)
-        and {{ is_receiver('ownership.receiver_systems', "'crm'") }}
-    )
+    ('paid_invoice_crm_not_customer', 'contacts', 'lifecyclestage'),
+    ('appointment_time_mismatch', 'meetings', 'hs_meeting_start_time'),
+    ('appointment_time_mismatch', 'meetings', 'hs_meeting_end_time'),
+    ('appointment_time_mismatch', 'meetings', 'hs_timestamp'),
+    ('appointment_time_mismatch', 'meetings', 'hs_meeting_external_url'),
+    ('appointment_status_mismatch', 'meetings', 'hs_meeting_outcome')
 
 ),
 
@@ -133,7 +111,6 @@ contact_writes as (
     where
         pushes.rule = 'paid_invoice_crm_not_customer'
         and links.is_write_safe
-        and links.confidence >= {{ var('identity_confidence_threshold') }}
 
 ),
 
@@ -184,32 +161,32 @@ final as (
 
     select
         'crm' as target_system,
-        permitted_fields.object_type,
+        field_map.object_type,
         contact_writes.record_id,
-        permitted_fields.target_field as field,
+        field_map.target_field as field,
         contact_writes.desired_value,
         contact_writes.finding_id,
         contact_writes.customer_id,
         cast(contact_writes.confidence as double) as confidence
     from contact_writes
-    inner join permitted_fields on contact_writes.rule = permitted_fields.rule
+    inner join field_map on contact_writes.rule = field_map.rule
 
     union all
 
     select
         'crm' as target_system,
-        permitted_fields.object_type,
+        field_map.object_type,
         meeting_writes.record_id,
-        permitted_fields.target_field as field,
+        field_map.target_field as field,
         meeting_writes.desired_value,
         meeting_writes.finding_id,
         meeting_writes.customer_id,
         cast(meeting_writes.confidence as double) as confidence
     from meeting_writes
-    inner join permitted_fields
+    inner join field_map
         on
-            meeting_writes.rule = permitted_fields.rule
-            and meeting_writes.target_field = permitted_fields.target_field
+            meeting_writes.rule = field_map.rule
+            and meeting_writes.target_field = field_map.target_field
     where meeting_writes.desired_value is not null
 
 )

@@ -90,7 +90,7 @@ unioned as (
 ),
 
 -- one shape for every system: folded email parts, letters-only names, company stem
-normalized as (
+shaped as (
 
     select
         record_system,
@@ -131,6 +131,16 @@ normalized as (
 
 ),
 
+-- the email local part without its plus tag (jane+news@ is jane@)
+normalized as (
+
+    select
+        *,
+        regexp_replace(email_local, '\+.*$', '') as email_local_normalized
+    from shaped
+
+),
+
 -- every name with the formal names it may stand for (a formal name stands for itself)
 name_variants as (
 
@@ -163,12 +173,11 @@ final as (
         normalized.record_id,
         normalized.record_system || ':' || normalized.record_id as record_key,
         lower(trim(normalized.email)) as email,
-        regexp_replace(normalized.email_local, '\+.*$', '') as email_local_normalized,
-        nullif(regexp_replace(regexp_replace(normalized.email_local, '\+.*$', ''), '[^a-z]', '', 'g'), '')
+        normalized.email_local_normalized,
+        nullif(regexp_replace(normalized.email_local_normalized, '[^a-z]', '', 'g'), '')
             as email_local_letters,
         normalized.email_domain,
-        regexp_replace(normalized.email_local, '\+.*$', '') || '@' || normalized.email_domain
-            as email_normalized,
+        normalized.email_local_normalized || '@' || normalized.email_domain as email_normalized,
         coalesce(free_email_domains.email_domain is not null, false) as is_free_email_domain,
         normalized.phone_e164,
         normalized.first_name,

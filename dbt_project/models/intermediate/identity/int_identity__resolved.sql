@@ -111,26 +111,37 @@ clustered as (
 
 ),
 
--- each link seen from both of its records, with whether it ended up inside one customer
+-- each link with whether it ended up inside one customer
+placed_links as (
+
+    select
+        links.left_key,
+        links.right_key,
+        links.confidence,
+        links.match_method,
+        left_end.component_key = right_end.component_key as is_within_customer
+    from links
+    inner join clustered as left_end on links.left_key = left_end.record_key
+    inner join clustered as right_end on links.right_key = right_end.record_key
+
+),
+
+-- each link seen from both of its records
 link_ends as (
 
     select
-        links.left_key as record_key,
-        links.confidence,
-        links.match_method,
-        left_end.component_key = right_end.component_key as is_within_customer
-    from links
-    inner join clustered as left_end on links.left_key = left_end.record_key
-    inner join clustered as right_end on links.right_key = right_end.record_key
+        left_key as record_key,
+        confidence,
+        match_method,
+        is_within_customer
+    from placed_links
     union all
     select
-        links.right_key as record_key,
-        links.confidence,
-        links.match_method,
-        left_end.component_key = right_end.component_key as is_within_customer
-    from links
-    inner join clustered as left_end on links.left_key = left_end.record_key
-    inner join clustered as right_end on links.right_key = right_end.record_key
+        right_key as record_key,
+        confidence,
+        match_method,
+        is_within_customer
+    from placed_links
 
 ),
 

@@ -59,7 +59,8 @@ customer_records as (
         resolved.customer_id,
         resolved.record_system,
         resolved.record_id,
-        resolved.is_anchor,
+        resolved.anchor_record_system,
+        resolved.anchor_record_id,
         resolved.match_confidence,
         resolved.needs_review,
         resolved.open_review_link_count,
@@ -216,8 +217,8 @@ customer_summary as (
 
     select
         customer_id,
-        any_value(case when is_anchor then record_system end) as anchor_record_system,
-        any_value(case when is_anchor then record_id end) as anchor_record_id,
+        any_value(anchor_record_system) as anchor_record_system,
+        any_value(anchor_record_id) as anchor_record_id,
         arg_min(record_id, lpad(record_id, 40, '0')) filter (where record_system = 'crm')
             as primary_contact_id,
         arg_min(record_id, created_at) filter (where record_system = 'billing')

@@ -15,13 +15,6 @@ invoice_lines as (
 
 ),
 
-invoice_statuses as (
-
-    select * from {{ ref('invoice_statuses') }}
-    where source_system = 'billing'
-
-),
-
 resolved as (
 
     select * from {{ ref('int_identity__resolved') }}
@@ -39,16 +32,6 @@ line_counts as (
 
 ),
 
-statuses as (
-
-    select distinct
-        invoice_status,
-        is_billed,
-        is_collected
-    from invoice_statuses
-
-),
-
 final as (
 
     select
@@ -60,8 +43,8 @@ final as (
         invoices.charge_id,
         invoices.payment_intent_id,
         invoices.invoice_status,
-        coalesce(statuses.is_billed, false) as is_billed,
-        coalesce(statuses.is_collected, false) as is_collected,
+        coalesce(invoices.is_billed, false) as is_billed,
+        coalesce(invoices.is_collected, false) as is_collected,
         invoices.is_paid,
         invoices.billing_reason,
         invoices.total_cents,
@@ -78,7 +61,6 @@ final as (
         cast(invoices.created_at as date) as invoice_date,
         cast(invoices.paid_at as date) as paid_date
     from invoices
-    left join statuses on invoices.invoice_status = statuses.invoice_status
     left join line_counts on invoices.invoice_id = line_counts.invoice_id
     left join resolved on invoices.customer_id = resolved.record_id
 

@@ -29,6 +29,8 @@ renamed as (
 
         -- status
         invoice_statuses.invoice_status,
+        invoice_statuses.is_billed,
+        invoice_statuses.is_collected,
         source.status as invoice_status_raw,
         source.billing_reason,
         source.collection_method,
