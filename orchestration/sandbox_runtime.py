@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sandbox.config import DEFAULT_TOKENS, RateLimitConfig, SandboxConfig
 from sandbox.server import Sandbox
@@ -65,11 +66,13 @@ def embedded_sandbox(
     contacts: int = 2000,
     seed: int = 7,
     limits: RateLimitConfig | None = None,
+    **generate: Any,
 ) -> Iterator[Sandbox]:
-    """Generate a world, serve it on a free loopback port, and point the sources at it."""
+    """Generate a world (`generate`: further `sandbox.world.generate` arguments, e.g. noise),
+    serve it on a free loopback port, and point the sources at it."""
     from sandbox import world as world_module
 
-    world = world_module.generate(seed=seed, contacts=contacts, anchor=today_anchor())
+    world = world_module.generate(seed=seed, contacts=contacts, anchor=today_anchor(), **generate)
     config = SandboxConfig(limits=limits or RateLimitConfig())
     with Sandbox(world, config) as sandbox, patched_env(source_env(sandbox.base_urls)):
         yield sandbox

@@ -4,9 +4,10 @@ loaded once into a warehouse, and a fully built copy of it."""
 from __future__ import annotations
 
 import shutil
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,22 +39,23 @@ class Warehouse:
         return Warehouse(home=home, world=self.world)
 
 
+def load_world(home: Path, systems: Sequence[str] | None = None, **generate: Any) -> Warehouse:
+    """Serve the default world (`generate`: further world arguments, e.g. noise), ingest
+    `systems` (default: all) from it into `home`, and load the seeds."""
+    from ingestion.pipeline import SYSTEMS, run_systems
+    from orchestration.dbt import run_dbt
+    from orchestration.sandbox_runtime import embedded_sandbox
+
+    with embedded_sandbox(contacts=WORLD_CONTACTS, seed=WORLD_SEED, **generate) as sandbox:
+        run_systems(systems or SYSTEMS, where=Paths(home=home))
+    run_dbt(["seed"], where=Paths(home=home))
+    return Warehouse(home=home, world=sandbox.world)
+
+
 @pytest.fixture(scope="session")
 def loaded_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     """The default-scale sandbox world ingested into a warehouse (raw schemas + seeds)."""
-    from ingestion.pipeline import SYSTEMS, run_system
-    from orchestration.dbt import run_dbt
-    from orchestration.sandbox_runtime import today_anchor
-    from sandbox import world as world_module
-    from sandbox.server import Sandbox
-
-    home = tmp_path_factory.mktemp("loaded")
-    world = world_module.generate(seed=WORLD_SEED, contacts=WORLD_CONTACTS, anchor=today_anchor())
-    with Sandbox(world) as sandbox, _source_env(sandbox.base_urls):
-        for system in SYSTEMS:
-            run_system(system, where=Paths(home=home))
-    run_dbt(["seed"], where=Paths(home=home))
-    return Warehouse(home=home, world=world)
+    return load_world(tmp_path_factory.mktemp("loaded"))
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +72,3 @@ def built_warehouse(loaded_warehouse: Warehouse, tmp_path_factory: pytest.TempPa
 def scratch_warehouse(loaded_warehouse: Warehouse, tmp_path: Path) -> Warehouse:
     """A private copy of the loaded (raw) warehouse a test may break and rebuild."""
     return loaded_warehouse.copy_to(tmp_path / "scratch")
-
-
-def _source_env(base_urls: dict[str, str]) -> AbstractContextManager[None]:
-    from orchestration.sandbox_runtime import patched_env, source_env
-
-    return patched_env(source_env(base_urls))

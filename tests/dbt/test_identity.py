@@ -15,7 +15,7 @@ import pytest
 from ingestion.warehouse import Paths
 from orchestration.dbt import DbtError, run_dbt
 from sandbox.store import World
-from tests.conftest import WORLD_CONTACTS, WORLD_SEED, Warehouse
+from tests.conftest import Warehouse, load_world
 
 pytestmark = pytest.mark.slow
 
@@ -109,19 +109,10 @@ def test_precision_and_recall_at_default_noise(built_warehouse: Warehouse) -> No
 @pytest.fixture(scope="module")
 def noisy_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     """The default world at noise 2 (twice the typos, nicknames, other addresses), identity built."""
-    from ingestion.pipeline import run_system
-    from orchestration.sandbox_runtime import patched_env, source_env, today_anchor
-    from sandbox import world as world_module
-    from sandbox.server import Sandbox
-
     home = tmp_path_factory.mktemp("noise2")
-    world = world_module.generate(seed=WORLD_SEED, contacts=WORLD_CONTACTS, noise=2.0, anchor=today_anchor())
-    with Sandbox(world) as sandbox, patched_env(source_env(sandbox.base_urls)):
-        for system in ("crm", "billing", "scheduling"):
-            run_system(system, where=Paths(home=home))
-    run_dbt(["seed"], where=Paths(home=home))
+    loaded = load_world(home, ("crm", "billing", "scheduling"), noise=2.0)
     run_dbt(["run", "--select", IDENTITY_SELECTOR], where=Paths(home=home))
-    return Warehouse(home=home, world=world)
+    return loaded
 
 
 def test_precision_and_recall_at_noise_2(noisy_warehouse: Warehouse) -> None:

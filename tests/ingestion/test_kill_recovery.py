@@ -15,7 +15,7 @@ import pytest
 
 from ingestion.pipeline import SYSTEMS, run_system
 from ingestion.warehouse import Paths
-from orchestration.sandbox_runtime import clock_env, patched_env, source_env, today_anchor
+from orchestration.sandbox_runtime import clock_env, patched_env, source_env
 from sandbox import world as world_module
 from sandbox.parity import differences
 from sandbox.server import Sandbox
@@ -67,8 +67,7 @@ def kill_trials(home: Path, sandbox: Sandbox, trials: int, seed: int) -> list[st
     return outcomes
 
 
-def test_kill_nine_at_random_points_then_rerun_loses_and_doubles_nothing(tmp_path):
-    world = world_module.generate(seed=5, contacts=300, anchor=today_anchor())
-    with Sandbox(world) as sandbox:
-        outcomes = kill_trials(tmp_path / "home", sandbox, TRIALS, seed=TRIALS)
+@pytest.mark.parametrize("sandbox_world", [{"seed": 5}], indirect=True)
+def test_kill_nine_at_random_points_then_rerun_loses_and_doubles_nothing(sandbox: Sandbox, tmp_path: Path):
+    outcomes = kill_trials(tmp_path / "home", sandbox, TRIALS, seed=TRIALS)
     assert sum("killed" in o for o in outcomes) >= TRIALS // 2, outcomes
