@@ -7,11 +7,15 @@ loads follow one after another, because the DuckDB warehouse takes one writer at
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib
 import logging
 import multiprocessing
 import os
 import queue as queue_module
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -22,7 +26,7 @@ import dlt
 
 from ingestion import progress as progress_module
 from ingestion.tables import QUARANTINE_TABLE, SOURCES, SYSTEMS, dataset_name
-from ingestion.warehouse import Paths, paths, table_counts
+from ingestion.warehouse import Paths, drop_repeated_rows, paths, table_counts
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ dlt.config["data_writer.disable_compression"] = True
 # columns as normalized rows: staging reads `_dlt_load_id`, and merges key on `_dlt_id`.
 dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass
@@ -96,11 +102,43 @@ def _options(full_refresh: bool) -> dict[str, Any]:
     return options
 
 
-def _finish_pending(system: str, pipeline: dlt.Pipeline) -> None:
+def _finish_pending(system: str, pipeline: dlt.Pipeline, where: Paths) -> None:
+    """Finish the load packages a killed or failed run left behind, then remove the second
+    copies of rows that resuming a half-loaded package can insert (`drop_repeated_rows`).
+
+    A marker file stands for "resumed, not yet cleaned", so a run killed in between still
+    gets the clean-up from the next one.
+    """
+    marker = where.dlt_dir / f"{pipeline.pipeline_name}.resumed"
+    _drop_normalized_extracts(system, pipeline)
     if pipeline.has_pending_data:
         log.info("%s: finishing load packages a previous run left behind", system)
         pipeline.normalize()
+        if any(_half_loaded(pipeline, load_id) for load_id in pipeline.list_normalized_load_packages()):
+            marker.touch()
         pipeline.load()
+    if marker.exists():
+        removed = drop_repeated_rows(where.warehouse, dataset_name(system))
+        if removed:
+            tables = ", ".join(f"{table} {count}" for table, count in sorted(removed.items()))
+            log.warning("%s: removed rows a resumed load had copied twice (%s)", system, tables)
+        marker.unlink()
+
+
+def _drop_normalized_extracts(system: str, pipeline: dlt.Pipeline) -> None:
+    """Normalize commits a package by renaming it into the load folder and then deleting its
+    extract; a run killed between the two leaves an extract dlt would normalize again (and
+    fail on, the package being there already). Its data is in the normalized package."""
+    done = {*pipeline.list_normalized_load_packages(), *pipeline.list_completed_load_packages()}
+    extracts = pipeline._get_normalize_storage().extracted_packages
+    for load_id in set(pipeline.list_extracted_load_packages()) & done:
+        log.info("%s: package %s is normalized already; dropping its extract", system, load_id)
+        extracts.delete_package(load_id)
+
+
+def _half_loaded(pipeline: dlt.Pipeline, load_id: str) -> bool:
+    jobs = pipeline.get_load_package_info(load_id).jobs
+    return bool(jobs.get("started_jobs") or jobs.get("completed_jobs"))
 
 
 def run_system(
@@ -117,7 +155,7 @@ def run_system(
     tracker = progress_module.Progress(system=system, report=report)
     progress_module.activate(tracker)
     pipeline = make_pipeline(system, where)
-    _finish_pending(system, pipeline)
+    _finish_pending(system, pipeline, where)
     before = table_counts(where.warehouse, dataset_name(system))
     source = load_source(system, **(source_kwargs or {}))
     info = pipeline.run(source, **_options(full_refresh))
@@ -160,7 +198,7 @@ def run_systems(
     started = time.monotonic()
     for system in systems:  # these write to the warehouse, so before any worker starts
         pipeline = make_pipeline(system, where)
-        _finish_pending(system, pipeline)
+        _finish_pending(system, pipeline, where)
         pipeline.sync_destination()
     extracted, failures = _extract_side_by_side(systems, where, refresh, kwargs, report)
     results = []
@@ -293,6 +331,9 @@ def _exit_with(parent: int) -> None:
             time.sleep(0.2)
         os._exit(1)
 
+    if sys.platform.startswith("linux"):  # the kernel kills us with the parent, at once
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

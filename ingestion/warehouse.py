@@ -55,3 +55,36 @@ def table_counts(database: Path, schema: str) -> dict[str, int]:
             row = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
             counts[table] = int(row[0]) if row else 0
         return counts
+
+
+def drop_repeated_rows(database: Path, schema: str) -> dict[str, int]:
+    """Delete every second copy of a row (same `_dlt_id`) in one schema's tables; rows removed
+    per table.
+
+    dlt gives each row it normalizes its own `_dlt_id`, so two rows sharing one are two copies
+    of one record. A load killed after a staging copy committed, but before dlt recorded it,
+    copies that file again when resumed, and the merge of a table with nested tables inserts
+    both copies (dlt-hub/dlt#3023; dlt deduplicates nested rows, not root rows, on that path).
+    """
+    import duckdb
+
+    removed: dict[str, int] = {}
+    with duckdb.connect(str(database)) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.columns "
+                "where table_schema = ? and column_name = '_dlt_id'",
+                [schema],
+            ).fetchall()
+        ]
+        for table in tables:
+            name = f'"{schema}"."{table}"'
+            row = con.execute(
+                f"delete from {name} where rowid in (select rowid from (select rowid, "
+                f"row_number() over (partition by _dlt_id order by rowid) as copy from {name}) "
+                "where copy > 1)"
+            ).fetchone()
+            if row and row[0]:
+                removed[table] = int(row[0])
+    return removed

@@ -88,11 +88,14 @@ CHECKS = (
 )
 
 
-def differences(warehouse: Path, world: World, sample: int = 5) -> list[str]:
-    """Human-readable differences; empty when the warehouse holds exactly the world."""
+def differences(warehouse: Path, world: World, sample: int = 5, schema: str = "") -> list[str]:
+    """Human-readable differences; empty when the warehouse holds exactly the world.
+    `schema` (e.g. "raw_ads") limits the comparison to one system's tables."""
     problems: list[str] = []
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for check in CHECKS:
+            if not check.table.startswith(schema):
+                continue
             rows = [
                 tuple(_text(v) for v in row)
                 for row in con.execute(f"select {check.columns} from {check.table}").fetchall()

@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from ingestion.pipeline import SYSTEMS, run_system
+from ingestion.pipeline import SYSTEMS, load_source, make_pipeline, run_system
 from ingestion.warehouse import Paths
 from orchestration.sandbox_runtime import clock_env, patched_env, source_env
 from sandbox import world as world_module
@@ -71,3 +72,111 @@ def kill_trials(home: Path, sandbox: Sandbox, trials: int, seed: int) -> list[st
 def test_kill_nine_at_random_points_then_rerun_loses_and_doubles_nothing(sandbox: Sandbox, tmp_path: Path):
     outcomes = kill_trials(tmp_path / "home", sandbox, TRIALS, seed=TRIALS)
     assert sum("killed" in o for o in outcomes) >= TRIALS // 2, outcomes
+
+
+# Runs in a child process: load the pending package and die, as kill -9 would, the moment
+# one table's copy into the staging dataset has committed and before dlt records the job as
+# done. The resumed load then runs that copy again.
+_DIE_AFTER_STAGING_COPY = """
+import os, sys
+from pathlib import Path
+from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+from ingestion.pipeline import make_pipeline
+from ingestion.warehouse import Paths
+
+home, table = Path(sys.argv[1]), sys.argv[2]
+copy = DuckDbCopyJob.run
+
+def copy_then_die(self):
+    copy(self)
+    if self.load_table_name == table:
+        os._exit(9)
+
+DuckDbCopyJob.run = copy_then_die
+make_pipeline("ads", Paths(home)).load()
+"""
+
+
+def test_a_load_killed_after_a_staging_copy_doubles_nothing(sandbox: Sandbox, tmp_path: Path):
+    """dlt re-runs a staging copy whose completion it never recorded, and the merge of a table
+    with nested tables (Meta insights and their actions) inserts both copies; the resuming
+    run removes them (dlt-hub/dlt#3023)."""
+    home = tmp_path / "home"
+    where = Paths(home)
+    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+        run_system("ads", where=where)
+        with sandbox.world.lock:
+            world_module.advance(sandbox.world, days=1)
+        pipeline = make_pipeline("ads", where)
+        pipeline.extract(load_source("ads"), loader_file_format="parquet")
+        pipeline.normalize()
+    child = subprocess.run(
+        [sys.executable, "-c", _DIE_AFTER_STAGING_COPY, str(home), "meta_campaign_insights"],
+        env={**os.environ, "TRUEUP_HOME": str(home)},
+        capture_output=True,
+        text=True,
+    )
+    assert child.returncode == 9, child.stderr
+    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+        # No look-back: the new run re-reads only the newest day, so it cannot mask copies.
+        run_system("ads", where=where, source_kwargs={"meta_lookback_days": 0, "google_lookback_days": 0})
+    problems = differences(where.warehouse, sandbox.world, schema="raw_ads.")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_run_killed_before_its_clean_up_leaves_it_to_the_next(sandbox: Sandbox, tmp_path: Path):
+    """The marker of a resumed load outlives a kill: the next run removes the copies even
+    though no load package is pending any more."""
+    where = Paths(tmp_path / "home")
+    no_look_back = {"meta_lookback_days": 0, "google_lookback_days": 0}
+    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+        run_system("ads", where=where)
+        with duckdb.connect(str(where.warehouse)) as con:
+            table = "raw_ads.meta_campaign_insights"
+            con.execute(
+                f"insert into {table} select * from {table} "
+                f"where date_start::date < (select min(date_start::date) + 3 from {table})"
+            )
+        (where.dlt_dir / "trueup_ads.resumed").touch()
+        run_system("ads", where=where, source_kwargs=no_look_back)
+    assert not (where.dlt_dir / "trueup_ads.resumed").exists()
+    problems = differences(where.warehouse, sandbox.world, schema="raw_ads.")
+    assert not problems, "\n".join(problems)
+
+
+_DIE_AFTER_NORMALIZE_COMMIT = """
+import os, sys
+from pathlib import Path
+from dlt.common.storages.load_storage import LoadStorage
+from ingestion.pipeline import make_pipeline
+from ingestion.warehouse import Paths
+
+commit = LoadStorage.commit_new_load_package
+
+def commit_then_die(self, load_id):
+    commit(self, load_id)
+    os._exit(9)
+
+LoadStorage.commit_new_load_package = commit_then_die
+make_pipeline("billing", Paths(Path(sys.argv[1]))).normalize()
+"""
+
+
+def test_a_normalize_killed_before_it_dropped_its_extract_is_finished(sandbox: Sandbox, tmp_path: Path):
+    """Killed after the normalized package was committed and before the extract was deleted,
+    the next run loads that package once and goes on."""
+    home = tmp_path / "home"
+    where = Paths(home)
+    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+        make_pipeline("billing", where).extract(load_source("billing"), loader_file_format="parquet")
+    child = subprocess.run(
+        [sys.executable, "-c", _DIE_AFTER_NORMALIZE_COMMIT, str(home)],
+        env={**os.environ, "TRUEUP_HOME": str(home)},
+        capture_output=True,
+        text=True,
+    )
+    assert child.returncode == 9, child.stderr
+    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+        run_system("billing", where=where)
+    problems = differences(where.warehouse, sandbox.world, schema="raw_billing.")
+    assert not problems, "\n".join(problems)
