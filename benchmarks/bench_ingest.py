@@ -4,19 +4,21 @@
     python benchmarks/bench_ingest.py --throttled --contacts 30000  # HubSpot's 100 requests / 10 s
 
 Full load: records per second end to end (extract, normalize, load of all four systems,
-extracted side by side as `trueup ingest` does; `--sequential` one at a time) and the peak
-memory of the loader's process tree. Incremental: 1% of CRM contacts and deals, Stripe customers
-and Calendly events change through the APIs, then a second run; its wall time against
-the full load's. Throttled: a CRM load against the sandbox limited to 100 requests per
-10 s: requests per second as a share of that ceiling, and the share of requests that
-got a 429.
+extracted side by side as `trueup ingest` does; `--sequential` one at a time), the peak
+memory of the loader's process tree, and the CPU time the sandbox and the loader used.
+Incremental: 1% of CRM contacts and deals, Stripe customers and Calendly events change
+through the APIs, then a second run; its wall time against the full load's. Throttled:
+a CRM load against the sandbox limited to 100 requests per 10 s: requests per second as a
+share of that ceiling, and the share of requests that got a 429.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -67,6 +69,7 @@ def load(url: str, home: Path, systems: str | None = None, sequential: bool = Fa
     """Run the loader in its own process; adds `peak_rss_mb`, the most its process tree (the
     loader and its extract workers together) held at once, sampled every 0.2 s."""
     argv = [sys.executable, "-c", LOADER, url, str(home), systems or "", "sequential" if sequential else ""]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     peak = 0
     while process.poll() is None:
@@ -77,7 +80,15 @@ def load(url: str, home: Path, systems: str | None = None, sequential: bool = Fa
         raise SystemExit(f"loader failed with exit code {process.returncode}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mb"] = peak / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu_seconds"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_rss_kb(root: int) -> int:
@@ -175,7 +186,9 @@ def full_and_incremental(contacts: int, sequential: bool = False) -> None:
     process, url = start_sandbox(contacts)
     home = Path(tempfile.mkdtemp()) / "home"
     try:
+        busy = cpu_seconds(process.pid)
         full = load(url, home, sequential=sequential)
+        served = cpu_seconds(process.pid) - busy
         total = sum(full["records"].values())
         print(
             f"full load of the {contacts:,}-contact world: {total:,} records in {full['seconds']:.1f} s "
@@ -183,13 +196,20 @@ def full_and_incremental(contacts: int, sequential: bool = False) -> None:
             f"(loader and extract workers together)"
         )
         print(f"  per system: {full['records']}")
+        print(
+            f"  CPU: sandbox {served:.1f} s ({served / full['seconds']:.0%} of a core), "
+            f"loader and workers {full['cpu_seconds']:.1f} s ({full['cpu_seconds'] / full['seconds']:.0%})"
+        )
         changed = change_one_percent(url)
+        busy = cpu_seconds(process.pid)
         incremental = load(url, home, sequential=sequential)
+        served = cpu_seconds(process.pid) - busy
         share = incremental["seconds"] / full["seconds"]
         print(
             f"incremental after a 1% change {changed}: {incremental['seconds']:.1f} s "
             f"= {share:.1%} of the full load; records {incremental['records']}"
         )
+        print(f"  CPU: sandbox {served:.1f} s, loader and workers {incremental['cpu_seconds']:.1f} s")
     finally:
         process.terminate()
         process.wait()
