@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -26,6 +26,7 @@ from ingestion.scheduling.settings import (
     PAGE_SIZE,
     RESCAN_DAYS,
     STATUSES,
+    UPDATED_MARGIN_HOURS,
     WORKERS,
 )
 
@@ -42,6 +43,8 @@ def scheduling_source(
     now: datetime | None = None,
     page_size: int = PAGE_SIZE,
     workers: int = WORKERS,
+    all_invitees: bool = False,
+    updated_margin_hours: float = UPDATED_MARGIN_HOURS,
     rate: float | None = None,
     max_attempts: int = 8,
     backoff_base: float = 0.25,
@@ -50,8 +53,12 @@ def scheduling_source(
     """Calendly scheduled events (active and canceled) and their invitees, upserted by URI.
 
     Calendly cannot list what changed, so the first run reads all history and later runs
-    re-read the events starting from `rescan_days` ago to `horizon_days` ahead. `organization`
-    defaults to the token user's; `now` (default: the clock) anchors the window.
+    re-read the events starting from `rescan_days` ago to `horizon_days` ahead. Invitees are
+    listed per event, one request each, so a re-scan lists them only for events updated since
+    the last scan or already started (`helpers.needs_invitees`); `all_invitees` lists them for
+    every event in the window (for group events that gain invitees without the event changing),
+    and `updated_margin_hours` widens "since the last scan" for clock skew.
+    `organization` defaults to the token user's; `now` (default: the clock) anchors the window.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     client = ApiClient(
@@ -66,11 +73,17 @@ def scheduling_source(
     stats = client.stats  # not the client: it closes once the resources are gone
     progress.current("scheduling").retries = lambda: stats.retries
     holder = _Holder(client)
+    scan: dict[str, Any] = {}  # this run's moment and the previous scan's, for read_invitees
 
     def read_events() -> Iterator[Any]:
         state = dlt.current.resource_state()
         moment = now or datetime.now(UTC)
-        lower, upper = helpers.scan_window(state.get("last_scan_at"), moment, rescan_days, horizon_days)
+        previous = state.get("last_scan_at")
+        since = None  # None: every event's invitees (the first scan, or asked for)
+        if previous is not None and not all_invitees:
+            since = helpers.parse_time(previous) - timedelta(hours=updated_margin_hours)
+        scan.update(now=moment, since=since)
+        lower, upper = helpers.scan_window(previous, moment, rescan_days, horizon_days)
         params: dict[str, Any] = {
             "organization": organization or helpers.organization_of(holder.client),
             "count": page_size,
@@ -89,7 +102,9 @@ def scheduling_source(
         state["last_scan_at"] = helpers.calendly_time(moment)
 
     def read_invitees(items: Any) -> Iterator[Any]:
-        uris = helpers.event_uris(items)
+        page = items if isinstance(items, list) else [items]
+        changed = [i for i in page if helpers.needs_invitees(i, scan["since"], scan["now"])]
+        uris = helpers.event_uris(changed)
         tracker = progress.current("scheduling")
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="calendly") as pool:
             for records in pool.map(lambda uri: _invitees_of(holder.client, uri, page_size), uris):

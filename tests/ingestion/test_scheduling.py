@@ -143,6 +143,26 @@ def test_event_uris_come_from_records_and_quarantined_records():
     assert helpers.event_uuid(f"{uri}/invitees/X") is None
 
 
+def test_a_rescan_reads_invitees_of_changed_or_started_events_only():
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    since = now - timedelta(days=1)
+
+    def event(updated: str, start: str) -> dict[str, str]:
+        return {
+            "uri": "https://api.calendly.com/scheduled_events/A",
+            "updated_at": updated,
+            "start_time": start,
+        }
+
+    upcoming, earlier = "2026-12-01T10:00:00.000000Z", "2026-11-01T09:00:00.000000Z"
+    assert not helpers.needs_invitees(event(earlier, upcoming), since, now)  # upcoming, unchanged
+    assert helpers.needs_invitees(event("2026-11-22T12:00:00.000000Z", upcoming), since, now)  # changed
+    assert helpers.needs_invitees(event(earlier, "2026-11-23T11:00:00.000000Z"), since, now)  # started
+    assert helpers.needs_invitees(event(earlier, upcoming), None, now)  # the first scan reads all
+    assert helpers.needs_invitees({"quarantine_id": "q", "record_key": "x"}, since, now)
+    assert helpers.needs_invitees(event("not a time", upcoming), since, now)
+
+
 # -- against the sandbox ---------------------------------------------------------------------
 
 
@@ -223,8 +243,45 @@ def test_faults_and_drift_leave_every_other_recordloaded_counts(
 
 def test_later_runs_read_only_the_window(sandbox_world: World, warehouse_paths: Paths, source_env):
     _run(warehouse_paths, sandbox_world)
-    result = _run(warehouse_paths, sandbox_world, rescan_days=0)
+    result = _run(warehouse_paths, sandbox_world, rescan_days=0, updated_margin_hours=0)
     now = _stamp(sandbox_world.clock())
     in_window = {e["uri"] for e in sandbox_world.scheduling.events if e["start_time"] >= now}
     loaded = {t.table: t.loaded for t in result.tables}
     assert loaded.get("scheduled_events", 0) == len(in_window)
+    # nothing changed and nothing in the window has started: no invitee list is read again
+    assert loaded.get("invitees", 0) == 0
+    result = _run(warehouse_paths, sandbox_world, rescan_days=0, all_invitees=True, updated_margin_hours=0)
+    loaded = {t.table: t.loaded for t in result.tables}
+    by_event = sandbox_world.scheduling.invitees_by_event
+    assert loaded.get("invitees", 0) == sum(len(by_event[uri]) for uri in in_window) > 0
+
+
+def test_no_shows_marked_after_the_meeting_arrive_next_run(
+    sandbox_world: World, warehouse_paths: Paths, source_env
+):
+    """A no-show changes the invitee, not its event: the re-scan reads the invitees of every
+    event that has started."""
+    _run(warehouse_paths, sandbox_world, updated_margin_hours=0)
+    now = sandbox_world.clock()
+    scheduling = sandbox_world.scheduling
+    started = [
+        e
+        for e in scheduling.events
+        if e["status"] == "active" and now - timedelta(days=20) < helpers.parse_time(e["start_time"]) < now
+    ]
+    invitee = next(
+        i
+        for e in started
+        for i in map(scheduling.invitees.get, scheduling.invitees_by_event[e["uri"]])
+        if i and not i.get("no_show")
+    )
+    no_show = {"uri": "https://api.calendly.com/invitee_no_shows/NOSHOW1", "created_at": _stamp(now)}
+    with sandbox_world.lock:
+        scheduling.invitees.put({**invitee, "no_show": no_show, "updated_at": _stamp(now)})
+
+    _run(warehouse_paths, sandbox_world, updated_margin_hours=0)
+    loaded = fetch(
+        warehouse_paths, f"select no_show->>'uri' from raw_scheduling.invitees where uri = '{invitee['uri']}'"
+    )
+    assert loaded == [(no_show["uri"],)]
+    _assert_matches_world(warehouse_paths, sandbox_world)
