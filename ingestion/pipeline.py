@@ -1,8 +1,9 @@
 """Run the systems' dlt sources into the warehouse and say what changed, table by table.
 
 One system at a time is `run_system`. `run_systems` runs several side by side: each system
-extracts and normalizes in its own process (dlt's working files are per system), and the
-loads follow one after another, because the DuckDB warehouse takes one writer at a time.
+extracts and normalizes in its own process (dlt's working files are per system), and this
+process loads each one as soon as its worker is done, one load at a time, because the DuckDB
+warehouse takes one writer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,10 +201,12 @@ def run_systems(
         pipeline = make_pipeline(system, where)
         _finish_pending(system, pipeline, where)
         pipeline.sync_destination()
-    extracted, failures = _extract_side_by_side(systems, where, refresh, kwargs, report)
-    results = []
-    for system in systems:
-        if system not in extracted:
+    done: dict[str, SystemResult] = {}
+    failures: dict[str, str] = {}
+    # Each system loads as soon as its worker has normalized it, while the others extract.
+    for system, extracted, failure in _side_by_side(systems, where, refresh, kwargs, report):
+        if extracted is None:
+            failures[system] = failure or "extract failed"
             continue
         before = table_counts(where.warehouse, dataset_name(system))
         pipeline = make_pipeline(system, where)
@@ -212,13 +215,13 @@ def run_systems(
         except Exception as exc:  # reported with the others below
             failures[system] = f"load: {exc}"
             continue
-        row_counts, line = extracted[system]
+        row_counts, line = extracted
         after = table_counts(where.warehouse, dataset_name(system))
         loads = list(info.loads_ids)
-        result = _summarize(system, started, row_counts, before, after, system in refresh, loads)
-        results.append(result)
+        done[system] = _summarize(system, started, row_counts, before, after, system in refresh, loads)
         if report:
-            report(f"{line}; loaded in {result.seconds:.1f}s")
+            report(f"{line}; loaded in {done[system].seconds:.1f}s")
+    results = [done[system] for system in systems if system in done]
     if failures:
         raise IngestError(failures, results)
     return results
@@ -250,14 +253,15 @@ def _one_by_one(
     return results
 
 
-def _extract_side_by_side(
+def _side_by_side(
     systems: list[str],
     where: Paths,
     refresh: set[str],
     kwargs: dict[str, dict[str, Any]],
     report: Callable[[str], None] | None,
-) -> tuple[dict[str, tuple[dict[str, int], str]], dict[str, str]]:
-    """Extract and normalize each system in a process of its own; messages come back on a queue."""
+) -> Iterator[tuple[str, tuple[dict[str, int], str] | None, str | None]]:
+    """Extract and normalize each system in a process of its own. Yields (system, (row counts,
+    progress line), None) as each one finishes, or (system, None, reason) when it failed."""
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     workers = {
@@ -270,30 +274,30 @@ def _extract_side_by_side(
     }
     for worker in workers.values():
         worker.start()
-    extracted: dict[str, tuple[dict[str, int], str]] = {}
-    failures: dict[str, str] = {}
     pending = set(systems)
-    while pending:
-        try:
-            kind, system, payload = messages.get(timeout=1.0)
-        except queue_module.Empty:
-            for system in list(pending):
-                if not workers[system].is_alive():  # died without a word (killed, out of memory)
+    gone: set[str] = set()  # found dead once; its last message may still be on its way
+    try:
+        while pending:
+            try:
+                kind, system, payload = messages.get(timeout=1.0)
+            except queue_module.Empty:
+                for system in pending & gone:  # died without a word (killed, out of memory)
                     pending.discard(system)
-                    failures[system] = f"extract process exited with code {workers[system].exitcode}"
-            continue
-        if kind == "progress":
-            if report:
-                report(payload)
-        elif kind == "done":
-            pending.discard(system)
-            extracted[system] = payload
-        else:
-            pending.discard(system)
-            failures[system] = payload
-    for worker in workers.values():
-        worker.join()
-    return extracted, failures
+                    yield system, None, f"extract process exited with code {workers[system].exitcode}"
+                gone = {system for system in pending if not workers[system].is_alive()}
+                continue
+            if kind == "progress":
+                if report:
+                    report(payload)
+            elif kind == "done":
+                pending.discard(system)
+                yield system, payload, None
+            else:
+                pending.discard(system)
+                yield system, None, payload
+    finally:
+        for worker in workers.values():
+            worker.join()
 
 
 def _extract_worker(

@@ -23,6 +23,7 @@ from ingestion.scheduling.settings import (
     INVITEE_COLUMNS,
     INVITEES_CONTRACT,
     INVITEES_PATH,
+    NO_SHOW_DAYS,
     PAGE_SIZE,
     RESCAN_DAYS,
     STATUSES,
@@ -45,6 +46,7 @@ def scheduling_source(
     workers: int = WORKERS,
     all_invitees: bool = False,
     updated_margin_hours: float = UPDATED_MARGIN_HOURS,
+    no_show_days: float = NO_SHOW_DAYS,
     rate: float | None = None,
     max_attempts: int = 8,
     backoff_base: float = 0.25,
@@ -55,9 +57,9 @@ def scheduling_source(
     Calendly cannot list what changed, so the first run reads all history and later runs
     re-read the events starting from `rescan_days` ago to `horizon_days` ahead. Invitees are
     listed per event, one request each, so a re-scan lists them only for events updated since
-    the last scan or already started (`helpers.needs_invitees`); `all_invitees` lists them for
-    every event in the window (for group events that gain invitees without the event changing),
-    and `updated_margin_hours` widens "since the last scan" for clock skew.
+    the last scan (less `updated_margin_hours`, for clock skew) or started from `no_show_days`
+    before it until now (`helpers.needs_invitees`); `all_invitees` lists them for every event
+    in the window (for group events that gain invitees without the event changing).
     `organization` defaults to the token user's; `now` (default: the clock) anchors the window.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
@@ -103,7 +105,8 @@ def scheduling_source(
 
     def read_invitees(items: Any) -> Iterator[Any]:
         page = items if isinstance(items, list) else [items]
-        changed = [i for i in page if helpers.needs_invitees(i, scan["since"], scan["now"])]
+        since, moment = scan["since"], scan["now"]
+        changed = [i for i in page if helpers.needs_invitees(i, since, moment, no_show_days)]
         uris = helpers.event_uris(changed)
         tracker = progress.current("scheduling")
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="calendly") as pool:

@@ -73,19 +73,22 @@ def event_uuid(uri: str) -> str | None:
     return uuid if found and head and uuid and "/" not in uuid else None
 
 
-def needs_invitees(item: Any, since: datetime | None, now: datetime) -> bool:
+def needs_invitees(item: Any, since: datetime | None, now: datetime, no_show_days: float) -> bool:
     """Whether a scan must read this event's invitees (again).
 
     Booking, cancelling and rescheduling change the event itself (status, counter,
-    `updated_at`); once the meeting has started, a no-show is marked on the invitee alone.
-    So after the first scan (`since` None) the invitees of an event are read when it was
-    updated at or after `since` or has started; an upcoming, unchanged event keeps the
-    invitees loaded before. A record that is not a clean event (quarantined) is read.
+    `updated_at`); after the meeting, a no-show is marked on the invitee alone. So after the
+    first scan (`since` None) the invitees of an event are read when it was updated at or
+    after `since`, or started between `no_show_days` before `since` and `now`; an upcoming
+    or long-past event that did not change keeps the invitees loaded before. A record that
+    is not a clean event (quarantined) is read.
     """
     if since is None or not isinstance(item, dict) or "quarantine_id" in item:
         return True
     try:
-        return parse_time(item["updated_at"]) >= since or parse_time(item["start_time"]) <= now
+        if parse_time(item["updated_at"]) >= since:
+            return True
+        return since - timedelta(days=no_show_days) <= parse_time(item["start_time"]) <= now
     except (KeyError, TypeError, ValueError):
         return True
 

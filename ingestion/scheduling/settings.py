@@ -10,8 +10,10 @@ PAGE_SIZE = 100  # Calendly's maximum `count`
 RESCAN_DAYS = 30  # later runs re-read events that started this many days back ...
 HORIZON_DAYS = 365  # ... up to this many days ahead
 # A re-scan reads the invitees of events updated since the previous scan, less this margin
-# (Calendly's clock and ours may differ), and of events that have started.
+# (Calendly's clock and ours may differ), and of events that started from this many days
+# before the previous scan until now (no-shows are marked on invitees after the meeting).
 UPDATED_MARGIN_HOURS = 1.0
+NO_SHOW_DAYS = 7
 WORKERS = 8  # invitee lists read at once
 STATUSES = ("active", "canceled")
 

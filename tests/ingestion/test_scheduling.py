@@ -143,24 +143,23 @@ def test_event_uris_come_from_records_and_quarantined_records():
     assert helpers.event_uuid(f"{uri}/invitees/X") is None
 
 
-def test_a_rescan_reads_invitees_of_changed_or_started_events_only():
+def test_a_rescan_reads_invitees_of_changed_or_just_started_events_only():
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     since = now - timedelta(days=1)
 
-    def event(updated: str, start: str) -> dict[str, str]:
-        return {
-            "uri": "https://api.calendly.com/scheduled_events/A",
-            "updated_at": updated,
-            "start_time": start,
-        }
+    def needs(updated: str, start: str) -> bool:
+        uri = "https://api.calendly.com/scheduled_events/A"
+        return helpers.needs_invitees({"uri": uri, "updated_at": updated, "start_time": start}, since, now, 7)
 
-    upcoming, earlier = "2026-12-01T10:00:00.000000Z", "2026-11-01T09:00:00.000000Z"
-    assert not helpers.needs_invitees(event(earlier, upcoming), since, now)  # upcoming, unchanged
-    assert helpers.needs_invitees(event("2026-11-22T12:00:00.000000Z", upcoming), since, now)  # changed
-    assert helpers.needs_invitees(event(earlier, "2026-11-23T11:00:00.000000Z"), since, now)  # started
-    assert helpers.needs_invitees(event(earlier, upcoming), None, now)  # the first scan reads all
-    assert helpers.needs_invitees({"quarantine_id": "q", "record_key": "x"}, since, now)
-    assert helpers.needs_invitees(event("not a time", upcoming), since, now)
+    upcoming, earlier = "2026-12-01T10:00:00.000000Z", "2026-10-01T09:00:00.000000Z"
+    assert not needs(earlier, upcoming)  # upcoming, unchanged
+    assert not needs(earlier, "2026-11-10T09:00:00.000000Z")  # met before the no-show days
+    assert needs("2026-11-22T12:00:00.000000Z", upcoming)  # changed
+    assert needs(earlier, "2026-11-23T11:00:00.000000Z")  # started since the last scan
+    assert needs(earlier, "2026-11-17T11:00:00.000000Z")  # within the no-show days
+    assert helpers.needs_invitees({"uri": "x", "updated_at": earlier, "start_time": upcoming}, None, now, 7)
+    assert helpers.needs_invitees({"quarantine_id": "q", "record_key": "x"}, since, now, 7)
+    assert needs("not a time", upcoming)
 
 
 # -- against the sandbox ---------------------------------------------------------------------
@@ -259,8 +258,8 @@ def test_later_runs_read_only_the_window(sandbox_world: World, warehouse_paths: 
 def test_no_shows_marked_after_the_meeting_arrive_next_run(
     sandbox_world: World, warehouse_paths: Paths, source_env
 ):
-    """A no-show changes the invitee, not its event: the re-scan reads the invitees of every
-    event that has started."""
+    """A no-show changes the invitee, not its event: the re-scan reads the invitees of the
+    events that started in the no-show days before it (30 here, so the small world has one)."""
     _run(warehouse_paths, sandbox_world, updated_margin_hours=0)
     now = sandbox_world.clock()
     scheduling = sandbox_world.scheduling
@@ -279,7 +278,7 @@ def test_no_shows_marked_after_the_meeting_arrive_next_run(
     with sandbox_world.lock:
         scheduling.invitees.put({**invitee, "no_show": no_show, "updated_at": _stamp(now)})
 
-    _run(warehouse_paths, sandbox_world, updated_margin_hours=0)
+    _run(warehouse_paths, sandbox_world, updated_margin_hours=0, no_show_days=30)
     loaded = fetch(
         warehouse_paths, f"select no_show->>'uri' from raw_scheduling.invitees where uri = '{invitee['uri']}'"
     )
