@@ -31,10 +31,11 @@ class StripeResource:
     deleted_on: tuple[str, ...] = ()  # event types that mean the object was deleted
 
 
-def _columns(text: str = "", bigint: str = "", boolean: str = "") -> TTableSchemaColumns:
-    """Column hints, so a column that is null in every record still exists with its type."""
+def _columns(text: str = "", bigint: str = "", boolean: str = "", json: str = "") -> TTableSchemaColumns:
+    """Column hints, so a column that is null in every record still exists with its type
+    (`json`: an object Stripe may send as null, kept whole rather than flattened)."""
     columns: TTableSchemaColumns = {"id": {"data_type": "text"}}
-    for names, data_type in ((text, "text"), (bigint, "bigint"), (boolean, "bool")):
+    for names, data_type in ((text, "text"), (bigint, "bigint"), (boolean, "bool"), (json, "json")):
         for name in names.split():
             columns[name] = {"data_type": data_type}  # type: ignore[typeddict-item]
     return columns
@@ -59,6 +60,7 @@ CUSTOMERS = StripeResource(
         "default_source",
         bigint="created balance next_invoice_sequence",
         boolean=f"{COMMON_BOOL} delinquent deleted",
+        json="address shipping discount",
     ),
     contract=Contract(
         resource="customers",
