@@ -5,6 +5,7 @@ normalized package whose extract was not yet deleted) get a child that dies exac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -26,6 +27,17 @@ from sandbox.server import Sandbox
 pytestmark = pytest.mark.slow
 
 TRIALS = int(os.environ.get("TRUEUP_KILL_TRIALS", "10"))
+
+
+def pointed_at(sandbox: Sandbox) -> contextlib.AbstractContextManager[None]:
+    """The sources' settings and clock for `sandbox`, set for the block."""
+    return patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())})
+
+
+def die_in_child(script: str, *args: str) -> None:
+    """Run `script` in a child process that must die with exit code 9 where it says."""
+    child = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+    assert child.returncode == 9, child.stderr
 
 
 def ingest_process(home: Path, sandbox: Sandbox) -> subprocess.Popen[bytes]:
@@ -62,7 +74,7 @@ def kill_trials(home: Path, sandbox: Sandbox, trials: int, seed: int) -> list[st
             process.send_signal(signal.SIGKILL)
             process.wait()
             outcomes.append(f"trial {trial}: killed at {delay:.1f}s")
-        with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+        with pointed_at(sandbox):
             for system in SYSTEMS:
                 run_system(system, where=Paths(home))
         problems = differences(Paths(home).warehouse, sandbox.world)
@@ -105,21 +117,15 @@ def test_a_load_killed_after_a_staging_copy_doubles_nothing(sandbox: Sandbox, tm
     run removes them (dlt-hub/dlt#3023)."""
     home = tmp_path / "home"
     where = Paths(home)
-    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+    with pointed_at(sandbox):
         run_system("ads", where=where)
         with sandbox.world.lock:
             world_module.advance(sandbox.world, days=1)
         pipeline = make_pipeline("ads", where)
         pipeline.extract(load_source("ads"), loader_file_format="parquet")
         pipeline.normalize()
-    child = subprocess.run(
-        [sys.executable, "-c", _DIE_AFTER_STAGING_COPY, str(home), "meta_campaign_insights"],
-        env={**os.environ, "TRUEUP_HOME": str(home)},
-        capture_output=True,
-        text=True,
-    )
-    assert child.returncode == 9, child.stderr
-    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+    die_in_child(_DIE_AFTER_STAGING_COPY, str(home), "meta_campaign_insights")
+    with pointed_at(sandbox):
         # No look-back: the new run re-reads only the newest day, so it cannot mask copies.
         run_system("ads", where=where, source_kwargs={"meta_lookback_days": 0, "google_lookback_days": 0})
     problems = differences(where.warehouse, sandbox.world, schema="raw_ads.")
@@ -131,7 +137,7 @@ def test_a_run_killed_before_its_clean_up_leaves_it_to_the_next(sandbox: Sandbox
     though no load package is pending any more."""
     where = Paths(tmp_path / "home")
     no_look_back = {"meta_lookback_days": 0, "google_lookback_days": 0}
-    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+    with pointed_at(sandbox):
         run_system("ads", where=where)
         with duckdb.connect(str(where.warehouse)) as con:
             table = "raw_ads.meta_campaign_insights"
@@ -169,16 +175,10 @@ def test_a_normalize_killed_before_it_dropped_its_extract_is_finished(sandbox: S
     the next run loads that package once and goes on."""
     home = tmp_path / "home"
     where = Paths(home)
-    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+    with pointed_at(sandbox):
         make_pipeline("billing", where).extract(load_source("billing"), loader_file_format="parquet")
-    child = subprocess.run(
-        [sys.executable, "-c", _DIE_AFTER_NORMALIZE_COMMIT, str(home)],
-        env={**os.environ, "TRUEUP_HOME": str(home)},
-        capture_output=True,
-        text=True,
-    )
-    assert child.returncode == 9, child.stderr
-    with patched_env({**source_env(sandbox.base_urls), **clock_env(sandbox.world.clock())}):
+    die_in_child(_DIE_AFTER_NORMALIZE_COMMIT, str(home))
+    with pointed_at(sandbox):
         run_system("billing", where=where)
     problems = differences(where.warehouse, sandbox.world, schema="raw_billing.")
     assert not problems, "\n".join(problems)
