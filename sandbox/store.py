@@ -14,33 +14,54 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 Record = dict[str, Any]
 
 
-class Collection:
-    """Records keyed by one field, with cached sorted views that writes invalidate.
+class _View:
+    """One sorted view: keys ascending with their ids, and the ids written since it was built
+    (None: rebuild it whole)."""
 
-    Views are built on first use after a write, so bulk generation pays for one sort
-    and paging a million records stays a bisect per page.
+    __slots__ = ("dirty", "ids", "keys")
+
+    def __init__(self, keys: list[Any], ids: list[str]) -> None:
+        self.keys, self.ids = keys, ids
+        self.dirty: set[str] | None = set()
+
+
+class Collection:
+    """Records keyed by one field, with cached sorted views that writes bring up to date.
+
+    Views are built on first use, so bulk generation pays for one sort and paging a million
+    records stays a bisect per page. A `put` marks its record in every view; the next read of
+    a view re-keys only the marked records and merges them into the sorted rest (writes made
+    through the APIs touch a few records of a million); `touch` (records changed in place,
+    unknown which) rebuilds the views whole.
     """
 
     def __init__(self, key: str = "id") -> None:
         self.key = key
         self._records: dict[str, Record] = {}
-        self._views: dict[str, tuple[list[Any], list[str]]] = {}
+        self._views: dict[str, _View] = {}
         self.version = 0
 
     def put(self, record: Record) -> None:
-        self._records[str(record[self.key])] = record
-        self._views.clear()
-        self.version += 1
+        """Store a new record, or a changed one (a new object or the same one changed in place)."""
+        self.put_many((record,))
 
     def put_many(self, records: Iterable[Record]) -> None:
+        written = []
         for record in records:
-            self._records[str(record[self.key])] = record
-        self._views.clear()
+            record_id = str(record[self.key])
+            self._records[record_id] = record
+            written.append(record_id)
+        for view in self._views.values():
+            if view.dirty is not None:
+                view.dirty.update(written)
+                if len(view.dirty) > len(self._records) // 4:
+                    view.dirty = None  # most of it changed: a whole rebuild is cheaper
         self.version += 1
 
     def touch(self) -> None:
-        """Invalidate the sorted views after records were changed in place."""
-        self._views.clear()
+        """Records were changed in place: rebuild every view on its next read."""
+        for view in self._views.values():
+            view.dirty = None
         self.version += 1
 
     def get(self, record_id: str) -> Record | None:
@@ -59,14 +80,20 @@ class Collection:
         return list(self._records)
 
     def view(self, name: str, sort_key: Callable[[Record], Any]) -> tuple[list[Any], list[str]]:
-        """Return (sorted keys, ids in that order) for a named sort, building it if stale."""
-        cached = self._views.get(name)
-        if cached is not None:
-            return cached
-        pairs = sorted(((sort_key(r), rid) for rid, r in self._records.items()))
-        built = ([p[0] for p in pairs], [p[1] for p in pairs])
-        self._views[name] = built
-        return built
+        """Return (sorted keys, ids in that order) for a named sort, bringing it up to date."""
+        view = self._views.get(name)
+        if view is not None and view.dirty is not None and not view.dirty:
+            return view.keys, view.ids
+        if view is None or view.dirty is None:
+            pairs = sorted((sort_key(r), rid) for rid, r in self._records.items())
+        else:
+            dirty = view.dirty
+            pairs = [pair for pair in zip(view.keys, view.ids, strict=True) if pair[1] not in dirty]
+            pairs += [(sort_key(self._records[rid]), rid) for rid in dirty if rid in self._records]
+            pairs.sort()  # one long sorted run and a short tail: a merge, not a full sort
+        view = _View([p[0] for p in pairs], [p[1] for p in pairs])
+        self._views[name] = view
+        return view.keys, view.ids
 
     def page_after(
         self, name: str, sort_key: Callable[[Record], Any], after: Any, limit: int

@@ -968,10 +968,7 @@ class StripeApp:
         """Save a new record (`before` None) or an in-place update, keeping the hash indexes current."""
         collection = self._collection(resource)
         old_version = collection.version
-        if before is None:
-            collection.put(record)
-        else:
-            collection.touch()
+        collection.put(record)
         for (indexed_resource, name), index in self._indexes.items():
             if indexed_resource != resource or index.version != old_version:
                 continue
