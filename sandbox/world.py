@@ -552,17 +552,11 @@ class _Engine:
         return anomaly
 
     def _uniq(self, collection: str, seconds: int) -> int:
-        """A `created` second no other record of the collection has, never after the world's
-        clock: a change made through the API must stamp later than everything before it."""
         used = self.created_used[collection]
-        latest = self.now // 1000
-        chosen = min(seconds, latest)
-        while chosen in used and chosen < latest:
-            chosen += 1
-        while chosen in used:
-            chosen -= 1
-        used.add(chosen)
-        return chosen
+        while seconds in used:
+            seconds += 1
+        used.add(seconds)
+        return seconds
 
     def _new_email(self, rng: random.Random, first: str, last: str, domain: str | None) -> str:
         f, ln = _slug(first), _slug(last)

@@ -268,6 +268,10 @@ class StripeApp:
         self._indexes: dict[tuple[str, str], _Index] = {}
         self._pending_items: dict[str, list[Record]] = {}
         self._call = _Call(request_id="")
+        # A crowded history can end a few seconds past the clock (records of a collection get
+        # distinct `created` seconds): writes stamp later than its newest event, so every
+        # change is newer than the history, as in Stripe.
+        self._floor = max((int(e["created"]) + 1 for e in world.billing.events), default=0)
         self.router = Router()
         self._routes()
 
@@ -1016,7 +1020,7 @@ class StripeApp:
     # --- ids and time ----------------------------------------------------------------
 
     def _now(self) -> int:
-        return int(self.world.clock().timestamp())
+        return max(int(self.world.clock().timestamp()), self._floor)
 
     def _request_id(self) -> str:
         return "req_" + "".join(self._request_ids.choice(BASE62) for _ in range(14))

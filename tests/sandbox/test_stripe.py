@@ -18,6 +18,7 @@ from sandbox.config import STRIPE_API_VERSION as API_VERSION
 from sandbox.faults import Drift, FaultPlan
 from sandbox.server import Sandbox
 from sandbox.store import Record, World
+from sandbox.world import generate
 from tests.sandbox.stripe_fixtures import DAY, build_world
 
 KEY = DEFAULT_TOKENS["stripe"]
@@ -187,6 +188,26 @@ def test_events_only_within_30_days_and_type_filters(api: httpx.Client, shared: 
     assert clash.status_code == 400
     many = api.get("/v1/events", params={"types[]": [f"t{i}" for i in range(21)]})
     assert many.status_code == 400 and many.json()["error"]["param"] == "types"
+
+
+def test_an_update_right_after_a_crowded_history_is_the_newest_event() -> None:
+    """The generated history of a 20,000-contact world ends a few seconds past its clock
+    (each record of a collection gets a second of its own). A change made through the API at
+    once must still come out newest, or a connector's events cursor skips it."""
+    world = generate(contacts=20_000)
+    crowded = max(e["created"] for e in world.billing.events)
+    assert crowded > int(world.now.timestamp())  # the case this guards
+    sandbox = _start(world)
+    try:
+        with _client(sandbox) as client:
+            customer = next(iter(world.billing.customers))["id"]
+            assert client.post(f"/v1/customers/{customer}", data={"description": "now"}).status_code == 200
+            newest = client.get("/v1/events", params={"limit": 1}).json()["data"][0]
+    finally:
+        sandbox.stop()
+    assert newest["type"] == "customer.updated" and newest["created"] > crowded
+    assert newest["data"]["object"]["id"] == customer
+    assert newest["data"]["object"]["description"] == "now"
 
 
 def test_list_parameter_errors(api: httpx.Client, shared: Sandbox) -> None:
