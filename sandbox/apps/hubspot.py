@@ -1009,16 +1009,21 @@ class HubSpotApp:
         offset: int,
         limit: int,
     ) -> tuple[list[Record], int] | None:
-        """A single date range on the sort property, served from a sorted view by bisection."""
-        if query or len(groups) != 1 or len(sorts) != 1 or sorts[0][0] not in DATE_PROPERTIES:
+        """A single date range on the sort property (or no filter at all), served from a
+        sorted view by bisection."""
+        if query or len(groups) > 1 or len(sorts) != 1 or sorts[0][0] not in DATE_PROPERTIES:
             return None
         prop, descending = sorts[0]
-        bounds = _range_bounds(groups[0], prop)
+        bounds = _range_bounds(groups[0], prop) if groups else (None, None)
         if bounds is None:
             return None
         view = f"hubspot:range:{prop}:{'desc' if descending else 'asc'}"
         keys, ids = collection.view(view, _range_key(prop, descending))
         lo, hi = _slice_bounds(keys, bounds[0], bounds[1], descending)
+        if not groups:
+            unkeyed = (collection.get(i) for i in ids[hi:])  # archived, or without the property
+            if any(r is not None and not r.get("archived") for r in unkeyed):
+                return None  # live records without the property are found too: scan for them
         chunk = ids[min(hi, lo + offset) : min(hi, lo + offset + limit)]
         return [r for r in (collection.get(i) for i in chunk) if r is not None], hi - lo
 
