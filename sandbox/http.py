@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
+
 
 @dataclass
 class Request:
@@ -46,7 +48,7 @@ class Response:
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
     merged = {"Content-Type": "application/json"}
     merged.update(headers or {})
     return Response(status=status, body=body, headers=merged)
