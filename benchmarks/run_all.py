@@ -23,6 +23,9 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
     "sandbox": [
         (["bench_sandbox_read.py", "--contacts", "1000000"], ["bench_sandbox_read.py", "--contacts", "20000"])
     ],
+    "transport": [
+        (["bench_transport.py", "--requests", "20000"], ["bench_transport.py", "--requests", "2000"])
+    ],
     "ingest": [
         (["bench_ingest.py", "--contacts", "1000000"], ["bench_ingest.py", "--contacts", "5000"]),
         (

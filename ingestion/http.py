@@ -2,9 +2,10 @@
 response headers, retries 429/5xx/423/477 and dropped connections with backoff and jitter,
 and never puts a token in a log line or an error message.
 
-Reads go through urllib3's connection pool and orjson: an ingest makes hundreds of thousands
-of small requests (one per Calendly event for its invitees), and per request these cost less
-than half the CPU of httpx's request models (`benchmarks/bench_ingest.py` measures the load).
+Requests go through `ingestion.transport` (keep-alive HTTP/1.1 on the socket) and orjson: an
+ingest makes hundreds of thousands of small requests (one per Calendly event for its
+invitees), and per request these cost a fifth of the CPU of urllib3 and a tenth of httpx's
+request models (`benchmarks/bench_transport.py`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
-import urllib3
+
+from ingestion.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -216,17 +218,13 @@ class ApiClient:
             default_headers["Authorization"] = f"Bearer {token}"
         default_headers.update(headers or {})
         self._headers = default_headers
-        self._base_url = base_url.rstrip("/")
-        self._http = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=pool_size,
-            block=True,  # threads past `pool_size` wait for a connection instead of opening more
-            retries=False,  # retries are ours: paced, logged and counted
-            timeout=urllib3.Timeout(connect=min(timeout, 30.0), read=timeout),
-        )
+        split = urlsplit(base_url.rstrip("/"))
+        self._base_path = split.path
+        # Threads past `pool_size` wait for a connection; retries are ours (paced, counted).
+        self._http = Transport(f"{split.scheme}://{split.netloc}", timeout=timeout, pool_size=pool_size)
 
     def close(self) -> None:
-        self._http.clear()
+        self._http.close()
 
     def __enter__(self) -> ApiClient:
         return self
@@ -252,7 +250,7 @@ class ApiClient:
         """Send with pacing and retries; returns the parsed body of a 2xx answer."""
         if self._auth == "query":
             params = {**dict(params or {}), "access_token": self._token}
-        url = self._base_url + path + (f"?{query_string(params)}" if params else "")
+        target = self._base_path + path + (f"?{query_string(params)}" if params else "")
         send_headers = {**self._headers, **(headers or {})}
         body = None
         if json is not None:
@@ -262,12 +260,12 @@ class ApiClient:
         for attempt in range(1, self.retry.max_attempts + 1):
             self._wait_turn()
             try:
-                raw = self._http.request(method, url, body=body, headers=send_headers)
-            except urllib3.exceptions.HTTPError as exc:
-                last_detail = type(exc).__name__
+                raw = self._http.request(method, target, send_headers, body)
+            except TransportError as exc:
+                last_detail = _redact(str(exc))
                 self._back_off(attempt, None, method, path, last_detail)
                 continue
-            response = Reply(raw.status, raw.headers, raw.data)
+            response = Reply(raw.status, raw.headers, raw.body)
             self.stats.requests += 1
             self.stats.statuses[response.status_code] += 1
             self._observe(response.headers)
