@@ -16,7 +16,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +30,8 @@ from ingestion.transport import Transport, TransportError
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({423, 429, 477, 500, 502, 503, 504, 521})
+ROLLING_MEMORY = 10_000  # send times kept for a rolling window (HubSpot's is 100 or 190 per 10 s)
+ROLLING_MARGIN = 0.05  # seconds added to a rolling window for the request's way to the server
 
 
 class ApiError(RuntimeError):
@@ -128,6 +130,15 @@ def hubspot_window(headers: Mapping[str, str]) -> tuple[float, float] | None:
     return int(remaining) / int(maximum), int(interval) / 1000 / int(maximum)
 
 
+def hubspot_rolling(headers: Mapping[str, str]) -> tuple[int, float] | None:
+    """(requests, seconds) of HubSpot's rolling window, from X-HubSpot-RateLimit-*."""
+    maximum = headers.get("x-hubspot-ratelimit-max")
+    interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
+    if not (maximum and interval) or int(maximum) <= 0:
+        return None
+    return int(maximum), int(interval) / 1000
+
+
 def calendly_window(headers: Mapping[str, str]) -> tuple[float, float] | None:
     """(remaining share, seconds per remaining request until reset) from X-RateLimit-*."""
     limit, remaining = headers.get("x-ratelimit-limit"), headers.get("x-ratelimit-remaining")
@@ -197,6 +208,7 @@ class ApiClient:
         auth: str = "bearer",
         pace: Pace | None = None,
         window: HeaderReader | None = None,
+        rolling: Callable[[Mapping[str, str]], tuple[int, float] | None] | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 60.0,
         headers: Mapping[str, str] | None = None,
@@ -206,6 +218,12 @@ class ApiClient:
         self.system = system
         self.pace = pace or Pace()
         self.window = window
+        # A rolling window the server announces (HubSpot: 100 requests in any 10 s): this
+        # client's own send times keep it under the limit, bursts included, so it need not
+        # wait for a 429 to learn the window is full. Learned from the first answer's headers.
+        self._rolling_reader = rolling
+        self._rolling: tuple[int, float] | None = None
+        self._sent: deque[float] = deque(maxlen=ROLLING_MEMORY)
         self.retry = retry or RetryPolicy()
         self.stats = ClientStats()
         self._auth = auth
@@ -288,15 +306,27 @@ class ApiClient:
     def _wait_turn(self) -> None:
         with self._lock:
             now = time.monotonic()
-            wait = self._next_at - now
+            start = max(now, self._next_at)
+            if self._rolling is not None:
+                limit, interval = self._rolling
+                if 0 < limit <= len(self._sent):
+                    # the limit-th latest send must have left the window (with a margin for
+                    # the time a request takes to reach the server)
+                    start = max(start, self._sent[-limit] + interval + ROLLING_MARGIN)
             if self.pace.rate:
-                self._next_at = max(now, self._next_at) + 1.0 / self.pace.rate
+                self._next_at = start + 1.0 / self.pace.rate
+            self._sent.append(start)
+        wait = start - now
         if wait > 0:
             self.stats.throttled_seconds += wait
             time.sleep(wait)
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         """Pace ahead of the limit: with little of the window left, space requests out."""
+        if self._rolling_reader is not None:
+            rolling = self._rolling_reader(headers)
+            if rolling is not None:
+                self._rolling = rolling
         if self.window is None:
             return
         reading = self.window(headers)

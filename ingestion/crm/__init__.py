@@ -32,7 +32,7 @@ from ingestion.crm.settings import (
     Association,
     CrmObject,
 )
-from ingestion.http import ApiClient, Pace, RetryPolicy, hubspot_window
+from ingestion.http import ApiClient, Pace, RetryPolicy, hubspot_rolling, hubspot_window
 
 __all__ = ["crm_source"]
 
@@ -100,7 +100,15 @@ def crm_source(
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     common: dict[str, Any] = {"retry": retry, "timeout": timeout}
     clients = Clients(
-        api=ApiClient("crm", base_url, access_token, pace=Pace(rate=rate), window=hubspot_window, **common),
+        api=ApiClient(
+            "crm",
+            base_url,
+            access_token,
+            pace=Pace(rate=rate),
+            window=hubspot_window,
+            rolling=hubspot_rolling,
+            **common,
+        ),
         search=ApiClient("crm", base_url, access_token, pace=Pace(rate=search_rate), **common),
     )
     api_stats, search_stats = clients.api.stats, clients.search.stats  # not the clients: they may close

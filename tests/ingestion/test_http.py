@@ -17,11 +17,13 @@ from ingestion.http import (
     Pace,
     RetryPolicy,
     calendly_window,
+    hubspot_rolling,
     hubspot_window,
     is_meta_throttle,
     meta_window,
     retry_after_seconds,
 )
+from sandbox.ratelimit import RollingWindow
 
 Reply = tuple[int, dict[str, str], bytes]
 TOKEN = "sk_test_supersecretvalue123"
@@ -146,6 +148,53 @@ def test_paces_ahead_of_the_limit_from_hubspot_headers(serve):
         assert client.stats.statuses[429] == 0
 
 
+@pytest.fixture
+def rolling_server() -> Iterator[tuple[str, list[int]]]:
+    """A server allowing 5 requests in any 1 s, announced as HubSpot does; answers 429 past it."""
+    window = RollingWindow(limit=5, interval=1.0)
+    statuses: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            decision = window.hit()
+            status = 200 if decision.allowed else 429
+            statuses.append(status)
+            body = b"{}" if decision.allowed else b'{"status": "error", "policyName": "TEN_SECONDLY_ROLLING"}'
+            self.send_response(status)
+            self.send_header("X-HubSpot-RateLimit-Max", "5")
+            self.send_header("X-HubSpot-RateLimit-Remaining", str(decision.remaining))
+            self.send_header("X-HubSpot-RateLimit-Interval-Milliseconds", "1000")
+            if not decision.allowed:
+                self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", statuses
+    server.shutdown()
+    server.server_close()
+
+
+def test_keeps_under_a_rolling_window_from_its_own_send_times(rolling_server):
+    """Header pacing alone bursts until the window is nearly spent and then meets a full
+    window; counting its own sends, the client never gets a 429 and still uses the window."""
+    url, statuses = rolling_server
+    with ApiClient("crm", url, TOKEN, window=hubspot_window, rolling=hubspot_rolling, retry=FAST) as client:
+        started = time.monotonic()
+        for _ in range(12):
+            client.get("/a")
+        elapsed = time.monotonic() - started
+    assert statuses.count(429) == 0 and len(statuses) == 12
+    assert elapsed >= 2.0  # 12 requests through a window of 5 per second take two windows
+
+
 def test_static_pace_spaces_requests(serve):
     url, _ = serve([OK])
     with ApiClient("crm", url, TOKEN, pace=Pace(rate=20), retry=FAST) as client:
@@ -165,6 +214,8 @@ def test_header_readers():
     )
     assert hubspot_window(hub) == (0.5, 0.1)
     assert hubspot_window(httpx.Headers({})) is None
+    assert hubspot_rolling(hub) == (100, 10.0)
+    assert hubspot_rolling(httpx.Headers({})) is None
     cal = httpx.Headers({"x-ratelimit-limit": "500", "x-ratelimit-remaining": "9", "x-ratelimit-reset": "45"})
     assert calendly_window(cal) == (9 / 500, 5.0)
     meta = httpx.Headers({"x-ad-account-usage": '{"acc_id_util_pct": 80, "reset_time_duration": 50}'})
