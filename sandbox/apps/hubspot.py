@@ -976,6 +976,7 @@ class HubSpotApp:
         sorts = _parse_sorts(body.get("sorts"))
         query = body.get("query")
         found = self._ranged_search(collection, groups, sorts, query, offset, limit)
+        found = found or self._narrowed_search(collection, groups, sorts, query, offset, limit)
         page, total = found or self._scanned_search(
             object_type, collection, groups, sorts, query, offset, limit
         )
@@ -1026,6 +1027,40 @@ class HubSpotApp:
                 return None  # live records without the property are found too: scan for them
         chunk = ids[min(hi, lo + offset) : min(hi, lo + offset + limit)]
         return [r for r in (collection.get(i) for i in chunk) if r is not None], hi - lo
+
+    def _narrowed_search(
+        self,
+        collection: Collection,
+        groups: list[list[Filter]],
+        sorts: list[tuple[str, bool]],
+        query: Any,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Record], int] | None:
+        """One group holding a date range and other filters (a connector draining records that
+        share one timestamp, by id): the range's slice of the sorted view, then filtered and
+        sorted as a scan would, so only the slice is read."""
+        if query or len(groups) != 1:
+            return None
+        group = groups[0]
+        for prop in dict.fromkeys(f.property for f in group if f.property in DATE_PROPERTIES):
+            ranged = [f for f in group if f.property == prop and f.operator in RANGE_OPERATORS]
+            bounds = _range_bounds(ranged, prop) if ranged else None
+            if bounds is None or bounds == (None, None):
+                continue
+            keys, ids = collection.view(f"hubspot:range:{prop}:asc", _range_key(prop, False))
+            lo, hi = _slice_bounds(keys, bounds[0], bounds[1], False)
+            predicates = [_compile_filter(f) for f in group if f not in ranged]
+            matches = [
+                r
+                for r in (collection.get(i) for i in ids[lo:hi])
+                if r is not None and all(p(r["properties"]) for p in predicates)
+            ]
+            matches.sort(key=_id_key)
+            for sort_prop, descending in reversed(sorts):
+                matches.sort(key=_sort_key(sort_prop, descending), reverse=descending)
+            return matches[offset : offset + limit], len(matches)
+        return None
 
     def _scanned_search(
         self,
