@@ -4,8 +4,8 @@ and never puts a token in a log line or an error message.
 
 Requests go through `ingestion.transport` (keep-alive HTTP/1.1 on the socket) and orjson: an
 ingest makes hundreds of thousands of small requests (one per Calendly event for its
-invitees), and per request these cost a fifth of the CPU of urllib3 and a tenth of httpx's
-request models (`benchmarks/bench_transport.py`).
+invitees), and per request these cost a quarter of urllib3's CPU and a seventh of httpx's
+(`benchmarks/bench_transport.py`).
 """
 
 from __future__ import annotations
