@@ -3,10 +3,11 @@
 An ingest makes hundreds of thousands of small requests (one per Calendly event for its
 invitees). Per request and parsed body, urllib3 over `http.client` costs about 235 µs of
 CPU, most of it in header parsing through the email package and in pool bookkeeping, and
-httpx about 465 µs; this costs about 60 µs (`benchmarks/bench_transport.py`). It speaks only what the connectors need: requests with a
-known body length, answers framed by Content-Length, chunked transfer or the connection's
-end, gzip or deflate bodies, HTTPS with the system's certificates, and connections kept
-open and reused across threads.
+httpx about 465 µs; this costs about 60 µs (`benchmarks/bench_transport.py`).
+
+It speaks only what the connectors need: requests with a known body length, answers framed
+by Content-Length, chunked transfer or the connection's end, gzip or deflate bodies, HTTPS
+with the system's certificates, and connections kept open and reused across threads.
 """
 
 from __future__ import annotations
