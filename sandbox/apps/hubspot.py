@@ -590,6 +590,24 @@ def _slice_bounds(
     return lo, max(lo, hi)
 
 
+@dataclass(frozen=True)
+class _SearchSpec:
+    """A search request's filter groups (OR of ANDs), sorts, free-text query and page."""
+
+    groups: list[list[Filter]]
+    sorts: list[tuple[str, bool]]
+    query: Any
+    offset: int
+    limit: int
+
+    def page(self, matches: list[Record]) -> tuple[list[Record], int]:
+        """The requested page of `matches` in the search's order (ties by id), and the total."""
+        matches.sort(key=_id_key)
+        for prop, descending in reversed(self.sorts):
+            matches.sort(key=_sort_key(prop, descending), reverse=descending)
+        return matches[self.offset : self.offset + self.limit], len(matches)
+
+
 # ---------------------------------------------------------------------------------------------
 # the app
 
@@ -972,14 +990,15 @@ class HubSpotApp:
                 f"Search results are limited to {self.SEARCH_CAP}: after ({offset}) + limit ({limit}) "
                 "exceeds it. Narrow the query (raise the lower bound of its date filter) and reset after.",
             )
-        groups = self._filter_groups(body.get("filterGroups"))
-        sorts = _parse_sorts(body.get("sorts"))
-        query = body.get("query")
-        found = self._ranged_search(collection, groups, sorts, query, offset, limit)
-        found = found or self._narrowed_search(collection, groups, sorts, query, offset, limit)
-        page, total = found or self._scanned_search(
-            object_type, collection, groups, sorts, query, offset, limit
+        spec = _SearchSpec(
+            self._filter_groups(body.get("filterGroups")),
+            _parse_sorts(body.get("sorts")),
+            body.get("query"),
+            offset,
+            limit,
         )
+        found = self._ranged_search(collection, spec) or self._narrowed_search(collection, spec)
+        page, total = found or self._scanned_search(object_type, collection, spec)
         properties = body.get("properties")
         wanted = _csv(properties if isinstance(properties, list) else [properties or ""])
         render = self._renderer(object_type, wanted or DEFAULT_PROPERTIES[object_type])
@@ -1001,18 +1020,11 @@ class HubSpotApp:
             groups.append([_parse_filter(f) for f in filters])
         return [g for g in groups if g]
 
-    def _ranged_search(
-        self,
-        collection: Collection,
-        groups: list[list[Filter]],
-        sorts: list[tuple[str, bool]],
-        query: Any,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Record], int] | None:
+    def _ranged_search(self, collection: Collection, spec: _SearchSpec) -> tuple[list[Record], int] | None:
         """A single date range on the sort property (or no filter at all), served from a
         sorted view by bisection."""
-        if query or len(groups) > 1 or len(sorts) != 1 or sorts[0][0] not in DATE_PROPERTIES:
+        groups, sorts = spec.groups, spec.sorts
+        if spec.query or len(groups) > 1 or len(sorts) != 1 or sorts[0][0] not in DATE_PROPERTIES:
             return None
         prop, descending = sorts[0]
         bounds = _range_bounds(groups[0], prop) if groups else (None, None)
@@ -1025,24 +1037,16 @@ class HubSpotApp:
             unkeyed = (collection.get(i) for i in ids[hi:])  # archived, or without the property
             if any(r is not None and not r.get("archived") for r in unkeyed):
                 return None  # live records without the property are found too: scan for them
-        chunk = ids[min(hi, lo + offset) : min(hi, lo + offset + limit)]
+        chunk = ids[min(hi, lo + spec.offset) : min(hi, lo + spec.offset + spec.limit)]
         return [r for r in (collection.get(i) for i in chunk) if r is not None], hi - lo
 
-    def _narrowed_search(
-        self,
-        collection: Collection,
-        groups: list[list[Filter]],
-        sorts: list[tuple[str, bool]],
-        query: Any,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Record], int] | None:
+    def _narrowed_search(self, collection: Collection, spec: _SearchSpec) -> tuple[list[Record], int] | None:
         """One group holding a date range and other filters (a connector draining records that
         share one timestamp, by id): the range's slice of the sorted view, then filtered and
         sorted as a scan would, so only the slice is read."""
-        if query or len(groups) != 1:
+        if spec.query or len(spec.groups) != 1:
             return None
-        group = groups[0]
+        group = spec.groups[0]
         for prop in dict.fromkeys(f.property for f in group if f.property in DATE_PROPERTIES):
             ranged = [f for f in group if f.property == prop and f.operator in RANGE_OPERATORS]
             bounds = _range_bounds(ranged, prop) if ranged else None
@@ -1056,24 +1060,14 @@ class HubSpotApp:
                 for r in (collection.get(i) for i in ids[lo:hi])
                 if r is not None and all(p(r["properties"]) for p in predicates)
             ]
-            matches.sort(key=_id_key)
-            for sort_prop, descending in reversed(sorts):
-                matches.sort(key=_sort_key(sort_prop, descending), reverse=descending)
-            return matches[offset : offset + limit], len(matches)
+            return spec.page(matches)
         return None
 
     def _scanned_search(
-        self,
-        object_type: str,
-        collection: Collection,
-        groups: list[list[Filter]],
-        sorts: list[tuple[str, bool]],
-        query: Any,
-        offset: int,
-        limit: int,
+        self, object_type: str, collection: Collection, spec: _SearchSpec
     ) -> tuple[list[Record], int]:
-        predicates = [[_compile_filter(f) for f in group] for group in groups]
-        matches_query = self._query_predicate(object_type, query)
+        predicates = [[_compile_filter(f) for f in group] for group in spec.groups]
+        matches_query = self._query_predicate(object_type, spec.query)
         matches = [
             r
             for r in collection
@@ -1081,10 +1075,7 @@ class HubSpotApp:
             and matches_query(r["properties"])
             and (not predicates or any(all(p(r["properties"]) for p in group) for group in predicates))
         ]
-        matches.sort(key=_id_key)
-        for prop, descending in reversed(sorts):
-            matches.sort(key=_sort_key(prop, descending), reverse=descending)
-        return matches[offset : offset + limit], len(matches)
+        return spec.page(matches)
 
     def _query_predicate(self, object_type: str, query: Any) -> Callable[[dict[str, Any]], bool]:
         text = str(query or "").strip().casefold()
