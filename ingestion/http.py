@@ -84,7 +84,7 @@ class ClientStats:
 
 
 class ResponseLike(Protocol):
-    """What the retry and throttle readers look at (a `Reply`, or an httpx response)."""
+    """What the retry and throttle readers look at (a transport `Answer`, or an httpx response)."""
 
     @property
     def status_code(self) -> int: ...
@@ -99,22 +99,6 @@ class ResponseLike(Protocol):
     def text(self) -> str: ...
 
     def json(self) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP answer: status, headers (case-insensitive) and the body bytes."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return orjson.loads(self.content)
 
 
 HeaderReader = Callable[[Mapping[str, str]], "tuple[float, float] | None"]
@@ -278,12 +262,11 @@ class ApiClient:
         for attempt in range(1, self.retry.max_attempts + 1):
             self._wait_turn()
             try:
-                raw = self._http.request(method, target, send_headers, body)
+                response = self._http.request(method, target, send_headers, body)
             except TransportError as exc:
                 last_detail = _redact(str(exc))
                 self._back_off(attempt, None, method, path, last_detail)
                 continue
-            response = Reply(raw.status, raw.headers, raw.body)
             self.stats.requests += 1
             self.stats.statuses[response.status_code] += 1
             self._observe(response.headers)
@@ -315,7 +298,8 @@ class ApiClient:
                     start = max(start, self._sent[-limit] + interval + ROLLING_MARGIN)
             if self.pace.rate:
                 self._next_at = start + 1.0 / self.pace.rate
-            self._sent.append(start)
+            if self._rolling_reader is not None:
+                self._sent.append(start)
         wait = start - now
         if wait > 0:
             self.stats.throttled_seconds += wait

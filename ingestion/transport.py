@@ -19,7 +19,10 @@ import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
@@ -32,9 +35,27 @@ class TransportError(OSError):
 
 @dataclass(frozen=True)
 class Answer:
+    """One HTTP answer; also read through the names httpx responses use (`status_code`,
+    `content`, `text`, `json()`), which the client's retry and throttle readers expect."""
+
     status: int
     headers: dict[str, str]  # lower-cased names; repeated names joined with ", "
     body: bytes
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def content(self) -> bytes:
+        return self.body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
 
 
 class _Connection:
