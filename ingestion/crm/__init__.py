@@ -82,7 +82,7 @@ def crm_source(
     access_token: str = dlt.secrets.value,
     page_size: int = LIST_PAGE_SIZE,
     search_page_size: int = SEARCH_PAGE_SIZE,
-    search_window: int = SEARCH_PAGE_SIZE,
+    search_window: int = SEARCH_RESULT_CAP,
     search_rate: float = SEARCH_RATE,
     rate: float | None = None,
     association_batch: int = ASSOCIATION_BATCH,
@@ -93,9 +93,10 @@ def crm_source(
     """HubSpot CRM objects and their associations; the first run lists everything, later
     runs search what changed since the stored last-modified cursor.
 
-    `search_window` is how many results one search query may page through before the next
-    query restarts at the last modified value seen (at most HubSpot's cap of 10,000); the
-    default of one page keeps the scan exact while records change under it.
+    `search_window` is about how many records one slab of a search holds: the scan cuts the
+    last-modified range into slabs of that size (at most HubSpot's cap of 10,000, where the
+    probe that ends a slab lands) and reads each slab by record id, so it stays exact while
+    records change under it.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     common: dict[str, Any] = {"retry": retry, "timeout": timeout}

@@ -1,4 +1,4 @@
-"""HubSpot paging: list pages, last-modified search in windows under the result cap, v4 association reads."""
+"""HubSpot paging: list pages, last-modified search in slabs read by record id, v4 association reads."""
 
 from __future__ import annotations
 
@@ -20,10 +20,6 @@ from ingestion.http import ApiClient, ResponseShapeError
 SYSTEM = "crm"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
-
-
-class SearchError(RuntimeError):
-    """A search page that cannot move the window forward (no record carries a modified date)."""
 
 
 def epoch_ms(value: Any) -> int | None:
@@ -78,14 +74,7 @@ def list_pages(client: ApiClient, path: str, params: dict[str, Any]) -> Iterator
 
 def latest_modified(client: ApiClient, obj: CrmObject) -> int | None:
     """The newest last-modified value of an object type (one search, newest first)."""
-    body = {
-        "sorts": [{"propertyName": obj.modified, "direction": "DESCENDING"}],
-        "properties": [obj.modified],
-        "limit": 1,
-    }
-    path = SEARCH_PATH.format(object_type=obj.name)
-    results = results_of(client.post(path, body), path)
-    return modified_ms(results[0], obj) if results else None
+    return _probe(client, obj, [], "DESCENDING", 0)[0]
 
 
 def full_scan(
@@ -132,17 +121,13 @@ def search_body(
     filters: list[dict[str, str]],
     sort: str,
     page_size: int,
-    after: int = 0,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    return {
         "filterGroups": [{"filters": filters}],
         "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
         "properties": list(obj.properties),
         "limit": page_size,
     }
-    if after:
-        body["after"] = str(after)
-    return body
 
 
 def search_modified(
@@ -153,75 +138,68 @@ def search_modified(
     page_size: int,
     window: int,
 ) -> Iterator[list[Any]]:
-    """Every record modified at or after `since_ms`, oldest first, each version once.
+    """Every record modified at or after `since_ms` and at or before the newest modified value
+    when the scan starts, each once.
 
-    A query pages with `after` through at most `window` results (HubSpot refuses to go past
-    10,000), then the next query starts at the last modified value seen, skipping the records
-    at that value it already returned. A window whose records all share one timestamp is
-    drained by record id instead, so any number of ties ends. With `window == page_size`
-    every page is a fresh query: a record edited mid-scan then moves behind the cursor and
-    cannot shift an offset and make another record be skipped.
+    The range is cut into slabs of about `window` records by last-modified value (one probe
+    query finds where a slab ends, so no query pages past HubSpot's cap of 10,000), and each
+    slab is read in pages keyed on the record id: every page is a fresh query for ids above
+    the last one seen. A record edited mid-scan moves past the scan's upper bound, where the
+    next run (whose cursor cannot pass it) reads it; it cannot shift a page and make another
+    record be skipped, and records sharing one timestamp cost nothing extra.
     """
     window = max(window, page_size)
-    lower, inclusive = since_ms, True
-    returned_at_lower: set[str] = set()
     path = SEARCH_PATH.format(object_type=obj.name)
+    lower = {"propertyName": obj.modified, "operator": "GTE", "value": str(since_ms)}
+    newest, remaining = _probe(client, obj, [lower], "DESCENDING", 0)
+    if newest is None:
+        return
+    upper = {"propertyName": obj.modified, "operator": "LTE", "value": str(newest)}
     while True:
-        bottom: int | None = None
-        top: int | None = None
-        at_top: set[str] = set()
-        after = 0
+        top = newest
+        if remaining is None or remaining > window:  # more than one slab may be left
+            edge, _ = _probe(client, obj, [lower, upper], "ASCENDING", window - 1)
+            top = newest if edge is None else edge
+        slab = [lower, {"propertyName": obj.modified, "operator": "LTE", "value": str(top)}]
+        last_id: int | None = None
         while True:
-            operator = "GTE" if inclusive else "GT"
-            filters = [{"propertyName": obj.modified, "operator": operator, "value": str(lower)}]
-            data = client.post(path, search_body(obj, filters, obj.modified, page_size, after))
+            filters = list(slab)
+            if last_id is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
+            data = client.post(path, search_body(obj, filters, "hs_object_id", page_size))
             results = results_of(data, path)
-            fresh = []
-            for record in results:
-                ms, rid = modified_ms(record, obj), record_id(record)
-                if not (ms == lower and rid in returned_at_lower):
-                    fresh.append(record)
-                if ms is None:
-                    continue
-                bottom = ms if bottom is None else min(bottom, ms)
-                if top is None or ms > top:
-                    top, at_top = ms, set()
-                if ms == top and rid is not None:
-                    at_top.add(rid)
-            yield fresh
-            following = next_after(data)
-            if following is None:
-                return
-            if int(following) + page_size > window:
+            yield results
+            ids = [int(rid) for rid in map(record_id, results) if rid is not None and rid.isdigit()]
+            if next_after(data) is None or not ids:
                 break
-            after = int(following)
-        if top is None:
-            raise SearchError(f"{obj.name}: a search window returned no record with {obj.modified}")
-        if bottom == top:  # the whole window shares one timestamp: restarting there cannot progress
-            returned = at_top | (returned_at_lower if top == lower else set())
-            yield from _drain_tie(client, obj, top, returned, page_size)
-            lower, inclusive, returned_at_lower = top, False, set()
-        else:
-            lower, inclusive, returned_at_lower = top, True, at_top
-
-
-def _drain_tie(
-    client: ApiClient, obj: CrmObject, at_ms: int, returned: set[str], page_size: int
-) -> Iterator[list[Any]]:
-    """Every record modified exactly at `at_ms`, read in pages keyed on the record id."""
-    path = SEARCH_PATH.format(object_type=obj.name)
-    last_id: int | None = None
-    while True:
-        filters = [{"propertyName": obj.modified, "operator": "EQ", "value": str(at_ms)}]
-        if last_id is not None:
-            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
-        data = client.post(path, search_body(obj, filters, "hs_object_id", page_size))
-        results = results_of(data, path)
-        yield [r for r in results if record_id(r) not in returned]
-        ids = [int(rid) for rid in map(record_id, results) if rid is not None and rid.isdigit()]
-        if next_after(data) is None or not ids:
+            last_id = max(ids)
+        if top >= newest:
             return
-        last_id = max(ids)
+        lower, remaining = {"propertyName": obj.modified, "operator": "GT", "value": str(top)}, None
+
+
+def _probe(
+    client: ApiClient, obj: CrmObject, filters: list[dict[str, str]], direction: str, position: int
+) -> tuple[int | None, int | None]:
+    """The modified value at `position` of the records matching `filters` in `direction`
+    order by last-modified (None when fewer match), and how many match."""
+    path = SEARCH_PATH.format(object_type=obj.name)
+    body: dict[str, Any] = {
+        "sorts": [{"propertyName": obj.modified, "direction": direction}],
+        "properties": [obj.modified],
+        "limit": 1,
+    }
+    if filters:
+        body["filterGroups"] = [{"filters": filters}]
+    if position:
+        body["after"] = str(position)
+    data = client.post(path, body)
+    results = results_of(data, path)
+    total = data.get("total")
+    return (
+        modified_ms(results[0], obj) if results else None,
+        total if isinstance(total, int) and not isinstance(total, bool) else None,
+    )
 
 
 def chunks(ids: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -1041,9 +1041,9 @@ class HubSpotApp:
         return [r for r in (collection.get(i) for i in chunk) if r is not None], hi - lo
 
     def _narrowed_search(self, collection: Collection, spec: _SearchSpec) -> tuple[list[Record], int] | None:
-        """One group holding a date range and other filters (a connector draining records that
-        share one timestamp, by id): the range's slice of the sorted view, then filtered and
-        sorted as a scan would, so only the slice is read."""
+        """One group holding a date range and other filters (a connector reading a slab of the
+        last-modified range by record id): the range's slice of the sorted view, then filtered
+        and sorted as a scan would, so only the slice is read."""
         if spec.query or len(spec.groups) != 1:
             return None
         group = spec.groups[0]

@@ -117,13 +117,15 @@ def _iso(ms: int) -> str:
 
 class FakeHubSpot:
     """HubSpot over (id -> modified ms): list by id, and search with filters, one sort, offset
-    paging and the result cap. `on_list_page` runs after each list page is served."""
+    paging and the result cap. `on_list_page` runs after each list page is served, and
+    `on_search` before each search is answered."""
 
     def __init__(self, records: list[tuple[str, int]], cap: int) -> None:
         self.records = dict(records)
         self.cap = cap
         self.calls = 0
         self.on_list_page: Any = None
+        self.on_search: Any = None
 
     def _record(self, rid: str) -> dict[str, Any]:
         return {"id": rid, "properties": {"lastmodifieddate": _iso(self.records[rid])}}
@@ -140,6 +142,8 @@ class FakeHubSpot:
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         self.calls += 1
+        if self.on_search:
+            self.on_search(self)
         limit, after = body["limit"], int(body.get("after", 0))
         assert after + limit <= self.cap, "a query paged past the result cap"
         filters = body["filterGroups"][0]["filters"] if body.get("filterGroups") else []
@@ -161,7 +165,13 @@ class FakeHubSpot:
 def _test(f: dict[str, str], rid: str, ms: int) -> bool:
     value = int(rid) if f["propertyName"] == "hs_object_id" else ms
     wanted = int(f["value"])
-    return {"GTE": value >= wanted, "GT": value > wanted, "EQ": value == wanted}[f["operator"]]
+    return {
+        "GTE": value >= wanted,
+        "GT": value > wanted,
+        "EQ": value == wanted,
+        "LTE": value <= wanted,
+        "LT": value < wanted,
+    }[f["operator"]]
 
 
 def _tied_records(rng: random.Random, groups: int, biggest: int) -> list[tuple[str, int]]:
@@ -195,6 +205,50 @@ def test_one_timestamp_shared_by_more_records_than_a_window():
     seen = [r["id"] for page in pages for r in page]
     assert sorted(seen, key=int) == [rid for rid, _ in records]
     assert fake.calls < 40
+
+
+def test_batches_sharing_a_millisecond_are_read_once_each():
+    """Batch updates stamp 100 records with one millisecond: each page brings a full page of
+    new records, and beyond the pages only the probes that bound the slabs are spent."""
+    records = [(str(n), 1_700_000_000_000 + n // 100) for n in range(1, 2_001)]
+    fake = FakeHubSpot(records, cap=10_000)
+    pages = list(helpers.search_modified(fake, CONTACTS, 0, page_size=200, window=1_000))  # type: ignore[arg-type]
+    assert sum(len(page) for page in pages) == 2_000
+    assert len(pages) <= 2_000 // 200 + 2  # a last page per slab may come back short or empty
+    assert fake.calls <= len(pages) + 3  # newest value, then one edge per slab
+
+
+@pytest.mark.parametrize("window", [5, 40, 10_000])
+@pytest.mark.parametrize("seed", range(6))
+def test_records_edited_mid_scan_are_read_now_or_left_past_the_cursor(window: int, seed: int):
+    """Each search edits a random record (stamped after every other): whatever moves, the
+    scan skips no record that stayed put, and any edit it did not return is newer than the
+    cursor it leaves (the newest value returned), so the next run reads it."""
+    rng = random.Random(seed)
+    records = _tied_records(rng, groups=80, biggest=30)
+    since = sorted(ms for _, ms in records)[len(records) // 4]
+    fake = FakeHubSpot(records, cap=10_000)
+    clock = [max(ms for _, ms in records)]
+    edited: set[str] = set()
+
+    def edit_one(server: FakeHubSpot) -> None:
+        rid = rng.choice(sorted(server.records))
+        clock[0] += rng.choice([0, 1, 1, 2])  # edits may share a millisecond
+        server.records[rid] = clock[0]
+        edited.add(rid)
+
+    fake.on_search = edit_one
+    pages = helpers.search_modified(fake, CONTACTS, since, page_size=5, window=window)  # type: ignore[arg-type]
+    seen = [(r["id"], r["properties"]["lastmodifieddate"]) for page in pages for r in page]
+    assert len(seen) == len(set(seen)), "a version of a record came back twice"
+    cursor = max(helpers.epoch_ms(stamp) or 0 for _, stamp in seen)
+    returned = dict(seen)
+    for rid, ms in fake.records.items():
+        if rid not in edited and ms >= since:
+            assert returned.get(rid) == _iso(ms), f"record {rid} was skipped"
+        elif rid in edited and ms >= since and returned.get(rid) != _iso(ms):
+            assert ms >= cursor, f"edited record {rid} is behind the cursor the run leaves"
+    assert edited - set(returned), "no edit was left for the next run: the test proves nothing"
 
 
 def test_a_first_run_also_returns_what_changed_while_it_listed():
@@ -302,12 +356,13 @@ def test_search_windows_stay_under_the_result_cap(
     sandbox: Sandbox, sandbox_world: World, tmp_path: Path, source_env
 ):
     """The cap is lowered to 75 and pages to 25, so batches of 100 contacts written in one
-    millisecond (one batch update) tie across windows; both window settings return each once."""
+    millisecond (one batch update) tie across slabs; slabs of the cap and of one page both
+    return each change once."""
     sandbox.apps["hubspot"].SEARCH_CAP = 75  # type: ignore[attr-defined]
     to_the_cap, page_by_page = Paths(tmp_path / "cap"), Paths(tmp_path / "keyset")
     settings = {"search_page_size": 25}
     _run(to_the_cap, **settings, search_window=75)
-    _run(page_by_page, **settings)
+    _run(page_by_page, **settings, search_window=25)
 
     contacts = sorted((c["id"] for c in sandbox_world.crm.contacts), key=int)
     assert len(contacts) >= 260
