@@ -139,7 +139,8 @@ def search_modified(
     window: int,
 ) -> Iterator[list[Any]]:
     """Every record modified at or after `since_ms` and at or before the newest modified value
-    when the scan starts, each once.
+    when the scan starts, each once (a record edited during the scan may come back in its new
+    version too).
 
     The range is cut into slabs of about `window` records by last-modified value (one probe
     query finds where a slab ends, so no query pages past HubSpot's cap of 10,000), and each
