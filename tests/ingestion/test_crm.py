@@ -221,7 +221,7 @@ def test_batches_sharing_a_millisecond_are_read_once_each():
 @pytest.mark.parametrize("window", [5, 40, 10_000])
 @pytest.mark.parametrize("seed", range(6))
 def test_records_edited_mid_scan_are_read_now_or_left_past_the_cursor(window: int, seed: int):
-    """Each search edits a random record (stamped after every other): whatever moves, the
+    """Each search edits a random record (stamped at or after every other): whatever moves, the
     scan skips no record that stayed put, and any edit it did not return is newer than the
     cursor it leaves (the newest value returned), so the next run reads it."""
     rng = random.Random(seed)
