@@ -116,20 +116,6 @@ def record_id(record: Any) -> str | None:
     return str(record["id"]) if isinstance(record, dict) and record.get("id") is not None else None
 
 
-def search_body(
-    obj: CrmObject,
-    filters: list[dict[str, str]],
-    sort: str,
-    page_size: int,
-) -> dict[str, Any]:
-    return {
-        "filterGroups": [{"filters": filters}],
-        "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
-        "properties": list(obj.properties),
-        "limit": page_size,
-    }
-
-
 def search_modified(
     client: ApiClient,
     obj: CrmObject,
@@ -167,7 +153,13 @@ def search_modified(
             filters = list(slab)
             if last_id is not None:
                 filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
-            data = client.post(path, search_body(obj, filters, "hs_object_id", page_size))
+            body = {
+                "filterGroups": [{"filters": filters}],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": list(obj.properties),
+                "limit": page_size,
+            }
+            data = client.post(path, body)
             results = results_of(data, path)
             yield results
             ids = [int(rid) for rid in map(record_id, results) if rid is not None and rid.isdigit()]
