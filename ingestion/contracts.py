@@ -170,10 +170,21 @@ def hint_columns(resource: Any, columns: Any) -> Any:
 
 def declared_schema(name: str, tables: Mapping[str, Any]) -> dlt.Schema:
     """A source schema that declares each table's columns up front, so a column that is null
-    in every record still exists with its type (an alternative to `hint_columns`)."""
+    in every record still exists with its type (an alternative to `hint_columns`).
+
+    Every declared table is merged, as its resource says. The schema must say so too: dlt
+    merges this schema into the stored one at every extract, and a table whose resource yields
+    nothing in a run keeps what this schema says, which would otherwise be dlt's default,
+    `append`."""
     from dlt.common.schema.utils import new_table
 
     schema = dlt.Schema(name)
     for table, columns in tables.items():
-        schema.update_table(new_table(table, columns=[{**c, "name": n} for n, c in columns.items()]))
+        schema.update_table(
+            new_table(
+                table,
+                write_disposition="merge",
+                columns=[{**c, "name": n} for n, c in columns.items()],
+            )
+        )
     return schema

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
+from dlt.common.storages.exceptions import SchemaNotFoundError
 
 from ingestion import progress as progress_module
 from ingestion.tables import QUARANTINE_TABLE, SOURCES, SYSTEMS, dataset_name
@@ -112,6 +113,7 @@ def _finish_pending(system: str, pipeline: dlt.Pipeline, where: Paths) -> None:
     """
     marker = where.dlt_dir / f"{pipeline.pipeline_name}.resumed"
     _drop_normalized_extracts(system, pipeline)
+    _adopt_extracted_schemas(system, pipeline)
     if pipeline.has_pending_data:
         log.info("%s: finishing load packages a previous run left behind", system)
         pipeline.normalize()
@@ -135,6 +137,25 @@ def _drop_normalized_extracts(system: str, pipeline: dlt.Pipeline) -> None:
     for load_id in set(pipeline.list_extracted_load_packages()) & done:
         log.info("%s: package %s is normalized already; dropping its extract", system, load_id)
         extracts.delete_package(load_id)
+
+
+def _adopt_extracted_schemas(system: str, pipeline: dlt.Pipeline) -> None:
+    """Extract commits its package (with the schema it extracted with) and only then saves
+    that schema; a run killed between the two leaves the stored schema one run behind, and
+    dlt normalizes a pending package with the stored schema. Table hints the extract set, a
+    table's merge disposition among them, would be lost: a merged table appended to, its
+    changed records doubled. The package's schema is the one that save would have written."""
+    extracts = pipeline._get_normalize_storage().extracted_packages
+    storage = pipeline._schema_storage
+    for load_id in sorted(pipeline.list_extracted_load_packages()):
+        schema = extracts.load_schema(load_id)
+        try:
+            stored = storage.load_schema(schema.name)
+        except SchemaNotFoundError:
+            continue  # none stored: dlt normalizes with the package's own schema
+        if schema.version > stored.version:
+            log.info("%s: package %s was extracted with a newer schema; saving it", system, load_id)
+            storage.save_schema(schema)
 
 
 def _half_loaded(pipeline: dlt.Pipeline, load_id: str) -> bool:

@@ -13,7 +13,7 @@ from ingestion.billing.helpers import EventsCursor
 from ingestion.billing.settings import RESOURCES
 from ingestion.contracts import QUARANTINE_COLUMNS
 from ingestion.http import ApiClient, ClientLease
-from ingestion.pipeline import SystemResult, run_system
+from ingestion.pipeline import SystemResult, make_pipeline, run_system
 from ingestion.warehouse import Paths
 from sandbox.config import DEFAULT_TOKENS, RateLimitConfig
 from sandbox.faults import Drift, FaultPlan, Scripted
@@ -198,6 +198,11 @@ def test_full_load_equals_the_world(sandbox: Sandbox, sandbox_world: World, true
 def test_events_bring_each_change_once(sandbox: Sandbox, sandbox_world: World, trueup_home: Path, source_env):
     _run(trueup_home)
     assert loaded_counts(_run(trueup_home)) == {}, "a run with no changes loads nothing"
+    stored = make_pipeline("billing", Paths(trueup_home)).default_schema
+    # ...and leaves every table merged in the schema it keeps, though none yielded a record
+    assert {spec.name: stored.get_table(spec.name).get("write_disposition") for spec in RESOURCES} == {
+        spec.name: "merge" for spec in RESOURCES
+    }
 
     customer = next(iter(sandbox_world.billing.customers))
     _post(sandbox, f"/v1/customers/{customer['id']}", {"email": "changed@example.com"})

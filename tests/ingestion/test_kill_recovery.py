@@ -1,7 +1,8 @@
 """Kill -9 an ingest at random points (extract, normalize, load), re-run it, and the
 warehouse holds exactly what the sandbox serves: no key missing, none doubled. The windows
 random kills hit too rarely to test by chance (a staging copy committed but not recorded, a
-normalized package whose extract was not yet deleted) get a child that dies exactly there."""
+normalized package whose extract was not yet deleted, an extracted package whose schema was
+not yet saved) get a child that dies exactly there."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import time
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 
 from ingestion.pipeline import SYSTEMS, load_source, make_pipeline, run_system
 from ingestion.warehouse import Paths
 from orchestration.sandbox_runtime import clock_env, patched_env, source_env
 from sandbox import world as world_module
+from sandbox.config import DEFAULT_TOKENS
 from sandbox.parity import differences
 from sandbox.server import Sandbox
 
@@ -179,6 +182,65 @@ def test_a_normalize_killed_before_it_dropped_its_extract_is_finished(sandbox: S
         make_pipeline("billing", where).extract(load_source("billing"), loader_file_format="parquet")
     die_in_child(_DIE_AFTER_NORMALIZE_COMMIT, str(home))
     with pointed_at(sandbox):
+        run_system("billing", where=where)
+    problems = differences(where.warehouse, sandbox.world, schema="raw_billing.")
+    assert not problems, "\n".join(problems)
+
+
+_DIE_AFTER_EXTRACT_COMMIT = """
+import os, sys
+from pathlib import Path
+from dlt.extract.extract import Extract
+from ingestion.pipeline import load_source, make_pipeline
+from ingestion.warehouse import Paths
+
+commit = Extract.commit_packages
+
+def commit_then_die(self):
+    commit(self)
+    os._exit(9)
+
+Extract.commit_packages = commit_then_die
+pipeline = make_pipeline("billing", Paths(Path(sys.argv[1])))
+pipeline.extract(load_source("billing"), loader_file_format="parquet")
+"""
+
+
+def _as_an_earlier_release_stored_it(where: Paths) -> None:
+    """The billing schema as releases before the declared merge disposition stored it after a
+    run in which no resource yielded a record: every table `append`."""
+    pipeline = make_pipeline("billing", where)
+    schema = pipeline.default_schema
+    for table in schema.data_tables(include_incomplete=True):
+        if not table.get("parent"):
+            table["write_disposition"] = "append"
+    schema._bump_version()
+    pipeline._schema_storage.save_schema(schema)
+
+
+@pytest.mark.parametrize("stored", ["after a quiet run", "by an earlier release"])
+def test_an_extract_killed_before_it_saved_its_schema_is_merged(
+    sandbox: Sandbox, tmp_path: Path, stored: str
+):
+    """Extract commits its package and then saves its schema; killed between the two, the next
+    run normalizes the package with the schema an earlier run stored. Changed records must
+    still replace their old versions, not sit beside them."""
+    home = tmp_path / "home"
+    where = Paths(home)
+    with pointed_at(sandbox):
+        run_system("billing", where=where)
+        run_system("billing", where=where)  # nothing changed: no resource yields a record
+    if stored == "by an earlier release":
+        _as_an_earlier_release_stored_it(where)
+    customer = next(iter(sandbox.world.billing.customers))["id"]
+    changed = httpx.post(  # a record the warehouse holds changes
+        f"{sandbox.base_urls['stripe']}/v1/customers/{customer}",
+        data={"email": "changed@example.com"},
+        headers={"Authorization": f"Bearer {DEFAULT_TOKENS['stripe']}"},
+    )
+    assert changed.status_code == 200, changed.text
+    with pointed_at(sandbox):
+        die_in_child(_DIE_AFTER_EXTRACT_COMMIT, str(home))
         run_system("billing", where=where)
     problems = differences(where.warehouse, sandbox.world, schema="raw_billing.")
     assert not problems, "\n".join(problems)
