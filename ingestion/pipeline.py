@@ -15,12 +15,15 @@ import logging
 import multiprocessing
 import os
 import queue as queue_module
+import re
+import shutil
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -40,6 +43,7 @@ dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
 
 _PR_SET_PDEATHSIG = 1  # prctl(2)
+_EXTRACT_FOLDER = re.compile(r"[0-9a-f]{16}")  # dlt names each extract's folder with a random id
 
 
 @dataclass
@@ -112,6 +116,7 @@ def _finish_pending(system: str, pipeline: dlt.Pipeline, where: Paths) -> None:
     gets the clean-up from the next one.
     """
     marker = where.dlt_dir / f"{pipeline.pipeline_name}.resumed"
+    _drop_unfinished_extracts(system, pipeline)
     _drop_normalized_extracts(system, pipeline)
     _adopt_extracted_schemas(system, pipeline)
     if pipeline.has_pending_data:
@@ -126,6 +131,19 @@ def _finish_pending(system: str, pipeline: dlt.Pipeline, where: Paths) -> None:
             tables = ", ".join(f"{table} {count}" for table, count in sorted(removed.items()))
             log.warning("%s: removed rows a resumed load had copied twice (%s)", system, tables)
         marker.unlink()
+
+
+def _drop_unfinished_extracts(system: str, pipeline: dlt.Pipeline) -> None:
+    """Extract writes a package in a folder of its own under `normalize/` and moves it into
+    `extracted` when it is done; a run killed or failed before that leaves the folder behind,
+    holding every page it had written. None of it was committed (its cursors did not move),
+    so the next run reads it all again: the folder is litter, as large as the extract got."""
+    normalize_dir = Path(pipeline._get_normalize_storage().storage.storage_path)
+    for folder in normalize_dir.iterdir() if normalize_dir.is_dir() else ():
+        if folder.is_dir() and _EXTRACT_FOLDER.fullmatch(folder.name):
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            log.info("%s: dropping an unfinished extract (%.1f MB)", system, size / 1e6)
+            shutil.rmtree(folder)
 
 
 def _drop_normalized_extracts(system: str, pipeline: dlt.Pipeline) -> None:

@@ -244,3 +244,34 @@ def test_an_extract_killed_before_it_saved_its_schema_is_merged(
         run_system("billing", where=where)
     problems = differences(where.warehouse, sandbox.world, schema="raw_billing.")
     assert not problems, "\n".join(problems)
+
+
+_DIE_AFTER_FIRST_PAGE = """
+import os, sys
+from pathlib import Path
+from ingestion import progress
+from ingestion.pipeline import load_source, make_pipeline
+from ingestion.warehouse import Paths
+
+def die(self, resource, n_records):
+    os._exit(9)
+
+progress.Progress.page = die
+pipeline = make_pipeline("billing", Paths(Path(sys.argv[1])))
+pipeline.extract(load_source("billing"), loader_file_format="parquet")
+"""
+
+
+def test_an_extract_killed_midway_leaves_no_litter(sandbox: Sandbox, tmp_path: Path):
+    """An extract killed before it committed its package leaves the folder it was writing in;
+    the next run reads that data again and removes the folder."""
+    where = Paths(tmp_path / "home")
+    normalize_dir = where.dlt_dir / "trueup_billing" / "normalize"
+    with pointed_at(sandbox):
+        die_in_child(_DIE_AFTER_FIRST_PAGE, str(where.home))
+        unfinished = {p.name for p in normalize_dir.iterdir() if p.is_dir()} - {"extracted"}
+        assert unfinished, "the killed extract should have left its folder"
+        run_system("billing", where=where)
+    assert not unfinished & {p.name for p in normalize_dir.iterdir()}
+    problems = differences(where.warehouse, sandbox.world, schema="raw_billing.")
+    assert not problems, "\n".join(problems)
