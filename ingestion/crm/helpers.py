@@ -137,22 +137,22 @@ def search_modified(
     """
     window = max(window, page_size)
     path = SEARCH_PATH.format(object_type=obj.name)
-    lower = {"propertyName": obj.modified, "operator": "GTE", "value": str(since_ms)}
+    lower = _where(obj.modified, "GTE", since_ms)
     newest, remaining = _probe(client, obj, [lower], "DESCENDING", 0)
     if newest is None:
         return
-    upper = {"propertyName": obj.modified, "operator": "LTE", "value": str(newest)}
+    upper = _where(obj.modified, "LTE", newest)
     while True:
         top = newest
         if remaining is None or remaining > window:  # more than one slab may be left
             edge, _ = _probe(client, obj, [lower, upper], "ASCENDING", window - 1)
             top = newest if edge is None else edge
-        slab = [lower, {"propertyName": obj.modified, "operator": "LTE", "value": str(top)}]
+        slab = [lower, _where(obj.modified, "LTE", top)]
         last_id: int | None = None
         while True:
             filters = list(slab)
             if last_id is not None:
-                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
+                filters.append(_where("hs_object_id", "GT", last_id))
             body = {
                 "filterGroups": [{"filters": filters}],
                 "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
@@ -168,7 +168,12 @@ def search_modified(
             last_id = max(ids)
         if top >= newest:
             return
-        lower, remaining = {"propertyName": obj.modified, "operator": "GT", "value": str(top)}, None
+        lower, remaining = _where(obj.modified, "GT", top), None
+
+
+def _where(name: str, operator: str, value: int) -> dict[str, str]:
+    """One search filter on a numeric property (HubSpot takes the value as a string)."""
+    return {"propertyName": name, "operator": operator, "value": str(value)}
 
 
 def _probe(
