@@ -728,9 +728,10 @@ STAGING_MODELS = (
         "contact_id",
         emails=("email",),
         phones=("phone_e164",),
-        dates=(("created_at", PAST), ("updated_at", PAST), ("trial_start_date", 365)),
+        dates=(("created_at", PAST), ("updated_at", PAST)),
         statuses=(Accepted("lifecycle_stage", LIFECYCLE_STAGES, raw="lifecycle_stage_raw"),),
     ),
+    Model("stg_crm__contact_dates", "contact_id || ':' || field", dates=(("value_date", 365),)),
     Model("stg_crm__companies", "company_id", phones=("phone_e164",), dates=(("created_at", PAST),)),
     Model(
         "stg_crm__deals",

@@ -236,3 +236,64 @@ CAMPAIGN_THEMES: tuple[str, ...] = (
 )
 CAMPAIGN_REGIONS: tuple[str, ...] = ("US", "US East", "US West", "Canada", "UK", "EMEA", "Global")
 # fmt: on
+
+
+# People of other countries (variety switch `international`): names with letters accent
+# stripping leaves alone (ø, ß, æ, ł, đ, the dotless i) and phones of their own country. Per country:
+# (country name, IANA time zone, dial code, national trunk prefix, national-number prefixes
+# that are valid numbers, digits after the prefix, how the national number is grouped).
+INTERNATIONAL: dict[str, tuple[str, str, str, str, tuple[str, ...], int, tuple[int, ...]]] = {
+    "DK": ("Denmark", "Europe/Copenhagen", "45", "", ("26", "27", "28"), 6, (2, 2, 2, 2)),
+    "NO": ("Norway", "Europe/Oslo", "47", "", ("41", "46", "47", "48", "92", "93", "95"), 6, (3, 2, 3)),
+    "DE": ("Germany", "Europe/Berlin", "49", "0", ("302", "303", "304", "306", "308"), 6, (2, 7)),
+    "GB": ("United Kingdom", "Europe/London", "44", "0", ("207", "203", "208"), 7, (2, 4, 4)),
+    "PL": ("Poland", "Europe/Warsaw", "48", "", ("222", "223", "224", "225", "226"), 6, (2, 3, 2, 2)),
+    "TR": ("Turkey", "Europe/Istanbul", "90", "0", ("2122", "2123", "2124", "2125"), 6, (3, 3, 2, 2)),
+    "RS": ("Serbia", "Europe/Belgrade", "381", "0", ("112", "113", "114"), 6, (2, 7)),
+    "FR": ("France", "Europe/Paris", "33", "0", ("14", "15", "16"), 7, (1, 2, 2, 2, 2)),
+    "ES": ("Spain", "Europe/Madrid", "34", "", ("913", "914", "915"), 6, (3, 2, 2, 2)),
+    "SE": ("Sweden", "Europe/Stockholm", "46", "0", ("85", "86", "87"), 6, (1, 3, 2, 2)),
+}
+INTERNATIONAL_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "DK": (
+        ("Søren", "Mette", "Jørgen", "Åse", "Bjørn", "Mads"),
+        ("Østergaard", "Mølgaard", "Sørensen", "Kjær", "Æbelø"),
+    ),
+    "NO": (
+        ("Ævar", "Ingrid", "Øystein", "Kjærsti", "Bård"),
+        ("Bjørnstad", "Haugen", "Sæther", "Løvås", "Dæhli"),
+    ),
+    "DE": (
+        ("Jürgen", "Jörg", "Käthe", "Günther", "Björn", "Jörn"),
+        ("Weiß", "Groß", "Schäfer", "Köhler", "Strauß"),
+    ),
+    "GB": (
+        ("Siân", "Zoë", "Chloë", "Renée", "Noël"),
+        ("O'Brien", "Ní Bhriain", "McAllister", "Fitz-Gerald", "Brontë"),
+    ),
+    "PL": (
+        ("Łukasz", "Paweł", "Małgorzata", "Wojciech", "Żaneta"),
+        ("Wróbel", "Łukaszewski", "Żak", "Grabowski", "Słowik"),
+    ),
+    "TR": (("Işık", "Çağla", "Gökhan", "Şule", "Ilkay"), ("Yılmaz", "Öztürk", "Çelik", "Şahin", "Aydın")),
+    "RS": (
+        ("Đorđe", "Dušan", "Ljiljana", "Željko", "Miloš"),
+        ("Đorđević", "Petrović", "Đukić", "Živković", "Nikolić"),
+    ),
+    "FR": (
+        ("Éloïse", "Hélène", "François", "Jérôme", "Anaïs"),
+        ("Lefèvre", "Bézier", "Gagné", "Théroux", "Dupré"),
+    ),
+    "ES": (("José", "Martín", "Iñigo", "Begoña", "Ángel"), ("Peña", "Muñoz", "Núñez", "Ibáñez", "Gómez")),
+    "SE": (
+        ("Åsa", "Björn", "Göran", "Märta", "Östen"),
+        ("Ångström", "Söderberg", "Nyström", "Åberg", "Lindqvist"),
+    ),
+}
+# free-text booking questions (variety switch `free_text_questions`)
+FREE_TEXT_QUESTIONS: tuple[str, ...] = (
+    "What would you like to discuss?",
+    "Anything we should know before the call?",
+    "How did you hear about us?",
+)
+HEARD_ABOUT: tuple[str, ...] = ("A friend", "LinkedIn", "Google", "A podcast", "Your newsletter", "G2")

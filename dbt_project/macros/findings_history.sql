@@ -6,7 +6,13 @@
 -#}
 {% macro previous_findings() -%}
     {%- if execute and is_incremental() -%}
-        {{ this }}
+        {#- a table written before a column was added (outcome) reads that column as null -#}
+        {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- if 'outcome' in existing -%}
+            {{ this }}
+        {%- else -%}
+            (select *, cast(null as varchar) as outcome from {{ this }})
+        {%- endif -%}
     {%- else -%}
         (
             select
@@ -23,6 +29,7 @@
                 cast(null as varchar) as ads_value,
                 cast(null as varchar) as authoritative_system,
                 cast(null as varchar) as authoritative_value,
+                cast(null as varchar) as outcome,
                 cast(null as varchar) as proposed_action,
                 cast(null as timestamptz) as detected_at,
                 cast(null as timestamptz) as first_seen_at,

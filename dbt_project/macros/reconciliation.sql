@@ -54,15 +54,20 @@
 
 {#-
     The final select of a rule model. `compared` must be a CTE with record_keys, field and the
-    four per-system values (null where a system does not hold the field). The ownership rows of
+    four per-system values (null where a system does not hold the field). `outcome` is a SQL
+    expression: `missing` (one side empty: a gap to fill), `conflict` (both present and
+    different after normalization) or `malformed` (a value no reading makes sense of); an
+    `equivalent` pair (differing only by case, accents, spacing, a nickname or a format) is
+    never a finding, so a rule leaves it out of `compared`. The ownership rows of
     `owner_entity` and `owner_fields` give the authoritative system and value; the action is a
     push to `target_system` only when every one of those rows names it as a receiver under an
-    owner_wins policy, and `is_write_safe` (an identity link at or above the confidence
-    threshold, nobody's record under review) holds; everything else goes to review.
+    owner_wins policy, the authoritative value is present (an empty owner never overwrites a
+    value), and `is_write_safe` (an identity link at or above the confidence threshold,
+    nobody's record under review) holds; everything else goes to review.
 -#}
 {% macro reconciliation_finding(
     rule, severity, entity, systems,
-    owner_entity=none, owner_fields=[], target_system=none, compared='compared'
+    owner_entity=none, owner_fields=[], target_system=none, compared='compared', outcome="'conflict'"
 ) -%}
     {%- set quoted_fields = [] -%}
     {%- for owner_field in owner_fields -%}
@@ -112,6 +117,7 @@ finding as (
             when ownership_rule.owner_system = 'scheduling' then {{ compared }}.scheduling_value
             when ownership_rule.owner_system = 'ads' then {{ compared }}.ads_value
         end as varchar) as authoritative_value,
+        cast({{ outcome }} as varchar) as outcome,
         case
             when
                 {{ can_push }}
@@ -120,6 +126,12 @@ finding as (
                 and ownership_rule.ownership_row_count = {{ owner_fields | length }}
                 and ownership_rule.is_target_receiver
                 and {{ compared }}.is_write_safe
+                and case ownership_rule.owner_system
+                    when 'crm' then {{ compared }}.crm_value
+                    when 'billing' then {{ compared }}.billing_value
+                    when 'scheduling' then {{ compared }}.scheduling_value
+                    when 'ads' then {{ compared }}.ads_value
+                end is not null
                 then 'push_to_{{ target_system }}'
             else 'review'
         end as proposed_action,

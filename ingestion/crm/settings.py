@@ -57,6 +57,7 @@ CONTACTS = CrmObject(
         "firstname",
         "lastname",
         "phone",
+        "country",
         "company",
         "jobtitle",
         "lifecyclestage",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.store import World
+from sandbox.variety import Variety
 from sandbox.world.common import DEFAULT_ANCHOR, FREEZE_ABOVE, KINDS, format_phone, us_e164
 from sandbox.world.engine import Engine
 from sandbox.world.truth import Anomaly, GroundTruth, Person
@@ -43,14 +44,16 @@ def generate(
     noise: float = 1.0,
     anchor: datetime = DEFAULT_ANCHOR,
     progress: Callable[[str], None] | None = None,
+    variety: Variety | None = None,
 ) -> World:
-    """Build the whole sandbox world (see sandbox/WORLD.md); deterministic from the arguments."""
+    """Build the whole sandbox world (see sandbox/WORLD.md); deterministic from the arguments.
+    `variety` switches on the patterns of real accounts (`sandbox.variety`)."""
     if contacts < 100:
         raise ValueError("a world needs at least 100 contacts")
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=UTC)
     world = World(seed=seed, contacts_target=contacts, now=anchor)
-    engine = Engine(world, seed, contacts, noise, anchor)
+    engine = Engine(world, seed, contacts, noise, anchor, variety or Variety())
     world.truth = GroundTruth(seed, contacts, noise, anchor, engine.persons, engine.anomalies, engine)
     # Millions of small containers: cyclic GC passes during the build would only slow it down.
     # A large world is long-lived and free of reference cycles, so it is then frozen out of the

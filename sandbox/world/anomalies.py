@@ -7,7 +7,7 @@ from datetime import date
 
 from sandbox import names
 from sandbox.store import Record
-from sandbox.world.common import DAY, HOUR, MIN, SEC, format_phone, stamp_modified, to_ms, with_typo
+from sandbox.world.common import DAY, HOUR, MIN, SEC, stamp_modified, to_ms, with_typo
 from sandbox.world.scheduling import SchedulingGen
 from sandbox.world.truth import Anomaly
 
@@ -27,13 +27,16 @@ class AnomalyGen(SchedulingGen):
         for kind, rate in (("email_mismatch", 0.01), ("name_mismatch", 0.01), ("phone_mismatch", 0.01)):
             pool = [i for i in linked if i not in self.used]
             if kind == "phone_mismatch":
-                pool = [i for i in pool if self.persons[i].phone_e164]
+                pool = [i for i in pool if self.persons[i].phone_e164 and self.cust_of[i]["phone"]]
+            if kind == "name_mismatch":  # a customer billed under its company's name has no name to differ
+                pool = [i for i in pool if self.cust_of[i]["id"] not in self.b2b_customers]
             for i in self._pick(rng, pool, self._k(n_customers, rate)):
                 self.used.add(i)
                 cust = self.cust_of[i]
                 t = max(self.created[i], cust["created"] * 1000) + HOUR
                 t = min(self.now - SEC, t + int(max(0, self.now - MIN - t) * rng.random()))
                 getattr(self, f"_make_{kind}")(rng, i, cust, t)
+        self._one_sided_phones(rng, linked)
         # people who may never get a billing customer: no won deal now, no open deal to win later
         with_deal = {d.person for d in self.deals}
         plain = [i for i in range(self.n_primary) if i not in self.used and i not in with_deal]
@@ -53,6 +56,32 @@ class AnomalyGen(SchedulingGen):
             props = self.props[i]
             assert props is not None
             self._make_malformed_date(rng, i, props, self.created[i])
+
+    def _one_sided_phones(self, rng: random.Random, linked: list[int]) -> None:
+        """Phones held by one system only (variety): a gap to fill, not a disagreement; the
+        phone_mismatch rule reports it with outcome `missing`."""
+        share = self.variety.one_sided_values
+        if not share:
+            return
+        for i in self.phone_gaps:  # customers created without a phone
+            contact = self._contact_of(i) if i < self.n_primary and self.persons[i].crm_contact_ids else None
+            if i in self.used or contact is None or not contact["properties"].get("phone"):
+                continue
+            self.used.add(i)
+            cust = self.cust_of[i]
+            keys = {"contact_id": contact["id"], "customer_id": cust["id"]}
+            self._anomaly(
+                "phone_mismatch", keys, {"outcome": "missing", "side": "billing"}, cust["created"] * 1000
+            )
+        pool = [i for i in linked if i not in self.used and self.cust_of[i]["phone"]]
+        for i in self._pick(self.r_variety, pool, round(share * len(pool))):
+            self.used.add(i)
+            contact, cust = self._contact_of(i), self.cust_of[i]
+            t = min(self.now - SEC, cust["created"] * 1000 + HOUR)
+            contact["properties"]["phone"] = None
+            self._touch_contact(contact, t)
+            keys = {"contact_id": contact["id"], "customer_id": cust["id"]}
+            self._anomaly("phone_mismatch", keys, {"outcome": "missing", "side": "crm"}, t)
 
     def _paid_not_customer(self, rng: random.Random, n_customers: int) -> None:
         pool = []
@@ -107,12 +136,14 @@ class AnomalyGen(SchedulingGen):
         return self._anomaly("email_mismatch", keys, {"crm_email": p.email, "billing_email": old}, t)
 
     def _make_name_mismatch(self, rng: random.Random, i: int, cust: Record, t: int) -> Anomaly:
+        """Billing holds another name: a misspelling or a changed family name, never only a
+        nickname, accents or case (those are the same name)."""
         p = self.persons[i]
-        nicks = names.NICKNAMES.get(p.first_name)
-        if nicks and rng.random() < 0.6:
-            billing = f"{rng.choice(nicks)} {p.last_name}"
-        elif rng.random() < 0.5:
+        r = rng.random()
+        if r < 0.45:
             billing = f"{p.first_name} {with_typo(rng, p.last_name)}"
+        elif r < 0.7:
+            billing = f"{with_typo(rng, p.first_name)} {p.last_name}"
         else:
             other = rng.choice([n for n in names.LAST_NAMES if n != p.last_name])
             billing = f"{p.first_name} {p.last_name}-{other}"
@@ -125,9 +156,9 @@ class AnomalyGen(SchedulingGen):
 
     def _make_phone_mismatch(self, rng: random.Random, i: int, cust: Record, t: int) -> Anomaly:
         p = self.persons[i]
-        other = self._new_phone(rng)
+        other = self._new_number_of(rng, p)
         previous = {"phone": cust["phone"]}
-        cust["phone"] = format_phone(other, self.noise.phone_style())
+        cust["phone"] = self._phone_text(p, national_ok=True, e164=other)
         self._emit(t, "customer.updated", cust, previous=previous, request=True)
         keys = {"contact_id": self._contact_of(i)["id"], "customer_id": cust["id"]}
         return self._anomaly("phone_mismatch", keys, {"crm_phone": p.phone_e164, "billing_phone": other}, t)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import random
 
+from anyascii import anyascii
+
+from sandbox import names
 from sandbox.config import STRIPE_API_VERSION
 from sandbox.store import Record
-from sandbox.world.common import DAY, HOUR, MIN, SEC, add_months, format_phone, to_dollars
+from sandbox.world.common import DAY, HOUR, MIN, SEC, add_months, to_dollars
 from sandbox.world.crm import CrmGen
 from sandbox.world.state import Deal
+from sandbox.world.truth import Person
 
 PLANS = ((4900, "Starter"), (9900, "Growth"), (19900, "Scale"), (49900, "Enterprise"))
 
@@ -90,18 +94,63 @@ class BillingGen(CrmGen):
             "metadata": {"hubspot_contact_id": p.crm_contact_ids[0]} if linked and p.crm_contact_ids else {},
             "name": noise.full_name(p.first_name, p.last_name, noise.name_billing),
             "next_invoice_sequence": 1,
-            "phone": format_phone(p.phone_e164, noise.phone_style()) if p.phone_e164 else None,
+            "phone": self._phone_text(p, national_ok=True),
             "preferred_locales": [],
             "shipping": None,
             "tax_exempt": "none",
             "test_clock": None,
         }
+        self._billing_variety(i, cust)
         self.cust_of[i] = cust
         p.billing_customer_ids.append(cust_id)
         self.customer_person[cust_id] = i
         self._add("customers", cust)
         self._emit(t, "customer.created", cust, request=True)
         return cust
+
+    def _billing_variety(self, i: int, cust: Record) -> None:
+        """Real-account patterns on a new customer: billed under the company's name (B2B), a
+        name only cosmetically different from the CRM's, an address abroad, no phone."""
+        variety, rng, p = self.variety, self.r_variety, self.persons[i]
+        if p.country is not None:
+            cust["address"] = {"city": None, "country": p.country, "line1": None, "line2": None}
+            cust["address"] |= {"postal_code": None, "state": None}
+        if variety.b2b_billing and self._billed_as_company(p.company_index):
+            cust["name"] = self.co_name[p.company_index]
+            self.b2b_customers.add(cust["id"])
+        elif variety.equivalent_names and rng.random() < variety.equivalent_names:
+            cust["name"] = self._equivalent_name(rng, p)
+        gap = variety.one_sided_values
+        if gap and not self.live and p.phone_e164 and rng.random() < gap:
+            cust["phone"] = None  # a gap to fill, once the customer is linked (person_anomalies)
+            self.phone_gaps.append(i)
+
+    def _billed_as_company(self, company: int) -> bool:
+        """Whether a company's customers are billed under its legal name (decided once)."""
+        billed = self.b2b_companies.get(company)
+        if billed is None:
+            billed = self.b2b_companies[company] = self.r_variety.random() < self.variety.b2b_billing
+        return billed
+
+    def _equivalent_name(self, rng: random.Random, p: Person) -> str:
+        """The person's name as billing may hold it without it being another name: a
+        nickname, the letters without their accents, another case, extra spaces."""
+        ways = ["upper", "lower", "spaces"]
+        if names.NICKNAMES.get(p.first_name):
+            ways += ["nickname", "nickname"]
+        if anyascii(f"{p.first_name} {p.last_name}") != f"{p.first_name} {p.last_name}":
+            ways += ["ascii", "ascii"]
+        way = rng.choice(ways)
+        first, last = p.first_name, p.last_name
+        if way == "nickname":
+            return f"{rng.choice(names.NICKNAMES[first])} {last}"
+        if way == "ascii":
+            return anyascii(f"{first} {last}")
+        if way == "upper":
+            return f"{first} {last}".upper()
+        if way == "lower":
+            return f"{first} {last}".lower()
+        return f"{first}  {last} "
 
     def _charge(self, cust: Record, inv_id: str, pi_id: str, amount: int, t: int, ok: bool) -> Record:
         charge = {
@@ -188,18 +237,20 @@ class BillingGen(CrmGen):
             pi.update(status="succeeded", amount_received=total, latest_charge=success["id"])
         elif charges:
             pi["latest_charge"] = charges[-1]["id"]
-        if outcome == "uncollectible":
+        if outcome in ("uncollectible", "void"):
             pi["status"] = "canceled"
         status = {"paid_without_payment": "paid", "open_with_payment": "open"}.get(outcome, outcome)
         paid = status == "paid"
         uncollectible_at = fin + 30 * DAY if status == "uncollectible" else 0
+        # paid_at carries the moment a void invoice was voided (it is never paid)
+        voided_at = paid_at if status == "void" else 0
         charge_id = (success or charges[-1])["id"] if paid else None
         inv: Record = {
             "id": inv_id,
             "object": "invoice",
             "amount_due": total,
             "amount_paid": total if paid else 0,
-            "amount_remaining": 0 if paid else total,
+            "amount_remaining": 0 if paid or voided_at else total,
             "attempt_count": len(charges),
             "attempted": bool(charges),
             "auto_advance": status == "open",
@@ -244,7 +295,7 @@ class BillingGen(CrmGen):
                 "finalized_at": fin // 1000,
                 "marked_uncollectible_at": uncollectible_at // 1000 if uncollectible_at else None,
                 "paid_at": paid_at // 1000 if paid else None,
-                "voided_at": None,
+                "voided_at": voided_at // 1000 if voided_at else None,
             },
             "subscription": subscription,
             "subtotal": total,
@@ -257,7 +308,7 @@ class BillingGen(CrmGen):
             self.open_invoices[inv_id] = None
         if status == "uncollectible" or (status == "open" and charges):
             cust["delinquent"] = True
-        self._invoice_events(inv, pi, charges, created, fin, paid_at, uncollectible_at)
+        self._invoice_events(inv, pi, charges, created, fin, paid_at, uncollectible_at or voided_at)
         return inv
 
     def _invoice_events(
@@ -313,6 +364,8 @@ class BillingGen(CrmGen):
             self._emit(paid_at, "invoice.paid", inv)
         elif inv["status"] == "uncollectible":
             self._emit(uncollectible_at, "invoice.marked_uncollectible", inv)
+        elif inv["status"] == "void":
+            self._emit(uncollectible_at, "invoice.voided", inv)
 
     def _deal_outcome(self, rng: random.Random, fin: int) -> tuple[str, int]:
         if self.now - fin > 40 * DAY and rng.random() < 0.04:
@@ -374,6 +427,13 @@ class BillingGen(CrmGen):
     def _deal_invoice(self, rng: random.Random, d: Deal, cust: Record, at: int) -> Record:
         fin = min(self.now - SEC, at + rng.randint(30 * SEC, 2 * HOUR))
         lines = [(d.cents, d.name)]
+        near_miss = self._near_miss(d, at)
+        if near_miss == "tolerance":  # rounding or a small fee: within the amount tolerance
+            off = max(1, round(d.cents * self.r_variety.uniform(0.001, 0.008)))
+            lines.append((off if self.r_variety.random() < 0.5 else -off, "Rounding"))
+        elif near_miss in ("reissued", "split"):
+            at, fin = self._first_deal_invoice(d, cust, at, fin, near_miss)
+            lines = [(d.cents - d.cents // 2, f"{d.name} (second half)")] if near_miss == "split" else lines
         if d.amount_off:
             lines.append((d.amount_off, "Onboarding and setup" if d.amount_off > 0 else "Discount"))
         if d.pay_mismatch:
@@ -407,6 +467,42 @@ class BillingGen(CrmGen):
             detail = {"variant": d.pay_mismatch, "invoice_status": inv["status"], "payment_intent": pi}
             self._anomaly("invoice_payment_mismatch", {"invoice_id": inv["id"]}, detail, paid_at)
         return inv
+
+    def _near_miss(self, d: Deal, at: int) -> str:
+        """A difference no rule may flag (variety `near_misses`), for a deal without anomalies:
+        an invoice within the amount tolerance, a voided invoice re-issued, two half invoices."""
+        if not self.variety.near_misses or d.amount_off or d.pay_mismatch or d.no_invoice:
+            return ""
+        rng = self.r_variety
+        if rng.random() >= 0.1:
+            return ""
+        kind = rng.choice(("tolerance", "reissued", "split"))
+        return kind if kind == "tolerance" or at < self.now - 2 * DAY else "tolerance"
+
+    def _first_deal_invoice(self, d: Deal, cust: Record, at: int, fin: int, kind: str) -> tuple[int, int]:
+        """The invoice before the deal's last one: a wrong amount, voided an hour after it was
+        finalized (`reissued`); or the first half (`split`). Returns when the next one starts."""
+        rng = self.r_variety
+        wrong = d.cents + max(100, round(d.cents * rng.uniform(0.1, 0.3) / 100) * 100)
+        first = d.cents // 2 if kind == "split" else wrong
+        name = f"{d.name} (first half)" if kind == "split" else d.name
+        outcome, settled = ("void", fin + HOUR) if kind == "reissued" else ("paid", fin + MIN)
+        self._invoice(
+            cust,
+            at,
+            fin,
+            [(first, name)],
+            reason="manual",
+            metadata={"hubspot_deal_id": d.id},
+            subscription=None,
+            period=(at, at),
+            description=name,
+            automatic=False,
+            outcome=outcome,
+            paid_at=settled,
+        )
+        after = settled + 10 * MIN
+        return after, min(self.now - SEC, after + 5 * MIN)
 
     def _subscriptions(self, rng: random.Random) -> None:
         for n, (unit, plan) in enumerate(PLANS):

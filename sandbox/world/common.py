@@ -8,6 +8,9 @@ from base64 import b32encode, b64encode
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from anyascii import anyascii
+
+from sandbox import names
 from sandbox.store import Collection, Record
 
 DEFAULT_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
@@ -147,7 +150,7 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]")
 def slugify(text: str) -> str:
     slug = _SLUGS.get(text)
     if slug is None:
-        slug = _SLUGS[text] = _NON_ALNUM.sub("", text.lower())
+        slug = _SLUGS[text] = _NON_ALNUM.sub("", anyascii(text).lower())
     return slug
 
 
@@ -167,6 +170,31 @@ def format_phone(e164: str, style: int) -> str:
     if style == 6:
         return f"1-{area}-{exchange}-{line}"
     return e164
+
+
+def format_international(e164: str, country: str, style: int) -> str:
+    """One of the ways a number of `country` is written: +CC grouped (0), 00CC grouped (1),
+    E.164 (2), 00CC and the digits (3), or the national format with its trunk prefix (4),
+    which reads only where the region is known."""
+    _, _, dial, trunk, _, _, groups = names.INTERNATIONAL[country]
+    national = e164[1 + len(dial) :]
+    parts, at = [], 0
+    for size in groups:
+        if at < len(national):
+            parts.append(national[at : at + size])
+            at += size
+    if at < len(national):
+        parts.append(national[at:])
+    grouped = " ".join(parts)
+    if style == 0:
+        return f"+{dial} {grouped}"
+    if style == 1:
+        return f"00{dial} {grouped}"
+    if style == 2:
+        return e164
+    if style == 3:
+        return f"00{dial}{national}"
+    return f"{trunk}{grouped}"
 
 
 def with_typo(rng: random.Random, word: str) -> str:
@@ -278,7 +306,8 @@ def norm_email(value: str | None) -> str:
 
 
 def norm_name(value: str | None) -> str:
-    return " ".join((value or "").split()).lower()
+    """Case, accents and spacing aside: "  JÜRGEN Weiß" is "jurgen weiss"."""
+    return " ".join(anyascii(value or "").split()).lower()
 
 
 _DIGITS = re.compile(r"\D")
@@ -292,6 +321,26 @@ def us_e164(text: str | None) -> str | None:
     if len(digits) == 11 and digits[0] == "1":
         return "+" + digits
     return None
+
+
+def phone_e164(text: str | None, country: str | None = None) -> str | None:
+    """The number a phone text means (read in `country` where it has no country code), or
+    None: how the world tells whether two systems hold the same phone."""
+    import phonenumbers
+
+    if not text or not text.strip():
+        return None
+    candidates: list[tuple[str, str | None]] = [(text, country or "US")]
+    if text.strip().startswith("00"):
+        candidates.append(("+" + text.strip()[2:], None))
+    for candidate, region in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return us_e164(text)
 
 
 def to_cents(amount: str | None) -> int:

@@ -293,12 +293,16 @@ class CrmGen(AdsGen):
         cid = self.crm.new_id()
         ci = p.company_index
         created = iso_ms(t)
-        phone = p.phone_e164
+        # a contact abroad often names its country (HubSpot's `country`): then the CRM may hold
+        # its phone in the national format
+        country = None
+        if p.country is not None and self.r_variety.random() < 0.6:
+            country = names.INTERNATIONAL[p.country][0]
         props: Record = {
             "email": noise.email(p.email, min(0.95, noise.email_crm * (3 if dup else 1))),
             "firstname": noise.word(p.first_name, noise.name_crm),
             "lastname": noise.word(p.last_name, noise.name_crm),
-            "phone": format_phone(phone, noise.phone_style()) if phone else None,
+            "phone": self._phone_text(p, national_ok=country is not None),
             "company": noise.company(self.co_stem[ci], self.co_suffix[ci], self.co_name[ci], noise.company_p),
             "jobtitle": rng.choice(names.JOB_TITLES) if rnd() < 0.85 else None,
             "lifecyclestage": stage,
@@ -313,6 +317,8 @@ class CrmGen(AdsGen):
             "lastmodifieddate": created,
             "hs_object_id": cid,
         }
+        if country is not None:
+            props["country"] = country
         if dup:
             props["hs_analytics_source_data_2"] = rng.choice(names.IMPORT_LISTS)
         else:

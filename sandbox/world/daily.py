@@ -21,17 +21,16 @@ from sandbox.world.common import (
     SEC,
     SETTLE_DAYS,
     add_months,
-    format_phone,
     iso_ms,
     iso_us,
     live_record,
     norm_email,
     norm_name,
+    phone_e164,
     stamp_modified,
     to_cents,
     to_dollars,
     to_ms,
-    us_e164,
     ymd,
 )
 from sandbox.world.crm import DEFAULT_STAGES, LOST_STAGES, RENEWAL_STAGES, WON_STAGES, deal_record
@@ -357,9 +356,10 @@ class DailyGen(AnomalyGen):
             stamp_modified(meeting, "hs_lastmodifieddate", t + 30 * SEC)
             return None
         self._cancel_pair(event, invitee, t, "Rescheduled", True)
-        qa = invitee["questions_and_answers"]
-        typed = (invitee["first_name"], invitee["last_name"], invitee["email"], qa[0]["answer"])
-        topic = qa[1]["answer"] if len(qa) > 1 else None
+        answers = {item["question"]: item["answer"] for item in invitee["questions_and_answers"]}
+        company = answers.get("Company name") or self.co_name[self.persons[bk.person].company_index]
+        typed = (invitee["first_name"], invitee["last_name"], invitee["email"], company)
+        topic = answers.get("What would you like to discuss?")
         extras = (topic, invitee["timezone"], dict(invitee["tracking"]), invitee["text_reminder_number"])
         start = self._slot(max(bk.start, t + HOUR) + rng.randint(DAY, 7 * DAY))
         new_event, new_invitee = self._calendly_pair(bk, start, start + bk.end - bk.start, t, typed, extras)
@@ -490,7 +490,13 @@ class DailyGen(AnomalyGen):
             if kind == "name_mismatch":
                 crm_name = f"{props.get('firstname') or ''} {props.get('lastname') or ''}"
                 return norm_name(crm_name) != norm_name(cust.get("name"))
-            return us_e164(props.get("phone")) != us_e164(cust.get("phone"))
+            person = (
+                self.persons[self.contact_person[contact["id"]]]
+                if contact["id"] in self.contact_person
+                else None
+            )
+            country = person.country if person else None
+            return phone_e164(props.get("phone"), country) != phone_e164(cust.get("phone"), country)
         if kind == "billing_orphan":
             cust = billing.customers.get(keys["customer_id"])
             linked = cust and live_record(crm.contacts, cust["metadata"].get("hubspot_contact_id") or "")
@@ -569,7 +575,14 @@ class DailyGen(AnomalyGen):
         self._fix_customer_field(t, a, "name", name)
 
     def _fix_phone_mismatch(self, t: int, a: Anomaly) -> None:
-        self._fix_customer_field(t, a, "phone", self._crm_props(a).get("phone"))
+        if a.detail.get("side") != "crm":
+            self._fix_customer_field(t, a, "phone", self._crm_props(a).get("phone"))
+            return
+        contact = live_record(self.crm.contacts, a.keys["contact_id"])
+        cust = self.billing.customers.get(a.keys["customer_id"])
+        if contact is not None and cust is not None:  # the CRM learns the phone billing holds
+            contact["properties"]["phone"] = cust.get("phone")
+            stamp_modified(contact, "lastmodifieddate", t)
 
     def _fix_billing_orphan(self, t: int, a: Anomaly) -> None:
         cust = self.billing.customers.get(a.keys["customer_id"])
@@ -623,7 +636,9 @@ class DailyGen(AnomalyGen):
         if contact is None or i is None:
             return
         e164 = self.persons[i].phone_e164
-        contact["properties"]["phone"] = format_phone(e164, self.noise.phone_style()) if e164 else None
+        contact["properties"]["phone"] = (
+            self._phone_text(self.persons[i], national_ok=False) if e164 else None
+        )
         stamp_modified(contact, "lastmodifieddate", t)
 
     def _linked_person(self, need_phone: bool = False) -> tuple[int, Record] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from anyascii import anyascii
+
 from sandbox import names
 from sandbox.config import CALENDLY_API
 from sandbox.store import Record
@@ -15,7 +17,6 @@ from sandbox.world.common import (
     HOUR,
     MIN,
     SEC,
-    format_phone,
     iso_ms,
     iso_us,
     to_ms,
@@ -123,6 +124,8 @@ class SchedulingGen(BillingGen):
         company = noise.company(
             self.co_stem[ci], self.co_suffix[ci], self.co_name[ci], min(0.95, noise.company_p * 1.5)
         )
+        if p.country is not None and self.r_variety.random() < 0.4:
+            first, last = anyascii(first), anyascii(last)  # typed on a keyboard without the letters
         return first, last, email, company
 
     def _calendly_pair(
@@ -140,9 +143,7 @@ class SchedulingGen(BillingGen):
         invitee_id = ids.calendly()
         first, last, email, company = typed
         topic, timezone, tracking, reminder = extras
-        qa = [{"question": "Company name", "answer": company, "position": 0}]
-        if topic:
-            qa.append({"question": "What would you like to discuss?", "answer": topic, "position": 1})
+        qa = self._booking_answers(company, topic)
         event: Record = {
             "uri": event_uri,
             "name": name,
@@ -185,6 +186,27 @@ class SchedulingGen(BillingGen):
         self._add_calendly(event, invitee)
         self.persons[bk.person].scheduling_invitee_uris.append(invitee["uri"])
         return event, invitee
+
+    def _booking_answers(self, company: str, topic: str | None) -> list[dict[str, Any]]:
+        """The booking form's questions and answers: the company, then a topic; or, with
+        free-text questions only (variety), what to discuss and how they heard of us."""
+        if not self.variety.free_text_questions:
+            qa = [{"question": "Company name", "answer": company, "position": 0}]
+            if topic:
+                qa.append({"question": "What would you like to discuss?", "answer": topic, "position": 1})
+            return qa
+        rng = self.r_variety
+        first = (topic or rng.choice(names.MEETING_TOPICS)).lower()
+        qa = [{"question": names.FREE_TEXT_QUESTIONS[0], "answer": first, "position": 0}]
+        if rng.random() < 0.5:
+            qa.append(
+                {
+                    "question": names.FREE_TEXT_QUESTIONS[2],
+                    "answer": rng.choice(names.HEARD_ABOUT),
+                    "position": 1,
+                }
+            )
+        return qa
 
     def _add_calendly(self, event: Record, invitee: Record) -> None:
         if self.live:
@@ -242,8 +264,9 @@ class SchedulingGen(BillingGen):
         topic = rng.choice(names.MEETING_TOPICS) if rng.random() < 0.5 else None
         reminder = None
         if p.phone_e164 and rng.random() < 0.35:
-            reminder = format_phone(p.phone_e164, self.noise.phone_style())
-        return topic, rng.choice(names.TIMEZONES), tracking, reminder
+            reminder = self._phone_text(p, national_ok=True)  # the booking's time zone is theirs
+        timezone = rng.choice(names.TIMEZONES)
+        return topic, p.time_zone or timezone, tracking, reminder
 
     def _meeting(
         self, rng: random.Random, bk: Booking, p: Person, event: Record, invitee: Record, old_event: Record

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox import names
 from sandbox.config import STRIPE_EVENT_WINDOW_DAYS
 from sandbox.store import Record, World
+from sandbox.variety import Variety
 from sandbox.world.common import DAY, HISTORY_DAYS, Ids, LocalDays, Noise, slugify, to_ms, ymd
 from sandbox.world.truth import Anomaly, Person
 
@@ -66,7 +67,9 @@ class Campaign:
 class EngineState:
     """All generator state, and the helpers every part of the generator shares."""
 
-    def __init__(self, world: World, seed: int, contacts: int, noise: float, anchor: datetime) -> None:
+    def __init__(
+        self, world: World, seed: int, contacts: int, noise: float, anchor: datetime, variety: Variety
+    ) -> None:
         self.crm = world.crm
         self.billing = world.billing
         self.sched = world.scheduling
@@ -85,6 +88,14 @@ class EngineState:
         self.r_anom = self._rng("anomalies")
         self.r_adv = self._rng("advance")
         self.noise = Noise(noise, self._rng("noise"))
+        # real-account patterns: drawn from a stream of their own, so a world without them is
+        # the same world as before they existed
+        self.variety = variety
+        self.r_variety = self._rng("variety")
+        self.b2b_companies: dict[int, bool] = {}  # company index -> billed under its own name
+        self.b2b_customers: set[str] = set()
+        self.phone_gaps: list[int] = []  # persons whose billing customer got no phone
+        self.namesakes: list[tuple[int, int]] = []
         self.ids = Ids(self._rng("ids"))
         self.n_dup = max(3, round(0.01 * contacts))
         self.n_orphans = max(3, round(0.0025 * contacts))

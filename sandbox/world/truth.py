@@ -18,6 +18,8 @@ class Person:
     phone_e164: str | None
     company: str
     company_index: int = -1
+    country: str | None = None  # ISO code of a person abroad (variety `international`)
+    time_zone: str | None = None
     crm_contact_ids: list[str] = field(default_factory=list)
     billing_customer_ids: list[str] = field(default_factory=list)
     scheduling_invitee_uris: list[str] = field(default_factory=list)
@@ -30,6 +32,7 @@ class Person:
             "email": self.email,
             "phone_e164": self.phone_e164,
             "company": self.company,
+            "country": self.country,
             "crm_contact_ids": self.crm_contact_ids,
             "billing_customer_ids": self.billing_customer_ids,
             "scheduling_invitee_uris": self.scheduling_invitee_uris,

@@ -34,7 +34,8 @@ RULES = [
     "malformed_phone",
 ]
 SELECT_UPSTREAM = ("+reconciliation", "+reverse_etl")
-SELECT_OWN = ("reconciliation", "reverse_etl")
+# raw edits reach the rules through staging's person tables and identity (tables, not views)
+SELECT_OWN = ("staging", "intermediate", "reconciliation", "reverse_etl")
 THRESHOLD = 0.9  # dbt_project.yml var identity_confidence_threshold
 # the files whose dbt tests this module must see failing on broken input
 OWN_TEST_FILES = (

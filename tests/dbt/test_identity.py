@@ -408,7 +408,15 @@ def test_every_identity_test_fails_on_broken_input(
             con.execute(statement)
     with pytest.raises(DbtError) as failure:
         run_dbt(
-            ["test", "--select", "intermediate", "nicknames", "free_email_domains", "path:tests/identity"],
+            [
+                "test",
+                "--select",
+                "intermediate",
+                "nicknames",
+                "free_email_domains",
+                "role_mailboxes",
+                "path:tests/identity",
+            ],
             where=warehouse.paths,
         )
     statuses = {r["unique_id"]: r["status"] for r in failure.value.results.get("results", [])}
@@ -425,5 +433,6 @@ def test_duplicate_raw_record_breaks_record_key_uniqueness(
             "insert into raw_billing.customers select * replace ('dup-' || _dlt_id as _dlt_id) "
             "from raw_billing.customers limit 1"
         )
+    run_dbt(["run", "--select", "stg_billing__customers"], where=warehouse.paths)  # a table
     with pytest.raises(DbtError, match="unique_int_identity__records_record_key"):
         run_dbt(["build", "--select", "int_identity__records"], where=warehouse.paths)

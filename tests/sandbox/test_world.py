@@ -599,6 +599,7 @@ def test_write_truth(world: World, tmp_path: Path) -> None:
         "email",
         "phone_e164",
         "company",
+        "country",
         "crm_contact_ids",
         "billing_customer_ids",
         "scheduling_invitee_uris",

@@ -27,6 +27,7 @@ final as (
         ads_value,
         authoritative_system,
         authoritative_value,
+        outcome,
         proposed_action,
         detected_at
     from unioned

@@ -31,5 +31,5 @@ compared as (
 ),
 
 {{ reconciliation_finding(
-    rule='billing_orphan', severity='warn', entity='customer', systems='crm,billing'
+    rule='billing_orphan', severity='warn', entity='customer', systems='crm,billing', outcome="'missing'"
 ) }}

@@ -1,5 +1,7 @@
--- One row per deal won longer ago than the settle window (var settle_window_days) with no
--- billed invoice carrying its id (metadata.hubspot_deal_id).
+-- One row per deal won longer ago than the settle window (var settle_window_days) that no
+-- issued invoice belongs to (int_billing__deal_invoices: the invoice's deal key, the deal's
+-- invoice reference, or the customer-and-date link). An invoice counts once it was finalized
+-- and not voided, whether or not it was paid (uncollectible included).
 
 with
 
@@ -15,11 +17,20 @@ invoices as (
 
 ),
 
+deal_invoices as (
+
+    select * from {{ ref('int_billing__deal_invoices') }}
+
+),
+
 invoiced_deals as (
 
-    select distinct invoices.crm_deal_id as deal_id
-    from invoices
-    where invoices.is_billed and invoices.crm_deal_id is not null
+    select distinct deal_invoices.deal_id
+    from deal_invoices
+    inner join invoices on deal_invoices.invoice_id = invoices.invoice_id
+    where
+        invoices.finalized_at is not null
+        and coalesce(invoices.invoice_status_raw, '') not in ('void', 'draft')
 
 ),
 
@@ -44,5 +55,5 @@ compared as (
 
 {{ reconciliation_finding(
     rule='deal_won_no_invoice', severity='error', entity='deal', systems='crm,billing',
-    owner_entity='deal', owner_fields=['deal_stage'], target_system='billing'
+    owner_entity='deal', owner_fields=['deal_stage'], target_system='billing', outcome="'missing'"
 ) }}

@@ -1,5 +1,6 @@
--- One row per linked CRM contact and billing customer whose emails differ after normalization
--- (trimmed, lower-cased).
+-- One row per linked CRM contact and billing customer whose emails disagree: `conflict` when
+-- both hold an address and they name different mailboxes (case, surrounding spaces and a plus
+-- tag, jane+billing@ for jane@, are no difference), `missing` when one side holds none.
 
 with
 
@@ -9,37 +10,48 @@ links as (
 
 ),
 
-contacts as (
+records as (
 
-    select * from {{ ref('stg_crm__contacts') }}
+    select * from {{ ref('int_identity__records') }}
 
 ),
 
-customers as (
+emails as (
 
-    select * from {{ ref('stg_billing__customers') }}
+    select
+        links.contact_id,
+        links.customer_id,
+        links.is_write_safe,
+        crm_records.email as crm_email,
+        billing_records.email as billing_email,
+        crm_records.email_normalized as crm_mailbox,
+        billing_records.email_normalized as billing_mailbox
+    from links
+    inner join records as crm_records
+        on crm_records.record_system = 'crm' and links.contact_id = crm_records.record_id
+    inner join records as billing_records
+        on billing_records.record_system = 'billing' and links.customer_id = billing_records.record_id
 
 ),
 
 compared as (
 
     select
-        {{ record_keys([('contact_id', 'links.contact_id'), ('customer_id', 'links.customer_id')]) }}
-            as record_keys,
+        {{ record_keys([('contact_id', 'contact_id'), ('customer_id', 'customer_id')]) }} as record_keys,
         'email' as field,
-        lower(trim(contacts.email)) as crm_value,
-        lower(trim(customers.email)) as billing_value,
+        crm_email as crm_value,
+        billing_email as billing_value,
         null as scheduling_value,
         null as ads_value,
-        links.is_write_safe
-    from links
-    inner join contacts on links.contact_id = contacts.contact_id
-    inner join customers on links.customer_id = customers.customer_id
-    where lower(trim(contacts.email)) is distinct from lower(trim(customers.email))
+        is_write_safe,
+        case when crm_email is null or billing_email is null then 'missing' else 'conflict' end as outcome
+    from emails
+    where coalesce(crm_mailbox, crm_email) is distinct from coalesce(billing_mailbox, billing_email)
 
 ),
 
 {{ reconciliation_finding(
     rule='email_mismatch', severity='warn', entity='contact', systems='crm,billing',
-    owner_entity='contact', owner_fields=['email'], target_system='billing'
+    owner_entity='contact', owner_fields=['email'], target_system='billing',
+    outcome='compared.outcome'
 ) }}

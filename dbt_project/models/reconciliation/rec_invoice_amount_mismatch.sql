@@ -1,5 +1,8 @@
--- One row per deal and invoice (by metadata.hubspot_deal_id) whose invoice total differs from
--- the deal amount by more than var amount_tolerance_pct percent of the deal amount.
+-- One row per deal whose billed invoices (int_billing__deal_invoices; statuses in var
+-- invoice_billed_statuses: a voided or written-off invoice is no claim) add up to more or less
+-- than the deal amount by more than var amount_tolerance_pct percent of it. A deal invoiced
+-- in parts is compared with the sum of its parts; the finding names the deal's latest billed
+-- invoice.
 
 with
 
@@ -15,22 +18,40 @@ invoices as (
 
 ),
 
+deal_invoices as (
+
+    select * from {{ ref('int_billing__deal_invoices') }}
+
+),
+
+billed as (
+
+    select
+        deal_invoices.deal_id,
+        sum(invoices.total_cents) as billed_cents,
+        arg_max(invoices.invoice_id, invoices.created_at) as invoice_id
+    from deal_invoices
+    inner join invoices on deal_invoices.invoice_id = invoices.invoice_id
+    where invoices.is_billed
+    group by deal_invoices.deal_id
+
+),
+
 compared as (
 
     select
-        {{ record_keys([('deal_id', 'deals.deal_id'), ('invoice_id', 'invoices.invoice_id')]) }}
+        {{ record_keys([('deal_id', 'deals.deal_id'), ('invoice_id', 'billed.invoice_id')]) }}
             as record_keys,
         'amount' as field,
         printf('%.2f', deals.amount_cents / 100.0) as crm_value,
-        printf('%.2f', invoices.total_cents / 100.0) as billing_value,
+        printf('%.2f', billed.billed_cents / 100.0) as billing_value,
         null as scheduling_value,
         null as ads_value,
         false as is_write_safe
     from deals
-    inner join invoices on deals.deal_id = invoices.crm_deal_id
+    inner join billed on deals.deal_id = billed.deal_id
     where
-        invoices.is_billed
-        and abs(invoices.total_cents - deals.amount_cents)
+        abs(billed.billed_cents - deals.amount_cents)
         > abs(deals.amount_cents) * {{ var('amount_tolerance_pct') }} / 100.0
 
 ),

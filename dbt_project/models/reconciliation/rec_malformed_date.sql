@@ -1,35 +1,31 @@
--- One row per CRM contact whose free-text trial_start_date is not an ISO date (e.g.
--- MM/DD/YYYY, ambiguous or not); the staging parse, where one exists, is the CRM value's meaning.
+-- One row per CRM contact and free-text date property (var crm_contact_properties
+-- .free_text_dates) whose value is not an ISO date (MM/DD/YYYY, ambiguous or not, or no date
+-- at all); the staging parse, where one exists, is what the CRM value means.
 
 with
 
-contacts as (
+contact_dates as (
 
-    select * from {{ ref('stg_crm__contacts') }}
+    select * from {{ ref('stg_crm__contact_dates') }}
 
 ),
 
 compared as (
 
     select
-        {{ record_keys([('contact_id', 'contact_id'), ('field', "'trial_start_date'")]) }} as record_keys,
-        'trial_start_date' as field,
-        trial_start_date_raw as crm_value,
+        {{ record_keys([('contact_id', 'contact_id'), ('field', 'field')]) }} as record_keys,
+        field,
+        value_raw as crm_value,
         null as billing_value,
         null as scheduling_value,
         null as ads_value,
         false as is_write_safe
-    from contacts
-    where
-        nullif(trim(trial_start_date_raw), '') is not null
-        and (
-            not regexp_full_match(trim(trial_start_date_raw), '\d{4}-\d{2}-\d{2}')
-            or try_cast(trim(trial_start_date_raw) as date) is null
-        )
+    from contact_dates
+    where not is_iso_date
 
 ),
 
 {{ reconciliation_finding(
     rule='malformed_date', severity='warn', entity='contact', systems='crm',
-    owner_entity='contact', owner_fields=['trial_start_date']
+    owner_entity='contact', owner_fields=['free_text_date'], outcome="'malformed'"
 ) }}

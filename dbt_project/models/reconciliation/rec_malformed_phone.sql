@@ -31,5 +31,5 @@ compared as (
 
 {{ reconciliation_finding(
     rule='malformed_phone', severity='warn', entity='contact', systems='crm',
-    owner_entity='contact', owner_fields=['phone']
+    owner_entity='contact', owner_fields=['phone'], outcome="'malformed'"
 ) }}

@@ -1,5 +1,9 @@
--- One row per linked CRM contact and billing customer whose full names differ after
--- normalization (case and whitespace).
+-- One row per linked CRM contact and billing customer whose names disagree: `conflict` when
+-- both hold a name and they are not the same name, `missing` when one side holds none. Two
+-- names are the same (equivalent: no finding) when they differ only by case, accents, spacing
+-- or a nickname (the `nicknames` seed) of the given name. A billing customer billed under a
+-- company's name (a legal suffix, or the name of the contact's company or of the mailbox's
+-- domain) holds no person's name to compare.
 
 with
 
@@ -9,15 +13,23 @@ links as (
 
 ),
 
-contacts as (
+records as (
 
-    select * from {{ ref('stg_crm__contacts') }}
+    select * from {{ ref('int_identity__records') }}
 
 ),
 
-customers as (
+crm_records as (
 
-    select * from {{ ref('stg_billing__customers') }}
+    select * from records
+    where record_system = 'crm'
+
+),
+
+billing_records as (
+
+    select * from records
+    where record_system = 'billing'
 
 ),
 
@@ -27,11 +39,44 @@ names as (
         links.contact_id,
         links.customer_id,
         links.is_write_safe,
-        nullif(concat_ws(' ', trim(contacts.first_name), trim(contacts.last_name)), '') as crm_name,
-        nullif(trim(customers.full_name), '') as billing_name
+        nullif(concat_ws(' ', crm_records.first_name, crm_records.last_name), '') as crm_name,
+        nullif(concat_ws(' ', billing_records.first_name, billing_records.last_name), '') as billing_name,
+        {{ folded("concat_ws(' ', crm_records.first_name, crm_records.last_name)") }} as crm_folded,
+        {{ folded("concat_ws(' ', billing_records.first_name, billing_records.last_name)") }}
+            as billing_folded,
+        crm_records.first_name_groups as crm_first_groups,
+        billing_records.first_name_groups as billing_first_groups,
+        crm_records.last_name_key as crm_last_key,
+        billing_records.last_name_key as billing_last_key,
+        billing_records.is_company_name
+        or {{ company_key("concat_ws(' ', billing_records.first_name, billing_records.last_name)") }}
+        = crm_records.company_key as is_billing_name_a_company
     from links
-    inner join contacts on links.contact_id = contacts.contact_id
-    inner join customers on links.customer_id = customers.customer_id
+    inner join crm_records on links.contact_id = crm_records.record_id
+    inner join billing_records on links.customer_id = billing_records.record_id
+
+),
+
+outcomes as (
+
+    select
+        *,
+        case
+            when crm_name is null and billing_name is null then 'equivalent'
+            when coalesce(is_billing_name_a_company, false) then 'not_comparable'
+            when crm_name is null or billing_name is null then 'missing'
+            when crm_folded = billing_folded then 'equivalent'
+            when
+                crm_last_key = billing_last_key
+                and list_has_any(crm_first_groups, billing_first_groups)
+                then 'equivalent'
+            when
+                regexp_replace(crm_folded, '[^a-z]', '', 'g')
+                = regexp_replace(billing_folded, '[^a-z]', '', 'g')
+                then 'equivalent'
+            else 'conflict'
+        end as outcome
+    from names
 
 ),
 
@@ -44,15 +89,15 @@ compared as (
         billing_name as billing_value,
         null as scheduling_value,
         null as ads_value,
-        is_write_safe
-    from names
-    where
-        lower(regexp_replace(crm_name, '\s+', ' ', 'g'))
-        is distinct from lower(regexp_replace(billing_name, '\s+', ' ', 'g'))
+        is_write_safe,
+        outcome
+    from outcomes
+    where outcome in ('missing', 'conflict')
 
 ),
 
 {{ reconciliation_finding(
     rule='name_mismatch', severity='warn', entity='contact', systems='crm,billing',
-    owner_entity='contact', owner_fields=['first_name', 'last_name'], target_system='billing'
+    owner_entity='contact', owner_fields=['first_name', 'last_name'], target_system='billing',
+    outcome='compared.outcome'
 ) }}

@@ -1,5 +1,6 @@
--- One row per linked CRM contact and billing customer whose phones differ in E.164 (formatting
--- is not a difference). A phone that does not parse is malformed_phone's, not compared here.
+-- One row per linked CRM contact and billing customer whose phones disagree: `conflict` when
+-- both hold a number and the numbers differ in E.164 (a format is no difference), `missing`
+-- when one side holds none. A phone that does not parse is malformed_phone's, not compared.
 
 with
 
@@ -21,28 +22,41 @@ customers as (
 
 ),
 
-compared as (
+phones as (
 
     select
-        {{ record_keys([('contact_id', 'links.contact_id'), ('customer_id', 'links.customer_id')]) }}
-            as record_keys,
-        'phone' as field,
-        contacts.phone_e164 as crm_value,
-        customers.phone_e164 as billing_value,
-        null as scheduling_value,
-        null as ads_value,
-        links.is_write_safe
+        links.contact_id,
+        links.customer_id,
+        links.is_write_safe,
+        contacts.phone_e164 as crm_phone,
+        customers.phone_e164 as billing_phone
     from links
     inner join contacts on links.contact_id = contacts.contact_id
     inner join customers on links.customer_id = customers.customer_id
     where
-        contacts.phone_e164 is distinct from customers.phone_e164
-        and not coalesce(contacts.is_phone_unparseable, false)
-        and not (customers.phone_raw is not null and customers.phone_e164 is null)
+        not coalesce(contacts.is_phone_unparseable, false)
+        and not coalesce(customers.is_phone_unparseable, false)
+
+),
+
+compared as (
+
+    select
+        {{ record_keys([('contact_id', 'contact_id'), ('customer_id', 'customer_id')]) }} as record_keys,
+        'phone' as field,
+        crm_phone as crm_value,
+        billing_phone as billing_value,
+        null as scheduling_value,
+        null as ads_value,
+        is_write_safe,
+        case when crm_phone is null or billing_phone is null then 'missing' else 'conflict' end as outcome
+    from phones
+    where crm_phone is distinct from billing_phone
 
 ),
 
 {{ reconciliation_finding(
     rule='phone_mismatch', severity='warn', entity='contact', systems='crm,billing',
-    owner_entity='contact', owner_fields=['phone'], target_system='billing'
+    owner_entity='contact', owner_fields=['phone'], target_system='billing',
+    outcome='compared.outcome'
 ) }}

@@ -1,7 +1,9 @@
 -- CRM paid leads per platform, campaign and day: contacts whose analytics source is paid
--- search from google or paid social from facebook, attributed to the campaign id in the
--- utm campaign, counted on their creation day in the ad account's time zone. A duplicate
--- CRM contact (not the anchor of its customer) is never a second lead.
+-- search from google or paid social from facebook (or that carry the platform's click id),
+-- attributed to a campaign through their utm campaign (var ad_attribution: the campaign's id,
+-- or its name compared case- and space-insensitively), counted on their creation day in the
+-- ad account's time zone. A duplicate CRM contact (not the anchor of its customer) is never a
+-- second lead.
 
 with
 
@@ -29,11 +31,15 @@ paid_contacts as (
     select
         contacts.contact_id,
         contacts.created_at,
-        trim(contacts.utm_campaign) as campaign_id,
+        trim(contacts.utm_campaign) as utm_campaign,
         case
-            when upper(contacts.analytics_source) = 'PAID_SEARCH' and lower(contacts.utm_source) = 'google'
+            when
+                (upper(contacts.analytics_source) = 'PAID_SEARCH' or contacts.google_click_id is not null)
+                and lower(contacts.utm_source) in ('google', 'adwords', 'google_ads', 'googleads')
                 then 'google'
-            when upper(contacts.analytics_source) = 'PAID_SOCIAL' and lower(contacts.utm_source) = 'facebook'
+            when
+                (upper(contacts.analytics_source) = 'PAID_SOCIAL' or contacts.facebook_click_id is not null)
+                and lower(contacts.utm_source) in ('facebook', 'fb', 'instagram', 'ig', 'meta')
                 then 'meta'
         end as platform
     from contacts
@@ -48,7 +54,11 @@ attributed as (
 
     select
         paid_contacts.platform,
-        paid_contacts.campaign_id,
+        {% if var('ad_attribution') == 'campaign_name' -%}
+            campaigns.campaign_id,
+        {%- else -%}
+            paid_contacts.utm_campaign as campaign_id,
+        {%- endif %}
         paid_contacts.contact_id,
         campaigns.account_id,
         campaigns.account_time_zone,
@@ -59,8 +69,16 @@ attributed as (
     left join campaigns
         on
             paid_contacts.platform = campaigns.platform
-            and paid_contacts.campaign_id = campaigns.campaign_id
-    where paid_contacts.platform is not null
+            {% if var('ad_attribution') == 'campaign_name' -%}
+                and lower(regexp_replace(trim(campaigns.campaign_name), '\s+', ' ', 'g'))
+                = lower(regexp_replace(paid_contacts.utm_campaign, '\s+', ' ', 'g'))
+            {%- else -%}
+                and paid_contacts.utm_campaign = campaigns.campaign_id
+            {%- endif %}
+    where
+        paid_contacts.platform is not null
+        -- by name, a utm campaign that names no campaign is attributed to none
+        and {{ 'campaigns.campaign_id is not null' if var('ad_attribution') == 'campaign_name' else 'true' }}
 
 ),
 

@@ -87,9 +87,25 @@ domain_pairs as (
 
 ),
 
+-- one record's mailbox spells the other's full name (juliagordon553@aol.com for Julia Gordon)
+spelling_pairs as (
+
+    select
+        least(left_record.record_key, right_record.record_key) as left_key,
+        greatest(left_record.record_key, right_record.record_key) as right_key
+    from records as left_record
+    inner join records as right_record
+        on
+            left_record.email_local_letters = right_record.name_spelling
+            and left_record.record_key != right_record.record_key
+
+),
+
 pairs as (
 
     select * from email_pairs
+    union
+    select * from spelling_pairs
     union
     select * from phone_pairs
     union
@@ -124,9 +140,25 @@ compared as (
             left_record.email_domain = right_record.email_domain and not left_record.is_free_email_domain,
             false
         ) as is_same_email_domain,
+        -- two personal mailboxes on one company domain are two people (a role mailbox, info@,
+        -- says neither way)
+        coalesce(
+            left_record.email_domain = right_record.email_domain
+            and not left_record.is_free_email_domain
+            and left_record.email_normalized != right_record.email_normalized
+            and not left_record.is_role_mailbox
+            and not right_record.is_role_mailbox,
+            false
+        ) as is_personal_mailbox_conflict,
+        left_record.is_company_name
+        or right_record.is_company_name
+        or coalesce(left_record.name_letters = right_record.company_key, false)
+        or coalesce(right_record.name_letters = left_record.company_key, false) as is_company_named,
 
-        -- names
+        -- names (a record whose name is the other's company holds no person's name)
         case
+            when left_record.name_letters = right_record.company_key then 'missing'
+            when right_record.name_letters = left_record.company_key then 'missing'
             when left_record.first_name_key is null or right_record.first_name_key is null then 'missing'
             when left_record.first_name_key = right_record.first_name_key then 'exact'
             when list_has_any(left_record.first_name_groups, right_record.first_name_groups) then 'nickname'
@@ -137,6 +169,8 @@ compared as (
             else 'different'
         end as first_name_match,
         case
+            when left_record.name_letters = right_record.company_key then 'missing'
+            when right_record.name_letters = left_record.company_key then 'missing'
             when left_record.last_name_key is null or right_record.last_name_key is null then 'missing'
             when left_record.last_name_key = right_record.last_name_key then 'exact'
             when
@@ -166,8 +200,10 @@ compared as (
         -- values, for the evidence text
         left_record.email_normalized as left_email_normalized,
         left_record.phone_e164 as left_phone_e164,
+        right_record.phone_e164 as right_phone_e164,
         left_record.crm_contact_id as left_crm_contact_id,
         left_record.company_key as left_company_key,
+        right_record.company_key as right_company_key,
         left_record.email_domain as left_email_domain,
         left_record.name_key as left_name_key,
         right_record.name_key as right_name_key,

@@ -33,6 +33,12 @@ free_email_domains as (
 
 ),
 
+role_mailboxes as (
+
+    select * from {{ ref('role_mailboxes') }}
+
+),
+
 unioned as (
 
     select
@@ -89,7 +95,8 @@ unioned as (
 
 ),
 
--- one shape for every system: folded email parts, letters-only names, company stem
+-- one shape for every system: folded email parts, transliterated letters-only names,
+-- company stem
 shaped as (
 
     select
@@ -108,26 +115,38 @@ shaped as (
         updated_at,
         nullif(regexp_extract(lower(trim(email)), '^([^@\s]+)@([^@\s]+)$', 1), '') as email_local,
         nullif(regexp_extract(lower(trim(email)), '^([^@\s]+)@([^@\s]+)$', 2), '') as email_domain,
-        nullif(regexp_replace(lower(strip_accents(trim(first_name))), '[^a-z]', '', 'g'), '')
-            as first_name_key,
-        nullif(regexp_replace(lower(strip_accents(trim(last_name))), '[^a-z]', '', 'g'), '')
-            as last_name_key,
-        -- legal suffixes (Inc, LLC, Ltd, Corp, Co) and punctuation never tell companies apart
-        nullif(
-            replace(
-                regexp_replace(
-                    trim(regexp_replace(
-                        replace(lower(strip_accents(trim(company_name))), '&', ' and '),
-                        '[^a-z0-9]+', ' ', 'g'
-                    )),
-                    '( (inc|incorporated|llc|llp|ltd|limited|corp|corporation|co|company|plc|gmbh))+$',
-                    ''
-                ),
-                ' ', ''
-            ),
-            ''
-        ) as company_key
+        {{ name_key('first_name') }} as first_name_key,
+        {{ name_key('last_name') }} as last_name_key,
+        -- the whole name folded (B2B billing: a company's legal name may stand where a
+        -- person's name would)
+        {{ folded("concat_ws(' ', first_name, last_name)") }} as full_name_folded,
+        {{ company_key('company_name') }} as company_key
     from unioned
+
+),
+
+-- a name that is a company's (a legal suffix, or the letters of the company's name or of
+-- the mailbox's domain) is no evidence of who the person is
+company_names as (
+
+    select
+        *,
+        coalesce(
+            regexp_matches(
+                full_name_folded,
+                '[ ,](inc|incorporated|llc|llp|ltd|limited|corp|corporation|company|plc|gmbh|pty)\.?$'
+            )
+            -- short suffixes only as companies write them (AG, S.A., Co.): a person may be "Sá"
+            or regexp_matches(
+                concat_ws(' ', first_name, last_name),
+                '[ ,](AG|SA|S\.A\.|AB|AS|BV|B\.V\.|Oy|ApS|KG|SRL|Co\.)$'
+            )
+            or regexp_replace(full_name_folded, '[^a-z0-9]', '', 'g') = company_key
+            or regexp_replace(full_name_folded, '[^a-z0-9]', '', 'g')
+            = regexp_replace(split_part(email_domain, '.', 1), '[^a-z0-9]', '', 'g'),
+            false
+        ) as is_company_name
+    from shaped
 
 ),
 
@@ -135,9 +154,16 @@ shaped as (
 normalized as (
 
     select
-        *,
-        regexp_replace(email_local, '\+.*$', '') as email_local_normalized
-    from shaped
+        * exclude (first_name_key, last_name_key, company_key),
+        regexp_replace(email_local, '\+.*$', '') as email_local_normalized,
+        case when not is_company_name then first_name_key end as first_name_key,
+        case when not is_company_name then last_name_key end as last_name_key,
+        -- a company's name held where a person's would be names the company
+        coalesce(
+            company_key,
+            case when is_company_name then {{ company_key('full_name_folded') }} end
+        ) as company_key
+    from company_names
 
 ),
 
@@ -145,13 +171,13 @@ normalized as (
 name_variants as (
 
     select
-        lower(trim(nickname)) as name_variant,
-        lower(trim(formal_name)) as formal_name
+        {{ name_key('nickname') }} as name_variant,
+        {{ name_key('formal_name') }} as formal_name
     from nicknames
     union
     select
-        lower(trim(formal_name)) as name_variant,
-        lower(trim(formal_name)) as formal_name
+        {{ name_key('formal_name') }} as name_variant,
+        {{ name_key('formal_name') }} as formal_name
     from nicknames
 
 ),
@@ -179,6 +205,11 @@ final as (
         normalized.email_domain,
         normalized.email_local_normalized || '@' || normalized.email_domain as email_normalized,
         coalesce(free_email_domains.email_domain is not null, false) as is_free_email_domain,
+        coalesce(role_mailboxes.mailbox is not null, false) as is_role_mailbox,
+        normalized.is_company_name,
+        nullif(regexp_replace(normalized.full_name_folded, '[^a-z0-9]', '', 'g'), '') as name_letters,
+        -- the name as a mailbox spells it (jane.doe77@ for Jane Doe: "janedoe")
+        normalized.first_name_key || normalized.last_name_key as name_spelling,
         normalized.phone_e164,
         normalized.first_name,
         normalized.last_name,
@@ -205,6 +236,8 @@ final as (
         on normalized.first_name_key = first_name_groups.first_name_key
     left join free_email_domains
         on normalized.email_domain = lower(free_email_domains.email_domain)
+    left join role_mailboxes
+        on normalized.email_local_normalized = lower(role_mailboxes.mailbox)
 
 )
 

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+{#- a table: phones and names are parsed once per build, not on every read -#}
 {%- set raw_customers = source('raw_billing', 'customers') -%}
 
 with
@@ -12,33 +14,42 @@ renamed as (
 
     select
         -- ids
-        cast(id as varchar) as customer_id,
-        nullif(trim({{ optional_column(raw_customers, 'metadata__hubspot_contact_id') }}), '')
+        cast(source.id as varchar) as customer_id,
+        {{ tidy(metadata_column(raw_customers, var('billing_contact_metadata_key'), 'source')) }}
             as crm_contact_id,
 
-        -- person
-        nullif(lower(trim(email)), '') as email,
-        email as email_raw,
-        nullif(regexp_replace(trim(name), '\s+', ' ', 'g'), '') as full_name,
-        name as name_raw,
-        {{ to_e164('phone') }} as phone_e164,
-        phone as phone_raw,
+        -- person (a B2B account may hold its company's name here)
+        lower({{ tidy('source.email') }}) as email,
+        source.email as email_raw,
+        {{ tidy('source.name') }} as full_name,
+        source.name as name_raw,
+        {{ tidy("json_extract_string(source.address, '$.country')") }} as country,
+        source.phone as phone_raw,
 
         -- money
-        upper(nullif(trim(currency), '')) as currency,
-        balance as balance_cents,
+        upper({{ tidy('source.currency') }}) as currency,
+        source.balance as balance_cents,
 
         -- flags
-        coalesce(delinquent, false) as is_delinquent,
-        coalesce(deleted, false) as is_deleted,
+        coalesce(source.delinquent, false) as is_delinquent,
+        coalesce({{ optional_column(raw_customers, 'deleted', 'boolean', 'source') }}, false) as is_deleted,
 
         -- timestamps
-        to_timestamp(created) as created_at,
+        to_timestamp(source.created) as created_at,
 
         -- lineage
-        _dlt_load_id as load_id
+        source._dlt_load_id as load_id
 
     from source
+
+),
+
+parsed as (
+
+    select
+        *,
+        {{ phone_e164('phone_raw', 'country') }} as phone_e164
+    from renamed
 
 ),
 
@@ -49,9 +60,9 @@ final as (
         -- Stripe keeps one name: the first word is the given name, the rest the family name
         split_part(full_name, ' ', 1) as first_name,
         nullif(substr(full_name, length(split_part(full_name, ' ', 1)) + 2), '') as last_name,
-        nullif(trim(phone_raw), '') is not null and phone_e164 is null as is_phone_unparseable,
-        coalesce(regexp_matches(phone_raw, '[^0-9+().\s-]'), false) as is_phone_free_text
-    from renamed
+        {{ tidy('phone_raw') }} is not null and phone_e164 is null as is_phone_unparseable,
+        coalesce(regexp_matches(phone_raw, '[^0-9+().\s/-]'), false) as is_phone_free_text
+    from parsed
 
 )
 

@@ -21,7 +21,7 @@ renamed as (
         -- ids
         cast(source.id as varchar) as invoice_id,
         source.customer as customer_id,
-        nullif(trim({{ optional_column(raw_invoices, 'metadata__hubspot_deal_id') }}), '') as crm_deal_id,
+        {{ tidy(metadata_column(raw_invoices, var('billing_deal_metadata_key'), 'source')) }} as crm_deal_id,
         source.subscription as subscription_id,
         source.charge as charge_id,
         source.payment_intent as payment_intent_id,
@@ -29,8 +29,14 @@ renamed as (
 
         -- status
         invoice_statuses.invoice_status,
-        invoice_statuses.is_billed,
-        invoice_statuses.is_collected,
+        -- which statuses count as billed and as collected is the business's mapping
+        coalesce(
+            lower({{ tidy('source.status') }}) in {{ sql_strings(var('invoice_billed_statuses')) }}, false
+        )
+            as is_billed,
+        coalesce(
+            lower({{ tidy('source.status') }}) in {{ sql_strings(var('invoice_collected_statuses')) }}, false
+        ) as is_collected,
         source.status as invoice_status_raw,
         source.billing_reason,
         source.collection_method,
@@ -59,7 +65,7 @@ renamed as (
 
     from source
     left join invoice_statuses
-        on lower(trim(source.status)) = invoice_statuses.source_value
+        on lower({{ tidy('source.status') }}) = invoice_statuses.source_value
 
 )
 

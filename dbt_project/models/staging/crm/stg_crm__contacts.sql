@@ -1,8 +1,12 @@
+{{ config(materialized='table') }}
+{#- a table: phones and names are parsed once per build, not on every read -#}
+{%- set raw_contacts = source('raw_crm', 'contacts') -%}
+
 with
 
 source as (
 
-    select * from {{ source('raw_crm', 'contacts') }}
+    select * from {{ raw_contacts }}
 
 ),
 
@@ -13,55 +17,84 @@ lifecycle_stages as (
 
 ),
 
+-- each concept read from the property the business mapping names for it
+mapped as (
+
+    select
+        cast(source.id as varchar) as contact_id,
+        {{ mapped_column(raw_contacts, 'contacts', 'owner') }} as owner_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'email') }} as email_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'first_name') }} as first_name_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'last_name') }} as last_name_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'phone') }} as phone_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'country') }} as country_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'company') }} as company_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'job_title') }} as job_title_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'lifecycle_stage') }} as lifecycle_stage_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'lead_source') }} as lead_source_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'utm_source') }} as utm_source_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'utm_campaign') }} as utm_campaign_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'google_click_id') }} as google_click_id_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'facebook_click_id') }} as facebook_click_id_raw,
+        {{ mapped_column(raw_contacts, 'contacts', 'next_appointment') }} as next_appointment_raw,
+        source.properties__createdate as createdate_raw,
+        source.properties__lastmodifieddate as lastmodifieddate_raw,
+        source.created_at as object_created_raw,
+        source.updated_at as object_updated_raw,
+        source._dlt_load_id
+    from source
+
+),
+
 renamed as (
 
     select
         -- ids
-        cast(source.id as varchar) as contact_id,
-        nullif(trim(source.properties__hubspot_owner_id), '') as owner_id,
+        mapped.contact_id,
+        {{ tidy('mapped.owner_raw') }} as owner_id,
 
         -- person
-        nullif(lower(trim(source.properties__email)), '') as email,
-        source.properties__email as email_raw,
-        nullif(regexp_replace(trim(source.properties__firstname), '\s+', ' ', 'g'), '') as first_name,
-        nullif(regexp_replace(trim(source.properties__lastname), '\s+', ' ', 'g'), '') as last_name,
-        {{ to_e164('source.properties__phone') }} as phone_e164,
-        source.properties__phone as phone_raw,
-        nullif(regexp_replace(trim(source.properties__company), '\s+', ' ', 'g'), '') as company_name,
-        nullif(trim(source.properties__jobtitle), '') as job_title,
+        lower({{ tidy('mapped.email_raw') }}) as email,
+        mapped.email_raw,
+        {{ tidy('mapped.first_name_raw') }} as first_name,
+        {{ tidy('mapped.last_name_raw') }} as last_name,
+        {{ phone_e164('mapped.phone_raw', 'mapped.country_raw') }} as phone_e164,
+        mapped.phone_raw,
+        {{ tidy('mapped.country_raw') }} as country,
+        {{ tidy('mapped.company_raw') }} as company_name,
+        {{ tidy('mapped.job_title_raw') }} as job_title,
 
         -- lifecycle
         lifecycle_stages.lifecycle_stage,
-        nullif(trim(source.properties__lifecyclestage), '') as lifecycle_stage_raw,
+        {{ tidy('mapped.lifecycle_stage_raw') }} as lifecycle_stage_raw,
 
         -- attribution
-        nullif(trim(source.properties__hs_analytics_source), '') as analytics_source,
-        nullif(trim(source.properties__hs_analytics_source_data_1), '') as utm_source,
-        nullif(trim(source.properties__hs_analytics_source_data_2), '') as utm_campaign,
-        nullif(trim(source.properties__hs_google_click_id), '') as google_click_id,
-        nullif(trim(source.properties__hs_facebook_click_id), '') as facebook_click_id,
+        {{ tidy('mapped.lead_source_raw') }} as analytics_source,
+        {{ tidy('mapped.utm_source_raw') }} as utm_source,
+        {{ tidy('mapped.utm_campaign_raw') }} as utm_campaign,
+        {{ tidy('mapped.google_click_id_raw') }} as google_click_id,
+        {{ tidy('mapped.facebook_click_id_raw') }} as facebook_click_id,
 
-        -- dates
-        {{ parse_free_date('source.properties__trial_start_date') }} as trial_start_date,
-        source.properties__trial_start_date as trial_start_date_raw,
-        {{ is_ambiguous_date('source.properties__trial_start_date') }} as is_trial_start_date_ambiguous,
+        -- appointments (a date or date-time property; HubSpot date-times are ISO or epoch ms)
+        {{ crm_datetime('mapped.next_appointment_raw') }} as next_appointment_at,
+        mapped.next_appointment_raw,
 
         -- timestamps
         coalesce(
-            {{ iso_to_utc('source.properties__createdate') }},
-            {{ iso_to_utc('source.created_at') }}
+            {{ iso_to_utc('mapped.createdate_raw') }},
+            {{ iso_to_utc('mapped.object_created_raw') }}
         ) as created_at,
         coalesce(
-            {{ iso_to_utc('source.properties__lastmodifieddate') }},
-            {{ iso_to_utc('source.updated_at') }}
+            {{ iso_to_utc('mapped.lastmodifieddate_raw') }},
+            {{ iso_to_utc('mapped.object_updated_raw') }}
         ) as updated_at,
 
         -- lineage
-        source._dlt_load_id as load_id
+        mapped._dlt_load_id as load_id
 
-    from source
+    from mapped
     left join lifecycle_stages
-        on trim(source.properties__lifecyclestage) = lifecycle_stages.source_value
+        on {{ tidy('mapped.lifecycle_stage_raw') }} = lifecycle_stages.source_value
 
 ),
 
@@ -70,11 +103,11 @@ final as (
     select
         *,
         nullif(concat_ws(' ', first_name, last_name), '') as full_name,
-        nullif(trim(phone_raw), '') is not null and phone_e164 is null as is_phone_unparseable,
+        {{ tidy('phone_raw') }} is not null and phone_e164 is null as is_phone_unparseable,
         -- words or an extension beside the number (the raw is more than a formatted number)
-        coalesce(regexp_matches(phone_raw, '[^0-9+().\s-]'), false) as is_phone_free_text,
-        nullif(trim(trial_start_date_raw), '') is not null and trial_start_date is null
-            as is_trial_start_date_unparseable
+        coalesce(regexp_matches(phone_raw, '[^0-9+().\s/-]'), false) as is_phone_free_text,
+        {{ tidy('next_appointment_raw') }} is not null and next_appointment_at is null
+            as is_next_appointment_unparseable
     from renamed
 
 )

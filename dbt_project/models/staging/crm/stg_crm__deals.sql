@@ -1,8 +1,10 @@
+{%- set raw_deals = source('raw_crm', 'deals') -%}
+
 with
 
 source as (
 
-    select * from {{ source('raw_crm', 'deals') }}
+    select * from {{ raw_deals }}
 
 ),
 
@@ -34,43 +36,68 @@ stage_outcomes as (
 
 ),
 
+-- each concept read from the property the business mapping names for it
+mapped as (
+
+    select
+        cast(source.id as varchar) as deal_id,
+        {{ tidy(mapped_column(raw_deals, 'deals', 'pipeline')) }} as pipeline_id,
+        {{ tidy(mapped_column(raw_deals, 'deals', 'stage')) }} as stage_id,
+        {{ tidy(mapped_column(raw_deals, 'deals', 'owner')) }} as owner_id,
+        {{ tidy(mapped_column(raw_deals, 'deals', 'name')) }} as deal_name,
+        {{ mapped_column(raw_deals, 'deals', 'amount') }} as amount_raw,
+        {{ mapped_column(raw_deals, 'deals', 'currency') }} as currency_raw,
+        {{ mapped_column(raw_deals, 'deals', 'close_date') }} as closedate_raw,
+        {{ tidy(mapped_column(raw_deals, 'deals', 'invoice_reference')) }} as invoice_reference,
+        source.properties__createdate as createdate_raw,
+        source.properties__hs_lastmodifieddate as lastmodifieddate_raw,
+        source.created_at as object_created_raw,
+        source.updated_at as object_updated_raw,
+        source._dlt_load_id
+    from source
+
+),
+
 renamed as (
 
     select
         -- ids
-        cast(source.id as varchar) as deal_id,
-        nullif(trim(source.properties__pipeline), '') as pipeline_id,
-        nullif(trim(source.properties__dealstage), '') as stage_id,
-        nullif(trim(source.properties__hubspot_owner_id), '') as owner_id,
+        mapped.deal_id,
+        mapped.pipeline_id,
+        mapped.stage_id,
+        mapped.owner_id,
+        -- an invoice number or id the deal names (var crm_deal_properties.invoice_reference)
+        mapped.invoice_reference,
 
         -- deal
-        nullif(trim(source.properties__dealname), '') as deal_name,
+        mapped.deal_name,
         stage_outcomes.deal_status,
 
         -- money
-        {{ cents_from_decimal('source.properties__amount') }} as amount_cents,
-        source.properties__amount as amount_raw,
-        upper(nullif(trim(source.properties__deal_currency_code), '')) as currency,
+        {{ cents_from_decimal('mapped.amount_raw') }} as amount_cents,
+        mapped.amount_raw,
+        upper({{ tidy('mapped.currency_raw') }}) as currency,
 
         -- timestamps
-        {{ iso_to_utc('source.properties__closedate') }} as closed_at,
+        {{ crm_datetime('mapped.closedate_raw') }} as closed_at,
+        mapped.closedate_raw,
         coalesce(
-            {{ iso_to_utc('source.properties__createdate') }},
-            {{ iso_to_utc('source.created_at') }}
+            {{ iso_to_utc('mapped.createdate_raw') }},
+            {{ iso_to_utc('mapped.object_created_raw') }}
         ) as created_at,
         coalesce(
-            {{ iso_to_utc('source.properties__hs_lastmodifieddate') }},
-            {{ iso_to_utc('source.updated_at') }}
+            {{ iso_to_utc('mapped.lastmodifieddate_raw') }},
+            {{ iso_to_utc('mapped.object_updated_raw') }}
         ) as updated_at,
 
         -- lineage
-        source._dlt_load_id as load_id
+        mapped._dlt_load_id as load_id
 
-    from source
+    from mapped
     left join stage_outcomes
         on
-            trim(source.properties__pipeline) = stage_outcomes.pipeline_id
-            and trim(source.properties__dealstage) = stage_outcomes.stage_id
+            mapped.pipeline_id = stage_outcomes.pipeline_id
+            and mapped.stage_id = stage_outcomes.stage_id
 
 ),
 
@@ -78,7 +105,9 @@ final as (
 
     select
         *,
-        pipeline_id || ':' || stage_id as deal_stage_key
+        pipeline_id || ':' || stage_id as deal_stage_key,
+        {{ tidy('amount_raw') }} is not null and amount_cents is null as is_amount_unparseable,
+        {{ tidy('closedate_raw') }} is not null and closed_at is null as is_close_date_unparseable
     from renamed
 
 )

@@ -1,3 +1,6 @@
+{{ config(materialized='table') }}
+{#- a table: phones and names are parsed once per build, not on every read -#}
+
 with
 
 source as (
@@ -12,14 +15,20 @@ answers as (
 
 ),
 
--- the booking form's first question asks for the company name
-company_answers as (
+-- a booking question is free text: only the questions the business mapping names carry a
+-- company or a phone (vars scheduling_company_question, scheduling_phone_question)
+mapped_answers as (
 
     select
         _dlt_parent_id,
-        answer
+        max(answer) filter (
+            where {{ is_mapped_question('question', var('scheduling_company_question')) }}
+        ) as company_answer,
+        max(answer) filter (
+            where {{ is_mapped_question('question', var('scheduling_phone_question')) }}
+        ) as phone_answer
     from answers
-    where position = 0
+    group by _dlt_parent_id
 
 ),
 
@@ -33,36 +42,46 @@ renamed as (
         source.new_invitee as new_invitee_uri,
 
         -- person
-        nullif(lower(trim(source.email)), '') as email,
+        lower({{ tidy('source.email') }}) as email,
         source.email as email_raw,
-        nullif(regexp_replace(trim(source.name), '\s+', ' ', 'g'), '') as full_name,
-        nullif(regexp_replace(trim(source.first_name), '\s+', ' ', 'g'), '') as first_name_given,
-        nullif(regexp_replace(trim(source.last_name), '\s+', ' ', 'g'), '') as last_name_given,
-        {{ to_e164('source.text_reminder_number') }} as phone_e164,
-        source.text_reminder_number as phone_raw,
-        nullif(regexp_replace(trim(company_answers.answer), '\s+', ' ', 'g'), '') as company_answer,
+        {{ tidy('source.name') }} as full_name,
+        {{ tidy('source.first_name') }} as first_name_given,
+        {{ tidy('source.last_name') }} as last_name_given,
+        coalesce({{ tidy('mapped_answers.phone_answer') }}, {{ tidy('source.text_reminder_number') }})
+            as phone_raw,
+        {{ tidy('mapped_answers.company_answer') }} as company_answer,
         source.timezone as time_zone,
 
         -- status
-        lower(trim(source.status)) as invitee_status,
+        lower({{ tidy('source.status') }}) as invitee_status,
         coalesce(source.rescheduled, false) as is_rescheduled,
         source.cancellation__reason as cancel_reason,
 
         -- attribution
-        nullif(trim(source.tracking__utm_source), '') as utm_source,
-        nullif(trim(source.tracking__utm_medium), '') as utm_medium,
-        nullif(trim(source.tracking__utm_campaign), '') as utm_campaign,
+        {{ tidy('source.tracking__utm_source') }} as utm_source,
+        {{ tidy('source.tracking__utm_medium') }} as utm_medium,
+        {{ tidy('source.tracking__utm_campaign') }} as utm_campaign,
 
         -- timestamps
-        cast(source.created_at as timestamptz) as created_at,
-        cast(source.updated_at as timestamptz) as updated_at,
+        {{ iso_to_utc('source.created_at') }} as created_at,
+        {{ iso_to_utc('source.updated_at') }} as updated_at,
 
         -- lineage
         source._dlt_load_id as load_id
 
     from source
-    left join company_answers
-        on source._dlt_id = company_answers._dlt_parent_id
+    left join mapped_answers
+        on source._dlt_id = mapped_answers._dlt_parent_id
+
+),
+
+parsed as (
+
+    select
+        *,
+        -- the booking's time zone hints the region of a number written without a country code
+        {{ phone_e164('phone_raw', fallback_region='time_zone') }} as phone_e164
+    from renamed
 
 ),
 
@@ -75,9 +94,9 @@ final as (
         coalesce(
             last_name_given, nullif(substr(full_name, length(split_part(full_name, ' ', 1)) + 2), '')
         ) as last_name,
-        nullif(trim(phone_raw), '') is not null and phone_e164 is null as is_phone_unparseable,
-        coalesce(regexp_matches(phone_raw, '[^0-9+().\s-]'), false) as is_phone_free_text
-    from renamed
+        phone_raw is not null and phone_e164 is null as is_phone_unparseable,
+        coalesce(regexp_matches(phone_raw, '[^0-9+().\s/-]'), false) as is_phone_free_text
+    from parsed
 
 )
 
