@@ -16,7 +16,10 @@ config, the most specific section first:
 
 or `CHECKS__FRESHNESS__CRM__ERROR_ABOVE=12` in the environment. A level set to `none`
 switches it off. Which checks can block is fixed here (Dagster needs it when the code
-location loads); config only moves the limits.
+location loads); config only moves the limits. Only integrity blocks (keys unique, raw and
+staging complete, sources fresh, little quarantined): drift between the systems (parity, the
+drift budget), odd source values (validity) and identity's review share only warn, so the
+night always builds, publishes and reports the findings that are its output.
 
 This module imports nothing heavy: the Dagster code location reads it to declare checks.
 """
@@ -880,7 +883,7 @@ VALIDITY_RULES = (
         lambda m: m.emails,
         lambda m: [_email_bad(c) for c in m.emails],
         "%",
-        Levels(warn_above=1, error_above=10),
+        Levels(warn_above=1),
         "Per cent of the emails present that are not of the form local@domain.tld",
         base=lambda m: _any(f"{c} is not null" for c in m.emails),
     ),
@@ -889,7 +892,7 @@ VALIDITY_RULES = (
         lambda m: m.phones,
         lambda m: [_phone_bad(c) for c in m.phones],
         "%",
-        Levels(warn_above=0, error_above=1),
+        Levels(warn_above=0),
         "Per cent of the normalized phones present that are not E.164 (+, country code, 8-15 digits)",
         base=lambda m: _any(f"{c} is not null" for c in m.phones),
     ),
@@ -898,7 +901,7 @@ VALIDITY_RULES = (
         lambda m: m.currencies,
         lambda m: [_currency_bad(c) for c in m.currencies],
         "rows",
-        Levels(error_above=0),
+        Levels(warn_above=0),
         "Rows whose currency is not an upper-case ISO 4217 code",
     ),
     Rule(
@@ -906,7 +909,7 @@ VALIDITY_RULES = (
         lambda m: m.money,
         lambda m: [f"{c} < 0" for c in m.money],
         "rows",
-        Levels(error_above=0),
+        Levels(warn_above=0),
         "Rows with a negative amount",
     ),
     Rule(
@@ -924,7 +927,7 @@ VALIDITY_RULES = (
         lambda m: tuple(a.column for a in m.statuses),
         lambda m: [_status_bad(a) for a in m.statuses],
         "%",
-        Levels(warn_above=0, error_above=1),
+        Levels(warn_above=0),
         "Per cent of rows whose status is outside trueup's vocabulary (or a raw status left unmapped)",
     ),
 )
@@ -999,7 +1002,7 @@ def _ad_conversion_check(platform: str) -> Check:
         unit="%",
         source=source,
         observed="100.0 * abs(max(reported) - max(crm_leads)) / greatest(max(crm_leads), 1)",
-        levels=Levels(warn_above=25, error_above=50),
+        levels=Levels(warn_above=25),
         details=(("reported", "max(reported)"), ("crm_leads", "max(crm_leads)")),
         sample=sample,
         requires=("intermediate.int_ads__campaign_days", "intermediate.int_crm__paid_leads_by_campaign_day"),
@@ -1024,7 +1027,7 @@ def _won_deals_check() -> Check:
         unit="%",
         source=deals,
         observed=share_pct(uninvoiced, settled),
-        levels=Levels(warn_above=5, error_above=25),
+        levels=Levels(warn_above=5),
         details=(
             ("won_deals", count_where(settled)),
             ("uninvoiced", count_where(f"{settled} and {uninvoiced}")),
@@ -1066,7 +1069,7 @@ def _paid_invoices_check() -> Check:
         unit="%",
         source=joined,
         observed=f"100.0 * {count_where(mismatch)} / greatest({count_where('is_paid')}, 1)",
-        levels=Levels(warn_above=2, error_above=10),
+        levels=Levels(warn_above=2),
         details=(
             ("paid_invoices", count_where("is_paid")),
             ("paid_without_payment", count_where("is_paid and succeeded = 0")),
@@ -1107,7 +1110,7 @@ def _appointments_check() -> Check:
         unit="%",
         source=appointments,
         observed=share_pct(mismatch, "has_scheduling_event"),
-        levels=Levels(warn_above=5, error_above=25),
+        levels=Levels(warn_above=5),
         details=(
             ("appointments", count_where("has_scheduling_event")),
             ("without_meeting", count_where(f"has_scheduling_event and {missing}")),
@@ -1160,7 +1163,7 @@ def drift_budget_checks() -> list[Check]:
                 unit="per 1k customers",
                 source=source,
                 observed=f"1000.0 * {open_findings} / greatest({customers}, 1)",
-                levels=Levels(warn_above=20, error_above=100),
+                levels=Levels(warn_above=20),
                 details=(("open_findings", open_findings), ("customers", customers)),
                 sample=(
                     f"select finding_id || ' ' || coalesce(record_keys, '') from {findings} "
@@ -1193,7 +1196,7 @@ def identity_checks() -> list[Check]:
             unit="%",
             source=links,
             observed=share_pct(low),
-            levels=Levels(warn_above=5, error_above=20),
+            levels=Levels(warn_above=5),
             details=(
                 ("links", "count(*)"),
                 ("low_confidence_links", count_where(low)),

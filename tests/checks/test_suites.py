@@ -126,7 +126,8 @@ def test_quarantined_records_are_counted_and_judged(broken: Warehouse):
 def test_a_duplicated_key_fails_uniqueness(broken: Warehouse):
     execute(
         broken,
-        "insert into raw_crm.contacts select * from raw_crm.contacts order by id limit 2",
+        "insert into staging.stg_crm__contacts select * from staging.stg_crm__contacts "
+        "order by contact_id limit 2",
         "insert into marts.fct_invoices select * from marts.fct_invoices order by invoice_id limit 3",
     )
     failed = failures(run(broken, "uniqueness"))
@@ -139,14 +140,16 @@ def test_a_duplicated_key_fails_uniqueness(broken: Warehouse):
 # -- validity ------------------------------------------------------------------------------------
 
 
-def test_bad_emails_fail_validity(broken: Warehouse):
+def test_bad_emails_fail_validity_without_stopping_the_night(broken: Warehouse):
     execute(
         broken,
-        "update raw_crm.contacts set properties__email = 'not-an-email-' || id "
-        "where id in (select id from raw_crm.contacts order by id limit 400)",
+        "update staging.stg_crm__contacts set email = 'not-an-email-' || contact_id "
+        "where contact_id in "
+        "(select contact_id from staging.stg_crm__contacts order by contact_id limit 400)",
     )
     result = run(broken, "validity")["staging/stg_crm__contacts:validity__email"]
-    assert result.status == "failed" and result.severity == "error"
+    # odd source values are drift to report: they warn, never block
+    assert result.status == "failed" and result.severity == "warn" and not result.is_blocking_failure
     assert result.observed == pytest.approx(100 * 400 / result.details["rows"], rel=0.05)
     assert "not-an-email-" in result.sample[0]
 
@@ -154,8 +157,9 @@ def test_bad_emails_fail_validity(broken: Warehouse):
 def test_a_few_bad_emails_only_warn(broken: Warehouse):
     execute(
         broken,
-        "update raw_billing.customers set email = 'someone@@example' "
-        "where id in (select id from raw_billing.customers order by id limit 5)",
+        "update staging.stg_billing__customers set email = 'someone@@example' "
+        "where customer_id in (select customer_id from staging.stg_billing__customers "
+        "order by customer_id limit 5)",
     )
     result = run(broken, "validity")["staging/stg_billing__customers:validity__email"]
     assert result.status == "failed" and result.severity == "warn"
@@ -169,23 +173,23 @@ def test_a_few_bad_emails_only_warn(broken: Warehouse):
             "update raw_billing.charges set amount = -500 "
             "where id = (select min(id) from raw_billing.charges)",
             "staging/stg_billing__charges:validity__money_non_negative",
-            "error",
+            "warn",
         ),
         (
             "update raw_billing.invoices set currency = 'dollars' "
             "where id = (select min(id) from raw_billing.invoices)",
             "staging/stg_billing__invoices:validity__currency",
-            "error",
+            "warn",
         ),
         (
             "update raw_billing.invoices set status = 'partially_paid' "
             "where id in (select id from raw_billing.invoices order by id limit 20)",
             "staging/stg_billing__invoices:validity__status",
-            "error",
+            "warn",
         ),
         (
-            "update raw_crm.contacts set properties__createdate = '1970-01-01T00:00:00Z' "
-            "where id = (select min(id) from raw_crm.contacts)",
+            "update staging.stg_crm__contacts set created_at = '1970-01-01T00:00:00Z' "
+            "where contact_id = (select min(contact_id) from staging.stg_crm__contacts)",
             "staging/stg_crm__contacts:validity__dates",
             "warn",
         ),
@@ -200,13 +204,9 @@ def test_invalid_values_fail_validity(broken: Warehouse, statement: str, key: st
 
 
 def test_phones_not_in_e164_fail_validity(broken: Warehouse):
-    break_view(
-        broken,
-        "stg_scheduling__invitees",
-        "select * replace (replace(phone_e164, '+', '00') as phone_e164) from {original}",
-    )
+    execute(broken, "update staging.stg_scheduling__invitees set phone_e164 = replace(phone_e164, '+', '00')")
     result = run(broken, "validity")["staging/stg_scheduling__invitees:validity__phone_e164"]
-    assert result.status == "failed" and result.severity == "error" and result.observed == 100
+    assert result.status == "failed" and result.severity == "warn" and result.observed == 100
 
 
 # -- freshness -----------------------------------------------------------------------------------
@@ -269,9 +269,10 @@ def test_parity_off_beyond_tolerance_fails(broken: Warehouse, statement: str, ke
     execute(broken, statement)
     failed = failures(run(broken, "parity"))
     assert set(failed) == {key}
-    assert failed[key].severity == "error"
-    assert failed[key].observed is not None and failed[key].error_above is not None
-    assert failed[key].observed > failed[key].error_above
+    # drift between the systems is the product's output: it warns, never blocks the night
+    assert failed[key].severity == "warn" and not failed[key].is_blocking_failure
+    assert failed[key].observed is not None and failed[key].warn_above is not None
+    assert failed[key].observed > failed[key].warn_above
     assert failed[key].sample
 
 
@@ -302,7 +303,7 @@ def test_open_findings_over_budget_fail_the_drift_budget(broken: Warehouse):
     failed = failures(run(broken, "drift_budget"))
     assert set(failed) == {"reconciliation/findings:drift_budget__email_mismatch"}
     result = failed["reconciliation/findings:drift_budget__email_mismatch"]
-    assert result.severity == "error" and result.observed > 250
+    assert result.severity == "warn" and not result.is_blocking_failure and result.observed > 250
     assert result.details["open_findings"] > result.details["customers"] // 4
 
 
@@ -314,7 +315,7 @@ def test_many_low_confidence_links_fail_identity_quality(broken: Warehouse):
         broken, "update intermediate.int_identity__links set confidence = 0.6 where hash(link_id) % 4 = 0"
     )
     result = run(broken, "identity")["intermediate/int_identity__resolved:identity__low_confidence_links"]
-    assert result.status == "failed" and result.severity == "error"
+    assert result.status == "failed" and result.severity == "warn"
     assert result.observed == pytest.approx(25, abs=5)
     assert "(0.6" in result.sample[0]
 

@@ -1,8 +1,7 @@
 -- One row per CRM meeting that mirrors a Calendly event (hs_meeting_external_url), with the
--- event it points at and the event that booking lives on now: Calendly's reschedule chain
--- (invitee -> new_invitee -> its event ...) followed to its end.
+-- event it points at and the event that booking lives on now (int_scheduling__event_chains).
 
-with recursive
+with
 
 meetings as (
 
@@ -22,42 +21,9 @@ events as (
 
 ),
 
-invitees as (
-
-    select * from {{ ref('stg_scheduling__invitees') }}
-
-),
-
--- every step of every chain, from the invitee of the event a chain starts at
-chain (start_event_uri, invitee_uri, event_uri, new_invitee_uri, step) as (
-
-    select
-        event_uri as start_event_uri,
-        invitee_uri,
-        event_uri,
-        new_invitee_uri,
-        0 as step
-    from invitees
-    union all
-    select
-        chain.start_event_uri,
-        invitees.invitee_uri,
-        invitees.event_uri,
-        invitees.new_invitee_uri,
-        chain.step + 1 as step
-    from chain
-    inner join invitees on chain.new_invitee_uri = invitees.invitee_uri
-    where chain.step < 50
-
-),
-
 chain_ends as (
 
-    select
-        start_event_uri,
-        arg_max(event_uri, step) as current_event_uri
-    from chain
-    group by start_event_uri
+    select * from {{ ref('int_scheduling__event_chains') }}
 
 ),
 
@@ -86,7 +52,7 @@ final as (
         current_events.event_uri is not null as has_event
     from meetings
     left join meeting_contacts on meetings.meeting_id = meeting_contacts.meeting_id
-    left join chain_ends on meetings.event_uri = chain_ends.start_event_uri
+    left join chain_ends on meetings.event_uri = chain_ends.event_uri
     left join events as current_events
         on coalesce(chain_ends.current_event_uri, meetings.event_uri) = current_events.event_uri
     where meetings.event_uri is not null

@@ -34,7 +34,8 @@ pushes as (
         rule,
         json_extract_string(record_keys, '$.contact_id') as contact_id,
         json_extract_string(record_keys, '$.customer_id') as customer_id,
-        authoritative_value
+        authoritative_value,
+        outcome
     from findings
     where
         status = 'open'
@@ -52,6 +53,7 @@ final as (
         field_map.target_field as field,
         pushes.authoritative_value as desired_value,
         pushes.finding_id,
+        pushes.outcome,
         links.resolved_customer_id as customer_id,
         links.confidence
     from pushes

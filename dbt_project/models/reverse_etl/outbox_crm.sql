@@ -24,6 +24,12 @@ meetings as (
 
 ),
 
+contact_appointments as (  -- noqa: ST03
+
+    select * from {{ ref('link_contact_appointments') }}
+
+),
+
 resolved as (
 
     select * from {{ ref('int_identity__resolved') }}
@@ -86,7 +92,9 @@ pushes as (
         json_extract_string(record_keys, '$.contact_id') as contact_id,
         json_extract_string(record_keys, '$.customer_id') as billing_customer_id,
         json_extract_string(record_keys, '$.meeting_id') as meeting_id,
-        authoritative_value
+        json_extract_string(record_keys, '$.event_uri') as event_uri,
+        authoritative_value,
+        outcome
     from findings
     where
         status = 'open'
@@ -100,6 +108,7 @@ contact_writes as (
     select
         pushes.finding_id,
         pushes.rule,
+        pushes.outcome,
         pushes.contact_id as record_id,
         crm_lifecycle_values.crm_value as desired_value,
         links.resolved_customer_id as customer_id,
@@ -119,6 +128,7 @@ meeting_values as (
     select
         pushes.finding_id,
         pushes.rule,
+        pushes.outcome as finding_outcome,
         pushes.meeting_id,
         resolved.customer_id,
         {{ iso_utc('meetings.current_start_at') }} as start_time,
@@ -140,6 +150,7 @@ meeting_writes as (
     select
         meeting_values.finding_id,
         meeting_values.rule,
+        meeting_values.finding_outcome,
         meeting_values.meeting_id as record_id,
         field_values.target_field,
         field_values.desired_value,
@@ -157,6 +168,39 @@ meeting_writes as (
 
 ),
 
+-- noqa: disable=LT02,ST03
+-- (the writes of a property the mapping may not name: the template's branches defeat layout checks)
+{% set next_appointment = mapped_property('contacts', 'next_appointment') -%}
+{% if next_appointment is not none -%}
+-- accounts that log no meetings: the contact's next-appointment property (var
+-- crm_contact_properties.next_appointment) moves to the booking's current start, or is
+-- cleared when the booking was canceled
+appointment_property_writes as (
+
+    select
+        pushes.finding_id,
+        pushes.outcome,
+        pushes.contact_id as record_id,
+        case
+            when pushes.rule = 'appointment_time_mismatch'
+                then {{ iso_utc('contact_appointments.current_start_at') }}
+            else ''
+        end as desired_value,
+        resolved.customer_id
+    from pushes
+    inner join contact_appointments
+        on
+            pushes.contact_id = contact_appointments.contact_id
+            and pushes.event_uri = contact_appointments.event_uri
+    left join resolved
+        on pushes.contact_id = resolved.record_id and resolved.record_system = 'crm'
+    where
+        pushes.rule in ('appointment_time_mismatch', 'appointment_status_mismatch')
+        and pushes.meeting_id is null
+
+),
+{%- endif %}
+
 final as (
 
     select
@@ -166,6 +210,7 @@ final as (
         field_map.target_field as field,
         contact_writes.desired_value,
         contact_writes.finding_id,
+        contact_writes.outcome,
         contact_writes.customer_id,
         cast(contact_writes.confidence as double) as confidence
     from contact_writes
@@ -180,6 +225,7 @@ final as (
         field_map.target_field as field,
         meeting_writes.desired_value,
         meeting_writes.finding_id,
+        meeting_writes.finding_outcome as outcome,
         meeting_writes.customer_id,
         cast(meeting_writes.confidence as double) as confidence
     from meeting_writes
@@ -188,6 +234,22 @@ final as (
             meeting_writes.rule = field_map.rule
             and meeting_writes.target_field = field_map.target_field
     where meeting_writes.desired_value is not null
+
+    {% if next_appointment is not none -%}
+        union all
+
+        select
+            'crm' as target_system,
+            'contacts' as object_type,
+            record_id,
+            '{{ next_appointment }}' as field,
+            desired_value,
+            finding_id,
+            outcome,
+            customer_id,
+            1.0 as confidence
+        from appointment_property_writes
+    {%- endif %}
 
 )
 
