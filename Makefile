@@ -43,6 +43,7 @@ test: install browser-deps
 	$(BIN)/pytest -q
 
 bench: install
+	$(UV) sync --frozen --extra dev --extra bench --python $(PYTHON) --compile-bytecode --inexact
 	$(BIN)/python benchmarks/run_all.py
 
 lint: install

@@ -40,6 +40,13 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
             ["bench_identity.py", "--noise", "1"],
         )
     ],
+    "accuracy": [(["bench_accuracy.py", "--contacts", "2000"], ["bench_accuracy.py", "--quick"])],
+    "identity_vs_splink": [
+        (
+            ["bench_identity_splink.py", "--contacts", "100000", "--contacts", "1000000"],
+            ["bench_identity_splink.py", "--contacts", "2000"],
+        )
+    ],
     "dbt": [
         (
             ["bench_dbt.py", "--contacts", "100000", "--contacts", "1000000"],

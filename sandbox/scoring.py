@@ -84,8 +84,8 @@ def truth_records(world: World) -> list[tuple[str, str, str]]:
 
 _PAIRS = """
 with joined as (
-    select resolved.customer_id, truth.person_id, truth.record_system || ':' || truth.record_id as record
-    from intermediate.int_identity__resolved as resolved
+    select clusters.cluster_id, truth.person_id, truth.record_system || ':' || truth.record_id as record
+    from {clusters} as clusters
     inner join truth using (record_system, record_id)
 ),
 true_pairs as (
@@ -94,7 +94,7 @@ true_pairs as (
 ),
 found_pairs as (
     select a.record as a, b.record as b from joined a join joined b
-    on a.customer_id = b.customer_id and a.record < b.record
+    on a.cluster_id = b.cluster_id and a.record < b.record
 )
 select
     (select count(*) from true_pairs),
@@ -110,9 +110,21 @@ select
 def identity_score(warehouse: Path, world: World) -> Score:
     """Same-person record pairs: resolved customers against the truth's persons."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute("create temp table truth (record_system varchar, record_id varchar, person_id varchar)")
-        con.executemany("insert into truth values (?, ?, ?)", truth_records(world))
-        row = con.execute(_PAIRS).fetchone()
+        resolved = "intermediate.int_identity__resolved"
+        clusters = f"(select record_system, record_id, customer_id as cluster_id from {resolved})"
+        return cluster_score(con, clusters, world)
+
+
+def cluster_score(
+    con: duckdb.DuckDBPyConnection, clusters: str, world: World, name: str = "identity"
+) -> Score:
+    """Same-person record pairs of any clustering (`clusters`: a relation of record_system,
+    record_id and cluster_id) against the truth's persons."""
+    con.execute(
+        "create or replace temp table truth (record_system varchar, record_id varchar, person_id varchar)"
+    )
+    con.executemany("insert into truth values (?, ?, ?)", truth_records(world))
+    row = con.execute(_PAIRS.format(clusters=clusters)).fetchone()
     assert row is not None
     true, found, correct, missed, extra = row
-    return Score("identity", int(true), int(found), int(correct), tuple(missed or ()), tuple(extra or ()))
+    return Score(name, int(true), int(found), int(correct), tuple(missed or ()), tuple(extra or ()))

@@ -39,14 +39,21 @@ class Warehouse:
         return Warehouse(home=home, world=self.world)
 
 
-def load_world(home: Path, systems: Sequence[str] | None = None, **generate: Any) -> Warehouse:
-    """Serve the default world (`generate`: further world arguments, e.g. noise), ingest
-    `systems` (default: all) from it into `home`, and load the seeds."""
+def load_world(
+    home: Path,
+    systems: Sequence[str] | None = None,
+    contacts: int = WORLD_CONTACTS,
+    seed: int = WORLD_SEED,
+    **generate: Any,
+) -> Warehouse:
+    """Serve a world (the default one, or of `contacts` and `seed`; `generate`: further world
+    arguments, e.g. noise or variety), ingest `systems` (default: all) from it into `home`,
+    and load the seeds."""
     from ingestion.pipeline import SYSTEMS, run_systems
     from orchestration.dbt import run_dbt
     from orchestration.sandbox_runtime import embedded_sandbox
 
-    with embedded_sandbox(contacts=WORLD_CONTACTS, seed=WORLD_SEED, **generate) as sandbox:
+    with embedded_sandbox(contacts=contacts, seed=seed, **generate) as sandbox:
         run_systems(systems or SYSTEMS, where=Paths(home=home))
     run_dbt(["seed"], where=Paths(home=home))
     return Warehouse(home=home, world=sandbox.world)

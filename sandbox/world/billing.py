@@ -120,6 +120,7 @@ class BillingGen(CrmGen):
             self.b2b_customers.add(cust["id"])
         elif variety.equivalent_names and rng.random() < variety.equivalent_names:
             cust["name"] = self._equivalent_name(rng, p)
+            self.equivalent_names.add(cust["id"])
         gap = variety.one_sided_values
         if gap and not self.live and p.phone_e164 and rng.random() < gap:
             cust["phone"] = None  # a gap to fill, once the customer is linked (person_anomalies)
@@ -443,6 +444,10 @@ class BillingGen(CrmGen):
             )
         else:
             outcome, paid_at = self._deal_outcome(rng, fin)
+            if d.amount_off and outcome == "uncollectible":
+                # a written-off invoice is no claim, so no amount on it can disagree: the
+                # mismatch is planted on an invoice that stands
+                outcome, paid_at = "open", 0
         inv = self._invoice(
             cust,
             at,
@@ -477,7 +482,9 @@ class BillingGen(CrmGen):
         if rng.random() >= 0.1:
             return ""
         kind = rng.choice(("tolerance", "reissued", "split"))
-        return kind if kind == "tolerance" or at < self.now - 2 * DAY else "tolerance"
+        kind = kind if kind == "tolerance" or at < self.now - 2 * DAY else "tolerance"
+        self.near_misses[d.id] = kind
+        return kind
 
     def _first_deal_invoice(self, d: Deal, cust: Record, at: int, fin: int, kind: str) -> tuple[int, int]:
         """The invoice before the deal's last one: a wrong amount, voided an hour after it was

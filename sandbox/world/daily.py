@@ -465,8 +465,8 @@ class DailyGen(AnomalyGen):
             )
         if kind == "invoice_amount_mismatch":
             deal, inv = live_record(crm.deals, keys["deal_id"]), billing.invoices.get(keys["invoice_id"])
-            if not deal or not inv:
-                return False
+            if not deal or not inv or inv["status"] not in ("open", "paid"):
+                return False  # a voided or written-off invoice is no claim to disagree with
             cents = to_cents(deal["properties"].get("amount"))
             return abs(inv["total"] - cents) > 0.01 * cents
         if kind in ("appointment_time_mismatch", "appointment_status_mismatch"):
@@ -784,7 +784,7 @@ class DailyGen(AnomalyGen):
             did = rng.choice(self.invoiced_deals)
             deal = live_record(self.crm.deals, did)
             inv = self.billing.invoices.get(self.deal_invoice.get(did, ""))
-            if did in taken or deal is None or inv is None:
+            if did in taken or deal is None or inv is None or inv["status"] not in ("open", "paid"):
                 continue
             cents = to_cents(deal["properties"].get("amount"))
             if abs(inv["total"] - cents) > 0.01 * cents:

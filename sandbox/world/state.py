@@ -94,6 +94,8 @@ class EngineState:
         self.r_variety = self._rng("variety")
         self.b2b_companies: dict[int, bool] = {}  # company index -> billed under its own name
         self.b2b_customers: set[str] = set()
+        self.equivalent_names: set[str] = set()  # customers whose name only looks different
+        self.near_misses: dict[str, str] = {}  # deal id -> the difference no rule may flag
         self.phone_gaps: list[int] = []  # persons whose billing customer got no phone
         self.namesakes: list[tuple[int, int]] = []
         self.ids = Ids(self._rng("ids"))
