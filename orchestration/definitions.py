@@ -18,6 +18,7 @@ from orchestration.publish import build_publish_asset
 from orchestration.report import build_report_asset
 from orchestration.resources import ops_settings, resources
 from orchestration.schedules import freshness_checks, schedules_defs
+from orchestration.webhooks import webhooks_defs
 
 __all__ = ["NIGHTLY", "REFRESH", "SYNC", "build_defs", "defs"]
 
@@ -64,6 +65,7 @@ def build_defs() -> dg.Definitions:
         ops_defs(built),
         schedules_defs(settings, freshness),
         alerts_defs(),
+        webhooks_defs(),
         jobs_defs(excluded_checks=freshness),
         dg.Definitions(resources=resources()),
     )
