@@ -57,7 +57,7 @@ def build_defs() -> dg.Definitions:
     assets = [ingestion_defs(), transform_defs()]
     known = {tuple(key.path) for area in assets for key in asset_keys(area)}
     # The parity and quality checks join every job that selects the asset they judge.
-    areas = [*assets, checks_defs(known), reverse_etl_defs()]
+    areas = [*assets, checks_defs(known), reverse_etl_defs(), webhooks_defs()]
     built = [key for area in areas for key in asset_keys(area)]
     freshness = freshness_checks(settings)
     return dg.Definitions.merge(
@@ -65,7 +65,6 @@ def build_defs() -> dg.Definitions:
         ops_defs(built),
         schedules_defs(settings, freshness),
         alerts_defs(),
-        webhooks_defs(),
         jobs_defs(excluded_checks=freshness),
         dg.Definitions(resources=resources()),
     )

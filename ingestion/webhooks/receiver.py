@@ -121,7 +121,8 @@ class Receiver:
         moment = time.monotonic()
         if moment - self._logged.get((provider, reason), -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
             self._logged[(provider, reason)] = moment
-            log.warning("refused a %s webhook delivery: %s", provider, detail)
+            what = f"a {provider} webhook delivery" if provider in PROVIDERS else "a request"
+            log.warning("refused %s: %s", what, detail)
 
 
 def create_app(
@@ -171,33 +172,35 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(
-    settings: WebhookSettings,
-    sock: socket.socket | None = None,
-    ready: Callable[[str], Any] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Serve until interrupted (uvicorn, one process: the inbox has one writer thread)."""
+def server(settings: WebhookSettings, clock: Callable[[], float] = time.time) -> Any:
+    """A uvicorn server for the app (one process: the inbox has one writer thread)."""
     import uvicorn
 
-    sock = sock or bind(settings.host, settings.port)
-    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         create_app(settings, clock=clock),
         log_level="warning",
         access_log=False,
         lifespan="on",
         timeout_keep_alive=30,
-        backlog=2048,
     )
-    server = uvicorn.Server(config)
-    url = f"http://{host}:{port}"
+    return uvicorn.Server(config)
+
+
+def serve(
+    settings: WebhookSettings,
+    sock: socket.socket | None = None,
+    ready: Callable[[str], Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Serve until interrupted."""
+    sock = sock or bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
     missing = [p for p in PROVIDERS if not settings.secrets_for(p)]
     if missing:
         log.warning("no webhook secret configured for %s: their deliveries are refused", ", ".join(missing))
     if ready is not None:
-        ready(url)
-    server.run(sockets=[sock])
+        ready(f"http://{host}:{port}")
+    server(settings, clock).run(sockets=[sock])
 
 
 def write_ready_file(path: Path, url: str) -> None:
