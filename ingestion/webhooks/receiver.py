@@ -206,6 +206,7 @@ def serve(
 def write_ready_file(path: Path, url: str) -> None:
     import json
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps({"url": url}))
     temporary.replace(path)
