@@ -17,6 +17,7 @@ Loading this module reads no inbox and imports neither dlt nor DuckDB.
 """
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -25,7 +26,6 @@ from ingestion.warehouse import paths
 from ingestion.webhooks.settings import SYSTEM_OF, WebhookSettings, inbox_path, load_settings
 from orchestration import ingest
 from orchestration.resources import WRITER_TAG, WRITER_TAG_VALUE
-from orchestration.schedules import writer_in_progress
 
 GROUP = "webhooks"
 JOB = "webhooks"
@@ -205,8 +205,8 @@ def build_sensor(settings: WebhookSettings) -> dg.SensorDefinition:
         minimum_interval_seconds=max(1, settings.sensor_interval_seconds),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Requests a `webhooks` run while the inbox holds events no sync has covered, "
-            "unless another run writes the warehouse (the events wait, durable, until it ends)."
+            "Requests a `webhooks` run while the inbox holds events no sync has covered; behind a "
+            "running writer it queues one (the events wait, durable, until it ends)."
         ),
     )
     def webhook_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
@@ -216,22 +216,52 @@ def build_sensor(settings: WebhookSettings) -> dg.SensorDefinition:
 
 
 def evaluate(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
-    """The sensor's decision (apart, so tests can call it on any instance)."""
+    """The sensor's decision (apart, so tests can call it on any instance).
+
+    A writer run that has not started yet will drain whatever waits when it does: skip. While
+    one runs, request a run that queues behind it (the run queue lets one writer run at a time,
+    and the writer lock holds anyway), unless it is a `webhooks` run that began after every
+    waiting event arrived: it covers them.
+    """
     from ingestion.webhooks.inbox import Inbox
 
     path = inbox_path()
     if not path.exists():
         return dg.SkipReason("no webhook inbox yet (`trueup webhooks serve` creates it)")
-    unsynced = Inbox(path).unsynced()
+    inbox = Inbox(path)
+    unsynced = inbox.unsynced()
     waiting = sum(unsynced.get(s, 0) for s in WEBHOOK_SYSTEMS)
     if not waiting:
         return dg.SkipReason("every webhook event is in the warehouse")
-    busy = writer_in_progress(instance)
-    if busy is not None:
+    pending = _writer_runs(instance, PENDING)
+    if pending:
+        run = pending[0]
         return dg.SkipReason(
-            f"{waiting} webhook events wait; run {busy.run_id[:8]} ({busy.job_name}) is writing the warehouse"
+            f"{waiting} webhook events wait for run {run.run_id[:8]} ({run.job_name}) to start"
         )
+    for record in _writer_records(instance):
+        started = record.start_time
+        if record.dagster_run.job_name == JOB and started and not inbox.unsynced(after_us=int(started * 1e6)):
+            return dg.SkipReason(
+                f"{waiting} webhook events wait for the running run {record.dagster_run.run_id[:8]}"
+            )
     return run_request(unsynced)
+
+
+PENDING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+
+def _writer_runs(instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus]) -> list[dg.DagsterRun]:
+    return list(
+        instance.get_runs(
+            filters=dg.RunsFilter(tags={WRITER_TAG: WRITER_TAG_VALUE}, statuses=statuses), limit=5
+        )
+    )
+
+
+def _writer_records(instance: dg.DagsterInstance) -> list[Any]:
+    filters = dg.RunsFilter(tags={WRITER_TAG: WRITER_TAG_VALUE}, statuses=[dg.DagsterRunStatus.STARTED])
+    return list(instance.get_run_records(filters=filters, limit=5))
 
 
 def webhooks_defs(settings: WebhookSettings | None = None) -> dg.Definitions:

@@ -366,10 +366,13 @@ class Inbox:
                 [(drained_us, provider, sha) for provider, sha in keys],
             )
 
-    def unsynced(self) -> dict[str, int]:
-        """Events per system that no sync has covered yet (drained or not)."""
+    def unsynced(self, after_us: int = 0) -> dict[str, int]:
+        """Events per system that no sync has covered yet (drained or not), received after `after_us`."""
         with self.connection() as con:
-            rows = con.execute("select system, count(*) from events where synced_us is null group by 1")
+            rows = con.execute(
+                "select system, count(*) from events where synced_us is null and received_us > ? group by 1",
+                (after_us,),
+            )
             return {system: count for system, count in rows}
 
     def mark_synced(self, systems: Sequence[str], before_us: int, synced_us: int) -> int:

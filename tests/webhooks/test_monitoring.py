@@ -19,6 +19,7 @@ from orchestration.resources import WRITER_TAG, WRITER_TAG_VALUE
 from tests.webhooks.conftest import calendly_event, hubspot_event, stripe_event
 
 NOW_US = 1_800_000_000 * 10**6
+WRITER = {WRITER_TAG: WRITER_TAG_VALUE}
 
 
 @pytest.fixture
@@ -56,12 +57,14 @@ def test_the_sensor_requests_a_run_for_the_systems_with_waiting_events(home):
     assert not any(path[0] == "raw_scheduling" for path in selected)  # no Calendly event waits
     assert request.tags[intake.SYSTEMS_TAG] == "crm,billing"
 
-    busy = dg.DagsterRun(
-        job_name="nightly", status=dg.DagsterRunStatus.STARTED, tags={WRITER_TAG: WRITER_TAG_VALUE}
-    )
-    instance.add_run(busy)
-    waiting = intake.evaluate(instance)
-    assert isinstance(waiting, dg.SkipReason) and "2 webhook events wait" in str(waiting.skip_message)
+    running = dg.DagsterRun(job_name="nightly", status=dg.DagsterRunStatus.STARTED, tags=WRITER)
+    instance.add_run(running)
+    assert isinstance(intake.evaluate(instance), dg.RunRequest)  # it queues behind the writer
+    queued = dg.DagsterRun(job_name="webhooks", status=dg.DagsterRunStatus.NOT_STARTED, tags=WRITER)
+    instance.add_run(queued)
+    waiting = intake.evaluate(instance)  # the queued run will drain them when it starts
+    assert isinstance(waiting, dg.SkipReason)
+    assert f"2 webhook events wait for run {queued.run_id[:8]}" in str(waiting.skip_message)
 
 
 def health(home: Path, **limits) -> list[str]:
