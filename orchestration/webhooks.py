@@ -2,14 +2,15 @@
 follows it, and the intake's health as an asset check.
 
 - `webhook_inbox_sensor` (every `webhooks.sensor_interval_seconds`, default 30 s) reads the
-  inbox (SQLite, beside the warehouse) and, while events wait that no sync has covered and no
-  other run writes the warehouse, requests a `webhooks` run for the systems they belong to.
+  inbox (SQLite, beside the warehouse) and, while events wait that no sync has covered,
+  requests a `webhooks` run for the systems they belong to (behind a running writer, the run
+  queues; see `evaluate`).
 - The run holds the writer lock from its first step to its last. `webhooks_drain` moves the
   inbox into `raw_webhooks` (events, latest per object, quarantine); the `ingest` step runs the
   incremental sync of the affected systems only (CRM and billing read what changed since their
-  cursors; scheduling re-scans its window); `webhooks/intake` then marks the events that sync
-  covered, with the latency from delivery to the warehouse, and its check judges the intake
-  against the thresholds in config.
+  cursors; scheduling reads the events named, which may lie outside its re-scan window);
+  `webhooks/intake` then marks the events that sync covered, with the latency from delivery to
+  the warehouse, and its check judges the intake against the thresholds in config.
 
 The run does not publish: the published copy carries the checks of the run that built the
 models, and the hourly `sync` (or the nightly run) publishes the rows webhooks brought in.
@@ -37,6 +38,7 @@ INTAKE_KEY = dg.AssetKey(["webhooks", "intake"])
 HEALTH_CHECK = "intake_health"
 SYSTEMS_TAG = "trueup/webhook_systems"
 WEBHOOK_SYSTEMS = tuple(s for s in SYSTEMS if s in SYSTEM_OF.values())
+NAMED_EVENTS_MAX = 200  # more waiting Calendly events than this: re-scan the window instead
 DRAIN_PRIORITY = "100"  # first step of the run: what arrived until now goes in before the sync
 
 
@@ -108,7 +110,13 @@ def build_intake_asset() -> dg.AssetsDefinition:
         record = context.instance.get_run_record_by_id(context.run_id)
         started = record.start_time if record is not None and record.start_time else None
         before = int(started * 1_000_000) if started else now_us()
-        covered = Inbox(inbox_path()).mark_synced(systems, before_us=before, synced_us=now_us())
+        inbox = Inbox(inbox_path())
+        named = named_events(context.dagster_run.run_config)
+        whole = [s for s in systems if not (s == "scheduling" and named)]
+        covered = inbox.mark_synced(whole, before_us=before, synced_us=now_us())
+        if "scheduling" in systems and named:  # only the events it read: their invitees
+            prefixes = [f"{uri}/invitees/" for uri in named]
+            covered += inbox.mark_synced_objects("scheduling", prefixes, before_us=before, synced_us=now_us())
         context.log.info(f"{covered} webhook events covered by the sync of {', '.join(systems) or 'nothing'}")
         health = intake_health(paths())
         metadata = {"covered_by_this_run": covered, **(health.metadata() if health else {})}
@@ -138,7 +146,9 @@ def execute(
         asset_selection=set(request.asset_selection or ()),
         asset_check_selection=set(request.asset_check_keys or ()),
     )
-    return job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
+    return job.execute_in_process(
+        run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False
+    )
 
 
 def build_health_check(settings: WebhookSettings) -> dg.AssetChecksDefinition:
@@ -189,13 +199,35 @@ def build_job(check: dg.AssetChecksDefinition) -> "dg.UnresolvedAssetJobDefiniti
     )
 
 
-def run_request(unsynced: dict[str, int]) -> dg.RunRequest:
+def run_request(unsynced: dict[str, int], scheduling_events: Sequence[str] | None = None) -> dg.RunRequest:
+    """A run for the systems with waiting events; for scheduling, a read of the named events
+    when they are known (Calendly's window re-scan misses changes to events outside it)."""
     systems = [s for s in WEBHOOK_SYSTEMS if unsynced.get(s)]
+    config: dict[str, Any] = {}
+    if "scheduling" in systems and scheduling_events:
+        config = {"ops": {"ingest": {"config": {"scheduling_events": list(scheduling_events)}}}}
     return dg.RunRequest(
         asset_selection=[EVENTS_KEY, LATEST_KEY, QUARANTINE_KEY, *raw_table_keys(systems), INTAKE_KEY],
         asset_check_keys=[dg.AssetCheckKey(INTAKE_KEY, HEALTH_CHECK)],
+        run_config=config,
         tags={SYSTEMS_TAG: ",".join(systems)},
     )
+
+
+def scheduling_events(inbox: Any, limit: int = NAMED_EVENTS_MAX) -> list[str] | None:
+    """The scheduled events whose invitees waiting Calendly events name; None (re-scan the
+    window) when there are too many, or an event names something else."""
+    objects = inbox.unsynced_objects("scheduling", limit)
+    if not objects or any("/invitees/" not in uri for uri in objects):
+        return None
+    events = sorted({uri.split("/invitees/", 1)[0] for uri in objects})
+    return events if len(events) <= limit else None
+
+
+def named_events(run_config: Any) -> list[str]:
+    """The scheduling events a run's config names (empty: the window was re-scanned)."""
+    ingest_config = ((run_config or {}).get("ops") or {}).get("ingest") or {}
+    return list((ingest_config.get("config") or {}).get("scheduling_events") or [])
 
 
 def build_sensor(settings: WebhookSettings) -> dg.SensorDefinition:
@@ -245,7 +277,7 @@ def evaluate(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
             return dg.SkipReason(
                 f"{waiting} webhook events wait for the running run {record.dagster_run.run_id[:8]}"
             )
-    return run_request(unsynced)
+    return run_request(unsynced, scheduling_events(inbox) if unsynced.get("scheduling") else None)
 
 
 PENDING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]

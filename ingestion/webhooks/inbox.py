@@ -375,6 +375,31 @@ class Inbox:
             )
             return {system: count for system, count in rows}
 
+    def unsynced_objects(self, system: str, limit: int) -> list[str] | None:
+        """The objects the unsynced events of `system` name (None when there are more than `limit`)."""
+        with self.connection() as con:
+            rows = con.execute(
+                "select distinct object_id from events where synced_us is null and system = ? limit ?",
+                (system, limit + 1),
+            ).fetchall()
+        return None if len(rows) > limit else sorted(row[0] for row in rows)
+
+    def mark_synced_objects(
+        self, system: str, prefixes: Sequence[str], before_us: int, synced_us: int
+    ) -> int:
+        """Like `mark_synced`, for a sync that read only some objects: the drained events of
+        `system` whose object id starts with one of `prefixes`."""
+        with self.connection() as con, transaction(con):
+            total = 0
+            for prefix in prefixes:
+                cursor = con.execute(
+                    "update events set synced_us = ? where synced_us is null and drained_us is not null "
+                    "and received_us < ? and system = ? and substr(object_id, 1, ?) = ?",
+                    (synced_us, before_us, system, len(prefix), prefix),
+                )
+                total += cursor.rowcount
+            return total
+
     def mark_synced(self, systems: Sequence[str], before_us: int, synced_us: int) -> int:
         """A sync of `systems` that started at `before_us` covered every drained event of
         theirs that arrived before it: their changes were made before they were delivered."""

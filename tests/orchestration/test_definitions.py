@@ -142,8 +142,10 @@ def default_op_config(job: str, op: str) -> dict:
 
 
 def test_refresh_reloads_every_source_by_run_config():
-    assert default_op_config("refresh", "ingest") == {"config": {"full_refresh": list(SYSTEMS)}}
-    assert default_op_config("nightly", "ingest") == {"config": {"full_refresh": []}}
+    assert default_op_config("refresh", "ingest") == {
+        "config": {"full_refresh": list(SYSTEMS), "scheduling_events": []}
+    }
+    assert default_op_config("nightly", "ingest") == {"config": {"full_refresh": [], "scheduling_events": []}}
 
 
 def test_schedules_and_sensors_are_pinned():
