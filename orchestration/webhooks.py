@@ -118,8 +118,10 @@ def build_intake_asset() -> dg.AssetsDefinition:
             prefixes = [f"{uri}/invitees/" for uri in named]
             covered += inbox.mark_synced_objects("scheduling", prefixes, before_us=before, synced_us=now_us())
         context.log.info(f"{covered} webhook events covered by the sync of {', '.join(systems) or 'nothing'}")
+        retention = load_settings(with_secrets=False).retention_days
+        pruned = inbox.prune(before_us=now_us() - int(retention * 86_400 * 1_000_000))
         health = intake_health(paths())
-        metadata = {"covered_by_this_run": covered, **(health.metadata() if health else {})}
+        metadata = {"covered_by_this_run": covered, "pruned": pruned, **(health.metadata() if health else {})}
         return dg.MaterializeResult(metadata=metadata)
 
     return intake

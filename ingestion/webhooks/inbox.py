@@ -64,6 +64,7 @@ create table if not exists events (
 create index if not exists events_undrained on events (received_us) where drained_us is null;
 create index if not exists events_unsynced on events (system, received_us) where synced_us is null;
 create index if not exists events_drained on events (drained_us);
+create index if not exists events_received on events (received_us);
 create index if not exists events_synced on events (synced_us);
 create table if not exists rejected (
     provider text not null,
@@ -413,6 +414,23 @@ class Inbox:
                 (synced_us, before_us, *systems),
             )
             return cursor.rowcount
+
+    def prune(self, before_us: int) -> int:
+        """Forget what arrived before `before_us` and is in the warehouse: synced events, their
+        deliveries once no event refers to them, drained rejects, tallies. Events no sync has
+        covered stay, whatever their age. Returns the events removed."""
+        with self.connection() as con, transaction(con):
+            removed = con.execute(
+                "delete from events where received_us < ? and synced_us is not null", (before_us,)
+            ).rowcount
+            con.execute(
+                "delete from deliveries where received_us < ? and not exists "
+                "(select 1 from events where events.delivery_id = deliveries.delivery_id)",
+                (before_us,),
+            )
+            con.execute("delete from rejected where received_us < ? and drained_us is not null", (before_us,))
+            con.execute("delete from tallies where minute < ?", (before_us // 60_000_000,))
+            return removed
 
     def reopen(self, since_us: int | None = None, provider: str | None = None) -> int:
         """Make events (received since `since_us`, of `provider`) pending again, for replay."""

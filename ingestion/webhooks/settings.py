@@ -31,6 +31,9 @@ DEFAULT_TOLERANCE = {"stripe": 300.0, "hubspot": 300.0, "calendly": 180.0}
 DEFAULT_PORT = 8780
 DEFAULT_MAX_BODY = 1_048_576  # Stripe events stay well under 1 MB; HubSpot batches of 100 too
 DEFAULT_SENSOR_INTERVAL = 30  # Dagster's default minimum interval between sensor ticks
+# How long the inbox keeps what is in the warehouse: for replay, and to absorb redeliveries
+# (Stripe retries for up to three days; HubSpot and Calendly for a day).
+DEFAULT_RETENTION_DAYS = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class WebhookSettings:
     inbox: Path = Path(".trueup/webhooks/inbox.sqlite3")
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL
     thresholds: Thresholds = field(default_factory=Thresholds)
+    retention_days: float = DEFAULT_RETENTION_DAYS  # synced events (and raw deliveries) kept for replay
 
     def secrets_for(self, provider: str) -> tuple[str, ...]:
         return tuple(self.secrets.get(provider, ()))
@@ -92,6 +96,7 @@ def load_settings(where: Paths | None = None, with_secrets: bool = True) -> Webh
         inbox=inbox_path(where),
         sensor_interval_seconds=_number(("sensor_interval_seconds",), defaults.sensor_interval_seconds, int),
         thresholds=thresholds,
+        retention_days=_number(("retention_days",), defaults.retention_days, float),
     )
 
 

@@ -149,3 +149,22 @@ def test_settings_read_secrets_lists_and_reject_bad_numbers(monkeypatch):
     assert parse_since("2026-01-01T00:00:00Z") == 1_767_225_600 * 10**6
     with pytest.raises(ValueError, match="--since"):
         parse_since("yesterday")
+
+
+def test_prune_forgets_what_is_in_the_warehouse_and_keeps_what_is_not(home):
+    day = 86_400 * 10**6
+    store(home, "stripe", stripe_event("evt_old_synced"), NOW_US - 40 * day)
+    store(home, "stripe", stripe_event("evt_old_waiting"), NOW_US - 40 * day + 1)
+    store(home, "stripe", stripe_event("evt_recent"), NOW_US - day)
+    inbox = Inbox(inbox_path(Paths(home=home)))
+    with inbox.connection() as con:
+        con.execute(
+            "update events set drained_us = ?, synced_us = ? where event_id != 'evt_old_waiting'",
+            (NOW_US, NOW_US),
+        )
+    assert inbox.prune(before_us=NOW_US - 30 * day) == 1
+    with inbox.connection() as con:
+        kept = [row[0] for row in con.execute("select event_id from events order by event_id")]
+        deliveries = con.execute("select count(*) from deliveries").fetchone()[0]
+    assert kept == ["evt_old_waiting", "evt_recent"]  # never an event the warehouse lacks
+    assert deliveries == 2
