@@ -302,6 +302,11 @@ def add_webhooks_command(sub: Any) -> None:
     serve.add_argument("--host", help="default: webhooks.host, else 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: webhooks.port, else 8780 (0: any free port)")
     serve.add_argument("--ready-file", type=Path, help="write {url} here once listening")
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="accept the embedded sandbox's signing secrets (local testing only)",
+    )
     serve.set_defaults(func=cmd_webhooks_serve)
     replay = hooks_sub.add_parser("replay", help="drain the inbox's events into raw_webhooks again")
     replay.add_argument("--since", help="events received since: an ISO time, or an age such as 2h, 30m, 7d")
@@ -314,12 +319,14 @@ def cmd_webhooks_serve(args: argparse.Namespace) -> int:
 
     from ingestion.webhooks import receiver
     from ingestion.webhooks.settings import PROVIDERS, load_settings
+    from sandbox.config import DEFAULT_WEBHOOK_SECRETS
 
     settings = load_settings()
     settings = dataclasses.replace(
         settings,
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
+        secrets={p: (s,) for p, s in DEFAULT_WEBHOOK_SECRETS.items()} if args.sandbox else settings.secrets,
     )
     logging.getLogger("ingestion.webhooks").setLevel(logging.INFO)
     configured = ", ".join(p for p in PROVIDERS if settings.secrets_for(p)) or "none"

@@ -106,18 +106,8 @@ def build_intake_asset() -> dg.AssetsDefinition:
         from ingestion.webhooks.inbox import Inbox, now_us
         from ingestion.webhooks.monitor import intake_health
 
-        systems = synced_systems(context)
-        record = context.instance.get_run_record_by_id(context.run_id)
-        started = record.start_time if record is not None and record.start_time else None
-        before = int(started * 1_000_000) if started else now_us()
         inbox = Inbox(inbox_path())
-        named = named_events(context.dagster_run.run_config)
-        whole = [s for s in systems if not (s == "scheduling" and named)]
-        covered = inbox.mark_synced(whole, before_us=before, synced_us=now_us())
-        if "scheduling" in systems and named:  # only the events it read: their invitees
-            prefixes = [f"{uri}/invitees/" for uri in named]
-            covered += inbox.mark_synced_objects("scheduling", prefixes, before_us=before, synced_us=now_us())
-        context.log.info(f"{covered} webhook events covered by the sync of {', '.join(systems) or 'nothing'}")
+        covered = mark_covered(context, inbox)
         retention = load_settings(with_secrets=False).retention_days
         pruned = inbox.prune(before_us=now_us() - int(retention * 86_400 * 1_000_000))
         health = intake_health(paths())
@@ -125,6 +115,25 @@ def build_intake_asset() -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return intake
+
+
+def mark_covered(context: dg.AssetExecutionContext, inbox: Any) -> int:
+    """Mark the events this run's sync covered: those of the systems it synced that arrived
+    before the run started (for scheduling read by name, only the named events' invitees)."""
+    from ingestion.webhooks.inbox import now_us
+
+    systems = synced_systems(context)
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.start_time if record is not None and record.start_time else None
+    before = int(started * 1_000_000) if started else now_us()
+    named = named_events(context.dagster_run.run_config)
+    whole = [s for s in systems if not (s == "scheduling" and named)]
+    covered = int(inbox.mark_synced(whole, before_us=before, synced_us=now_us()))
+    if "scheduling" in systems and named:
+        prefixes = [f"{uri}/invitees/" for uri in named]
+        covered += inbox.mark_synced_objects("scheduling", prefixes, before_us=before, synced_us=now_us())
+    context.log.info(f"{covered} webhook events covered by the sync of {', '.join(systems) or 'nothing'}")
+    return covered
 
 
 def synced_systems(context: dg.AssetExecutionContext) -> list[str]:

@@ -52,11 +52,13 @@ class Receiver:
     async def handle(self, request: Request) -> Response:
         provider = request.path_params["provider"]
         if provider not in PROVIDERS:
-            return self.refuse("unknown", UNKNOWN_PATH, 404, f"no endpoint {request.url.path}")
+            return await self.refuse("unknown", UNKNOWN_PATH, 404, f"no endpoint {request.url.path}")
         received = now_us()
         body = await self._body(request)
         if body is None:
-            return self.refuse(provider, TOO_LARGE, 413, f"body over {self.settings.max_body_bytes} bytes")
+            return await self.refuse(
+                provider, TOO_LARGE, 413, f"body over {self.settings.max_body_bytes} bytes"
+            )
         headers = {name: value for name, value in request.headers.items()}
         delivery = signatures.Delivery(request.method, self.signed_uri(request), headers, body)
         try:
@@ -68,7 +70,9 @@ class Receiver:
                 self.settings.tolerance.get(provider, 300.0),
             )
         except signatures.Refused as refused:
-            return self.refuse(provider, refused.reason, signatures.REFUSAL_STATUS[provider], str(refused))
+            return await self.refuse(
+                provider, refused.reason, signatures.REFUSAL_STATUS[provider], str(refused)
+            )
         return await self._store(provider, received, headers, body)
 
     async def _store(self, provider: str, received: int, headers: dict[str, str], body: bytes) -> Response:
@@ -112,9 +116,13 @@ class Receiver:
         query = request.url.query
         return base + request.url.path + (f"?{query}" if query else "")
 
-    def refuse(self, provider: str, reason: str, status: int, detail: str) -> Response:
-        self.writer.submit(Tally(provider, reason, now_us()))  # counted; nobody waits for it
+    async def refuse(self, provider: str, reason: str, status: int, detail: str) -> Response:
+        """Count the refusal (committed before the answer, so the counts are exact) and answer."""
         self._log(provider, reason, detail)
+        try:
+            await asyncio.wrap_future(self.writer.submit(Tally(provider, reason, now_us())))
+        except Exception as exc:  # the refusal stands even when it cannot be counted
+            log.error("could not count a refused delivery (%s)", type(exc).__name__)
         return JSONResponse({"error": reason}, status_code=status)
 
     def _log(self, provider: str, reason: str, detail: str) -> None:
@@ -155,7 +163,7 @@ def create_app(
         status = 405 if reason == METHOD_NOT_ALLOWED else 404
         receiver = holder.get("receiver")
         if receiver is not None:
-            return receiver.refuse("unknown", reason, status, f"{request.method} {request.url.path}")
+            return await receiver.refuse("unknown", reason, status, f"{request.method} {request.url.path}")
         return JSONResponse({"error": reason}, status_code=status)
 
     routes = [Route(PATH, webhook, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
