@@ -54,6 +54,12 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
         )
     ],
     "checks": [(["bench_checks.py", "--contacts", "1000000"], ["bench_checks.py", "--contacts", "5000"])],
+    "webhooks": [
+        (
+            ["bench_webhooks.py", "--deliveries", "20000", "--changes", "20", "--contacts", "2000"],
+            ["bench_webhooks.py", "--deliveries", "2000", "--changes", "4", "--contacts", "300"],
+        )
+    ],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],

@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(func=cmd_prepare)
 
     add_check_command(sub)
+    add_webhooks_command(sub)
 
     box = sub.add_parser("sandbox", help="the embedded stand-in for the four systems")
     box_sub = box.add_subparsers(metavar="action")
@@ -109,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--limits", choices=["off", "realistic"], default="off")
     serve.add_argument("--truth-dir", type=Path)
     serve.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
+    serve.add_argument(
+        "--webhook-url", help="send signed webhooks of its changes to {URL}/{stripe,hubspot,calendly}"
+    )
     serve.set_defaults(func=cmd_sandbox_serve)
     advance = box_sub.add_parser("advance", help="move a running sandbox's world forward")
     advance.add_argument("--days", type=int, default=1)
@@ -197,6 +201,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from ingestion.webhooks.monitor import status_lines as webhooks_status_lines
     from orchestration import alerts, report
     from orchestration.publish import read_publication
 
@@ -225,6 +230,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(f"Freshness        {fresh}")
     for line in _run_lines():
+        print(line)
+    for line in webhooks_status_lines(where):
         print(line)
     recent = alerts.read_alerts(where, limit=3)
     print(f"Alerts           {'none' if not recent else ''}")
@@ -283,6 +290,90 @@ def _run_lines(limit: int = 5) -> list[str]:
         when = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M UTC") if start else "not started"
         lines.append(f"  {when}  {run.job_name:<10} {run.status.value:<9} {took:>7}  {run.run_id[:8]}")
     return lines
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+
+def add_webhooks_command(sub: Any) -> None:
+    hooks = sub.add_parser("webhooks", help="receive signed webhooks; re-drain the inbox")
+    hooks_sub = hooks.add_subparsers(metavar="action")
+    serve = hooks_sub.add_parser("serve", help="the receiver: POST /webhooks/{stripe,hubspot,calendly}")
+    serve.add_argument("--host", help="default: webhooks.host, else 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default: webhooks.port, else 8780 (0: any free port)")
+    serve.add_argument("--ready-file", type=Path, help="write {url} here once listening")
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="accept the embedded sandbox's signing secrets (local testing only)",
+    )
+    serve.set_defaults(func=cmd_webhooks_serve)
+    replay = hooks_sub.add_parser("replay", help="drain the inbox's events into raw_webhooks again")
+    replay.add_argument("--since", help="events received since: an ISO time, or an age such as 2h, 30m, 7d")
+    replay.add_argument("--provider", choices=["stripe", "hubspot", "calendly"])
+    replay.set_defaults(func=cmd_webhooks_replay)
+
+
+def cmd_webhooks_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ingestion.webhooks import receiver
+    from ingestion.webhooks.settings import PROVIDERS, load_settings
+    from sandbox.config import DEFAULT_WEBHOOK_SECRETS
+
+    settings = load_settings()
+    settings = dataclasses.replace(
+        settings,
+        host=args.host or settings.host,
+        port=settings.port if args.port is None else args.port,
+        secrets={p: (s,) for p, s in DEFAULT_WEBHOOK_SECRETS.items()} if args.sandbox else settings.secrets,
+    )
+    logging.getLogger("ingestion.webhooks").setLevel(logging.INFO)
+    configured = ", ".join(p for p in PROVIDERS if settings.secrets_for(p)) or "none"
+
+    def ready(url: str) -> None:
+        print(f"Receiving webhooks on {url}/webhooks/{{stripe,hubspot,calendly}} (secrets: {configured})")
+        print(f"Inbox: {settings.inbox}", flush=True)
+        if args.ready_file:
+            receiver.write_ready_file(args.ready_file, url)
+
+    receiver.serve(settings, ready=ready)
+    return 0
+
+
+def cmd_webhooks_replay(args: argparse.Namespace) -> int:
+    from ingestion.webhooks.drain import drain
+    from ingestion.webhooks.inbox import Inbox
+    from ingestion.webhooks.settings import inbox_path
+    from orchestration.resources import ops_settings, writer_lock
+
+    where = paths()
+    path = inbox_path(where)
+    if not path.exists():
+        raise FileNotFoundError(f"no webhook inbox at {path}")
+    since = parse_since(args.since) if args.since else None
+    inbox = Inbox(path)
+    with writer_lock(where, wait_seconds=ops_settings().writer_wait_seconds):
+        reopened = inbox.reopen(since_us=since, provider=args.provider)
+        print(f"Re-draining {reopened:,} events ...", flush=True)
+        result = drain(inbox, where.warehouse, report=print)
+    print(f"Drained {result.events:,} events into raw_webhooks ({result.new:,} were missing there).")
+    print("The sensor `webhook_inbox_sensor` syncs the systems they name on its next tick.")
+    return 0
+
+
+def parse_since(text: str) -> int:
+    """An ISO time or an age (`90s`, `30m`, `2h`, `7d`) -> epoch microseconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return int((time.time() - float(text[:-1]) * units[text[-1]]) * 1_000_000)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--since {text!r} is neither an ISO time nor an age such as 2h") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
 
 
 # -- the UI -------------------------------------------------------------------------------------
@@ -344,6 +435,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     argv = ["--contacts", str(args.contacts), "--seed", str(args.seed), "--port", str(args.port)]
     argv += ["--limits", args.limits] + (["--truth-dir", str(args.truth_dir)] if args.truth_dir else [])
     argv += ["--ready-file", str(args.ready_file)] if args.ready_file else []
+    argv += ["--webhook-url", args.webhook_url] if args.webhook_url else []
     return serve(argv)
 
 

@@ -18,6 +18,7 @@ from orchestration.publish import build_publish_asset
 from orchestration.report import build_report_asset
 from orchestration.resources import ops_settings, resources
 from orchestration.schedules import freshness_checks, schedules_defs
+from orchestration.webhooks import webhooks_defs
 
 __all__ = ["NIGHTLY", "REFRESH", "SYNC", "build_defs", "defs"]
 
@@ -56,7 +57,7 @@ def build_defs() -> dg.Definitions:
     assets = [ingestion_defs(), transform_defs()]
     known = {tuple(key.path) for area in assets for key in asset_keys(area)}
     # The parity and quality checks join every job that selects the asset they judge.
-    areas = [*assets, checks_defs(known), reverse_etl_defs()]
+    areas = [*assets, checks_defs(known), reverse_etl_defs(), webhooks_defs()]
     built = [key for area in areas for key in asset_keys(area)]
     freshness = freshness_checks(settings)
     return dg.Definitions.merge(

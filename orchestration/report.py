@@ -18,6 +18,8 @@ import dagster as dg
 
 from ingestion.tables import SYSTEMS, dataset_name
 from ingestion.warehouse import paths
+from ingestion.webhooks.monitor import intake_health
+from ingestion.webhooks.monitor import report_section as intake_section
 from orchestration.publish import GROUP, PUBLICATION_SCHEMA, PUBLISH_KEY, CheckOutcome
 from orchestration.resources import ops_settings
 
@@ -102,6 +104,7 @@ class Report:
     identity: Identity | None = None
     freshness: list[FreshnessRow] = field(default_factory=list)
     funnel: list[tuple[str, int]] | None = None
+    intake: Any = None  # ingestion.webhooks.monitor.IntakeHealth, read from the inbox (not the copy)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -130,6 +133,7 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
     database = database or paths().published
     settings = ops_settings()
     report = Report(generated_at=now or datetime.now(UTC), timezone=settings.timezone)
+    report.intake = intake_health()
     if not database.exists():
         report.freshness = [FreshnessRow(s, None, settings.freshness_hours[s], None) for s in SYSTEMS]
         return report
@@ -458,6 +462,7 @@ def to_markdown(report: Report) -> str:
         _md_identity(report),
         _md_freshness(report),
         _md_funnel(report),
+        intake_section(report.intake, markdown=True),
     ]
     return "\n\n".join(sections) + "\n"
 
@@ -638,6 +643,7 @@ def to_text(report: Report) -> str:
     """The same report for a terminal: aligned tables, a sparkline and text bars."""
     sections = [_text_header(report), _text_findings(report), _text_quarantine(report)]
     sections += [_text_checks(report), _text_identity(report), _text_freshness(report), _text_funnel(report)]
+    sections.append(intake_section(report.intake, markdown=False))
     return "\n\n".join(sections) + "\n"
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.config import DEFAULT_TOKENS, RateLimitConfig, SandboxConfig
+from sandbox.config import DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS, RateLimitConfig, SandboxConfig
 from sandbox.server import Sandbox
 
 
@@ -32,6 +32,11 @@ def source_env(base_urls: Mapping[str, str], tokens: Mapping[str, str] = DEFAULT
         "SOURCES__ADS__META_BASE_URL": base_urls["meta"],
         "SOURCES__ADS__META_ACCESS_TOKEN": tokens["meta"],
     }
+
+
+def webhook_env(secrets: Mapping[str, str] = DEFAULT_WEBHOOK_SECRETS) -> dict[str, str]:
+    """Webhook settings (environment variables) that accept what the sandbox signs."""
+    return {f"WEBHOOKS__{provider.upper()}__SECRETS": secret for provider, secret in secrets.items()}
 
 
 def clock_env(now: datetime) -> dict[str, str]:

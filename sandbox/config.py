@@ -18,6 +18,14 @@ DEFAULT_TOKENS = {
     "meta": "sandbox-meta-token",
 }
 
+# Secrets the sandbox signs its webhooks with; `trueup webhooks serve` against the sandbox
+# accepts the same (orchestration.sandbox_runtime.webhook_env).
+DEFAULT_WEBHOOK_SECRETS = {
+    "stripe": "whsec_sandbox_signing_secret",
+    "hubspot": "sandbox-hubspot-client-secret",
+    "calendly": "sandbox-calendly-signing-key",
+}
+
 
 @dataclass
 class RateLimitConfig:

@@ -5,7 +5,10 @@
 /calendly/...    Calendly v2
 /google-ads/...  Google Ads REST
 /meta/...        Meta Marketing API (Graph)
-/_admin/...      health, stats, advance the world a day, faults, rate limits
+/_admin/...      health, stats, advance the world a day, faults, rate limits, webhooks
+
+With a webhook target (`Sandbox(..., webhooks=WebhookConfig(url))`, `POST /_admin/webhooks`
+or `--webhook-url`), the sandbox sends signed webhooks for its own changes (sandbox/webhooks.py).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sandbox.config import RateLimitConfig, SandboxConfig
 from sandbox.faults import FaultPlan, Faults
 from sandbox.http import Request, Response, json_response
 from sandbox.store import World
+from sandbox.webhooks import WebhookConfig, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ class Sandbox:
         faults: FaultPlan | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        webhooks: WebhookConfig | None = None,
     ) -> None:
         self.world = world
         self.config = config or SandboxConfig()
@@ -75,6 +80,9 @@ class Sandbox:
         self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self.webhooks: WebhookSender | None = None
+        if webhooks is not None:
+            self.send_webhooks(webhooks)
 
     @property
     def url(self) -> str:
@@ -96,6 +104,16 @@ class Sandbox:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        if self.webhooks is not None:
+            self.webhooks.stop()
+
+    def send_webhooks(self, config: WebhookConfig) -> WebhookSender:
+        """Start (or re-point) the webhook sender: from now on every change is delivered."""
+        if self.webhooks is not None:
+            self.webhooks.stop()
+        self.webhooks = WebhookSender(self.world, config)
+        self.webhooks.attach()
+        return self.webhooks.start()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -150,10 +168,21 @@ class Sandbox:
         if action == "faults" and request.method == "POST":
             self.faults.set(FaultPlan.from_dict(request.json() or {}))
             return json_response({"faults": dataclasses.asdict(self.faults.plan)})
+        if action == "webhooks":
+            return self._admin_webhooks(request)
         if action == "limits" and request.method == "POST":
             self.set_limits(RateLimitConfig(**(request.json() or {})))
             return json_response({"limits": dataclasses.asdict(self.config.limits)})
         return json_response({"message": f"unknown admin action {action!r}"}, 404)
+
+    def _admin_webhooks(self, request: Request) -> Response:
+        """POST: start sending to `{"url": ...}` (WebhookConfig fields); GET: what was sent
+        (`?deliveries=1`: every acknowledged delivery's body too)."""
+        if request.method == "POST":
+            self.send_webhooks(WebhookConfig.from_dict(request.json() or {}))
+        if self.webhooks is None:
+            return json_response({"message": 'no webhook target; POST {"url": ...} first'}, 404)
+        return json_response(self.webhooks.summary(with_bodies=request.arg("deliveries") == "1"))
 
 
 MAX_LINE = 65536
@@ -292,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limits", choices=["off", "realistic"], default="off")
     parser.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     parser.add_argument("--truth-dir", type=Path, help="write the ground truth here")
+    parser.add_argument("--webhook-url", help="send signed webhooks to {URL}/{stripe,hubspot,calendly}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -299,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.truth_dir:
         world_module.write_truth(world, args.truth_dir)
     limits = RateLimitConfig.realistic() if args.limits == "realistic" else RateLimitConfig()
-    sandbox = Sandbox(world, SandboxConfig(limits=limits), host=args.host, port=args.port)
+    webhooks = WebhookConfig(url=args.webhook_url) if args.webhook_url else None
+    sandbox = Sandbox(world, SandboxConfig(limits=limits), host=args.host, port=args.port, webhooks=webhooks)
     ready = {"url": sandbox.url, "base_urls": sandbox.base_urls}
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")

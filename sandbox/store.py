@@ -12,6 +12,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Record = dict[str, Any]
+# Told of every write to a collection: the records written, or None after `touch` (records
+# changed in place, unknown which). Called under the world lock; must not block.
+ChangeListener = Callable[[list[Record] | None], None]
 
 
 class _View:
@@ -40,6 +43,7 @@ class Collection:
         self._records: dict[str, Record] = {}
         self._views: dict[str, _View] = {}
         self.version = 0
+        self.listeners: list[ChangeListener] = []
 
     def put(self, record: Record) -> None:
         """Store a new record, or a changed one (a new object or the same one changed in place)."""
@@ -47,22 +51,30 @@ class Collection:
 
     def put_many(self, records: Iterable[Record]) -> None:
         written = []
+        stored: list[Record] | None = [] if self.listeners else None
         for record in records:
             record_id = str(record[self.key])
             self._records[record_id] = record
             written.append(record_id)
+            if stored is not None:
+                stored.append(record)
         for view in self._views.values():
             if view.dirty is not None:
                 view.dirty.update(written)
                 if len(view.dirty) > len(self._records) // 4:
                     view.dirty = None  # most of it changed: a whole rebuild is cheaper
         self.version += 1
+        if stored:
+            for listener in self.listeners:
+                listener(stored)
 
     def touch(self) -> None:
         """Records were changed in place: rebuild every view on its next read."""
         for view in self._views.values():
             view.dirty = None
         self.version += 1
+        for listener in self.listeners:
+            listener(None)
 
     def get(self, record_id: str) -> Record | None:
         return self._records.get(str(record_id))

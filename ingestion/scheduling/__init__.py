@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from dlt.sources import DltResource
 
 from ingestion import progress
 from ingestion.contracts import hint_columns
-from ingestion.http import ApiClient, Pace, RetryPolicy, calendly_window
+from ingestion.http import ApiClient, ApiError, Pace, RetryPolicy, calendly_window
 from ingestion.scheduling import helpers
 from ingestion.scheduling.settings import (
     EVENT_COLUMNS,
@@ -33,6 +34,8 @@ from ingestion.scheduling.settings import (
 
 __all__ = ["scheduling_source"]
 
+log = logging.getLogger(__name__)
+
 
 @dlt.source(name="scheduling")
 def scheduling_source(
@@ -51,6 +54,7 @@ def scheduling_source(
     max_attempts: int = 8,
     backoff_base: float = 0.25,
     timeout: float = 60.0,
+    event_uris: list[str] | None = None,
 ) -> Sequence[DltResource]:
     """Calendly scheduled events (active and canceled) and their invitees, upserted by URI.
 
@@ -61,6 +65,9 @@ def scheduling_source(
     before it until now (`helpers.needs_invitees`); `all_invitees` lists them for every event
     in the window (for group events that gain invitees without the event changing).
     `organization` defaults to the token user's; `now` (default: the clock) anchors the window.
+    `event_uris` reads only those events and all their invitees, wherever they start (what
+    webhooks named: a change to an event outside the window that no re-scan would see), and
+    leaves the window's scan state as it was.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     client = ApiClient(
@@ -80,6 +87,10 @@ def scheduling_source(
     def read_events() -> Iterator[Any]:
         state = dlt.current.resource_state()
         moment = now or datetime.now(UTC)
+        if event_uris is not None:
+            scan.update(now=moment, since=None)  # every named event's invitees
+            yield from _named_events(holder.client, event_uris, page_size)
+            return
         previous = state.get("last_scan_at")
         since = None  # None: every event's invitees (the first scan, or asked for)
         if previous is not None and not all_invitees:
@@ -130,6 +141,38 @@ class _Holder:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         weakref.finalize(self, client.close)
+
+
+def _named_events(client: ApiClient, uris: Sequence[str], page_size: int) -> Iterator[Any]:
+    """Each named event, read by its URI; one that no longer exists (404) is skipped."""
+    tracker = progress.current("scheduling")
+    page: list[Any] = []
+    for uri in dict.fromkeys(uris):
+        uuid = helpers.event_uuid(uri)
+        if uuid is None:
+            log.warning("scheduling: %r is not a scheduled event URI; skipped", uri)
+            continue
+        try:
+            data = client.get(f"{EVENTS_PATH}/{uuid}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            log.warning("scheduling: event %s no longer exists; skipped", uuid)
+            continue
+        page.append(data.get("resource") if isinstance(data, dict) else data)
+        if len(page) >= page_size:
+            yield from _checked(page, tracker)
+            page = []
+    if page:
+        yield from _checked(page, tracker)
+
+
+def _checked(page: list[Any], tracker: progress.Progress) -> Iterator[Any]:
+    tracker.page("scheduled_events", len(page))
+    good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
+    if good:
+        yield good
+    yield from bad
 
 
 def _invitees_of(client: ApiClient, event_uri: str, page_size: int) -> list[Any]:

@@ -157,7 +157,8 @@ def test_the_code_location_loads_in_dagster_dev(ui):
     [repository] = location["locationOrLoadError"]["repositories"]
     assert {j["name"] for j in repository["jobs"]} >= {"nightly", "sync", "refresh"}
     assert {s["name"] for s in repository["schedules"]} == {"nightly_schedule", "sync_schedule"}
-    assert {s["name"] for s in repository["sensors"]} == {"run_failure_alert", "freshness_checks_sensor"}
+    sensors = {s["name"] for s in repository["sensors"]}
+    assert sensors == {"run_failure_alert", "freshness_checks_sensor", "webhook_inbox_sensor"}
 
 
 def test_the_nightly_job_runs_through_the_queue_and_publishes(ui, nightly_run):

@@ -47,7 +47,7 @@ def test_asset_groups_are_the_layers_plus_ingestion_and_ops():
     # dlt child tables the dbt sources read (invoices__lines__data, ...) are not ingest assets
     # yet; Dagster keys them as external assets in the default group.
     assert all(k[0].startswith("raw_") and "__" in k[1] for k in found.pop("default", set()))
-    assert set(found) == {"ingestion", *LAYERS, "ops"}
+    assert set(found) == {"ingestion", *LAYERS, "ops", "webhooks"}
     assert groups()["ops"] == {tuple(PUBLISH_KEY.path), tuple(REPORT_KEY.path)}
     for layer in LAYERS:
         assert {k[0] for k in found[layer]} == {layer}, layer
@@ -112,7 +112,7 @@ def test_dbt_tests_and_code_checks_are_asset_checks():
 
 def test_jobs_are_pinned_and_run_in_process_as_writers():
     names = {job.name for job in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
-    assert names == {"nightly", "sync", "refresh"}
+    assert names == {"nightly", "sync", "refresh", "webhooks"}
     for name in names:
         job = defs.resolve_job_def(name)
         assert job.executor_def.name == "in_process"
@@ -142,8 +142,10 @@ def default_op_config(job: str, op: str) -> dict:
 
 
 def test_refresh_reloads_every_source_by_run_config():
-    assert default_op_config("refresh", "ingest") == {"config": {"full_refresh": list(SYSTEMS)}}
-    assert default_op_config("nightly", "ingest") == {"config": {"full_refresh": []}}
+    assert default_op_config("refresh", "ingest") == {
+        "config": {"full_refresh": list(SYSTEMS), "scheduling_events": []}
+    }
+    assert default_op_config("nightly", "ingest") == {"config": {"full_refresh": [], "scheduling_events": []}}
 
 
 def test_schedules_and_sensors_are_pinned():
@@ -156,7 +158,7 @@ def test_schedules_and_sensors_are_pinned():
     for schedule in schedules.values():
         assert schedule.execution_timezone == ops_settings().timezone  # UTC unless configured
     sensors = {s.name for s in defs.get_repository_def().sensor_defs}
-    assert sensors == {"run_failure_alert", "freshness_checks_sensor"}
+    assert sensors == {"run_failure_alert", "freshness_checks_sensor", "webhook_inbox_sensor"}
 
 
 def test_time_zone_and_crons_are_configuration(tmp_path):
