@@ -1,6 +1,9 @@
 """The systems trueup ingests and the raw tables each writes (no heavy imports here)."""
 
 QUARANTINE_TABLE = "_quarantine"
+RESOLVED_TABLE = "_quarantine_resolved"  # quarantines that ended (passed when fetched again, accepted)
+FLAGGED_TABLE = "_flagged"  # records loaded with a warning (e.g. stamped past the server's clock)
+SKIPPED_TABLE = "_skipped"  # resources the last run could not read, with the reason
 
 SYSTEMS = ("crm", "billing", "scheduling", "ads")
 SOURCES = {
