@@ -115,10 +115,13 @@ def _message(error: ApiError) -> str:
     return str(error)[-200:]
 
 
-def guarded(system: str, resource: str, rows: Iterable[T]) -> Iterator[T]:
+def guarded(
+    system: str, resource: str, rows: Iterable[T], on_fail: Callable[[], None] | None = None
+) -> Iterator[T]:
     """Yield a resource's items; a scan error, or an answer saying the account cannot read the
     resource, ends the resource with its outcome recorded instead of failing the system. The
-    resource's cursor is not moved (the generator's cursor update is never reached)."""
+    resource's cursor is not moved (the generator's cursor update is never reached; `on_fail`
+    puts back a cursor another resource moved)."""
     yielded = False
     try:
         for item in rows:
@@ -126,12 +129,16 @@ def guarded(system: str, resource: str, rows: Iterable[T]) -> Iterator[T]:
             yield item
     except ScanError as exc:
         record(system, Outcome(resource, FAILED, str(exc)))
+        if on_fail is not None:
+            on_fail()
     except ApiError as exc:
         skip = skip_reason(exc)
         if skip is None:
             raise
         reason, scope = skip
         record(system, Outcome(resource, FAILED if yielded else SKIPPED, reason, scope))
+        if on_fail is not None:
+            on_fail()
 
 
 # -- pages ---------------------------------------------------------------------------------

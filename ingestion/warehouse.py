@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,24 @@ def drop_repeated_rows(database: Path, schema: str) -> dict[str, int]:
             if row and row[0]:
                 removed[table] = int(row[0])
     return removed
+
+
+def record_outcomes(database: Path, schema: str, rows: list[dict[str, Any]]) -> None:
+    """Replace one schema's `_resource_status` table with the resources the last run could not
+    read in full (status skipped or failed, the reason, the scope to grant)."""
+    import duckdb
+
+    from ingestion.tables import SKIPPED_TABLE
+
+    with duckdb.connect(str(database)) as con:
+        con.execute(f'create schema if not exists "{schema}"')
+        con.execute(
+            f'create table if not exists "{schema}"."{SKIPPED_TABLE}" (resource varchar, status varchar, '
+            "reason varchar, scope varchar, noted_at timestamp with time zone)"
+        )
+        con.execute(f'delete from "{schema}"."{SKIPPED_TABLE}"')
+        for row in rows:
+            con.execute(
+                f'insert into "{schema}"."{SKIPPED_TABLE}" values (?, ?, ?, ?, now())',
+                [row["resource"], row["status"], row["reason"], row.get("scope")],
+            )

@@ -5,15 +5,18 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TColumnSchema
 from dlt.sources import DltResource
 
-from ingestion import progress
-from ingestion.contracts import hint_columns
+from ingestion import guard, progress
+from ingestion import mend as mend_module
+from ingestion.contracts import hint_columns, quarantine_row
 from ingestion.http import ApiClient, Pace, RetryPolicy, calendly_window
+from ingestion.mend import Mend
 from ingestion.scheduling import helpers
 from ingestion.scheduling.settings import (
     EVENT_COLUMNS,
@@ -32,6 +35,8 @@ from ingestion.scheduling.settings import (
 )
 
 __all__ = ["scheduling_source"]
+
+SYSTEM = "scheduling"
 
 
 @dlt.source(name="scheduling")
@@ -57,10 +62,12 @@ def scheduling_source(
     Calendly cannot list what changed, so the first run reads all history and later runs
     re-read the events starting from `rescan_days` ago to `horizon_days` ahead. Invitees are
     listed per event, one request each, so a re-scan lists them only for events updated since
-    the last scan (less `updated_margin_hours`, for clock skew) or started from `no_show_days`
-    before it until now (`helpers.needs_invitees`); `all_invitees` lists them for every event
-    in the window (for group events that gain invitees without the event changing).
-    `organization` defaults to the token user's; `now` (default: the clock) anchors the window.
+    the last scan (less `updated_margin_hours`, for a write that lands late) or started from
+    `no_show_days` before it until now (`helpers.needs_invitees`); `all_invitees` lists them for
+    every event in the window (for group events that gain invitees without the event changing).
+    `organization` defaults to the token user's. Every window and the scan's own time come
+    from Calendly's clock (the Date header of its answers), never this machine's; `now`
+    overrides it.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     client = ApiClient(
@@ -75,19 +82,26 @@ def scheduling_source(
     stats = client.stats  # not the client: it closes once the resources are gone
     progress.current("scheduling").retries = lambda: stats.retries
     holder = _Holder(client)
-    scan: dict[str, Any] = {}  # this run's moment and the previous scan's, for read_invitees
+    # this run's clock and scan bounds, shared by read_invitees (filled by read_events)
+    scan: dict[str, Any] = {}
 
     def read_events() -> Iterator[Any]:
-        state = dlt.current.resource_state()
-        moment = now or datetime.now(UTC)
+        yield from guard.guarded(SYSTEM, "scheduled_events", events_scan())
+
+    def events_scan() -> Iterator[Any]:
+        state = dlt.current.resource_state("scheduled_events")
+        mend = Mend(SYSTEM, "scheduled_events", state)
+        retry = mend.waiting()
+        me = helpers.me(holder.client)  # also the server's clock, which times this scan
+        moment = now or helpers.server_clock(holder.client)
         previous = state.get("last_scan_at")
         since = None  # None: every event's invitees (the first scan, or asked for)
         if previous is not None and not all_invitees:
             since = helpers.parse_time(previous) - timedelta(hours=updated_margin_hours)
-        scan.update(now=moment, since=since)
+        scan.update(now=moment, since=since, previous=previous)
         lower, upper = helpers.scan_window(previous, moment, rescan_days, horizon_days)
         params: dict[str, Any] = {
-            "organization": organization or helpers.organization_of(holder.client),
+            "organization": organization or helpers.organization_of(me),
             "count": page_size,
             "sort": "start_time:asc",
         }
@@ -95,24 +109,47 @@ def scheduling_source(
             params.update(min_start_time=lower, max_start_time=upper)
         tracker = progress.current("scheduling")
         for status in STATUSES:
-            for page in helpers.pages(holder.client, EVENTS_PATH, {**params, "status": status}):
+            query = {**params, "status": status}
+            confirm = helpers.nothing_after(holder.client, EVENTS_PATH, query, moment)
+            for page in helpers.pages(holder.client, EVENTS_PATH, query, confirm):
                 tracker.page("scheduled_events", len(page))
-                good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
-                if good:
-                    yield good
-                yield from bad
+                yield from _checked_events(page, mend)
+        yield from _mended_events(holder.client, mend, retry)
         state["last_scan_at"] = helpers.calendly_time(moment)
 
+    def restore_scan() -> None:
+        """Invitees not read in full: the next scan reads them again from the same point."""
+        state = dlt.current.resource_state("scheduled_events")
+        if scan.get("previous") is None:
+            state.pop("last_scan_at", None)
+        else:
+            state["last_scan_at"] = scan["previous"]
+
     def read_invitees(items: Any) -> Iterator[Any]:
+        yield from guard.guarded(SYSTEM, "invitees", invitees_of(items), restore_scan)
+
+    def invitees_of(items: Any) -> Iterator[Any]:
         page = items if isinstance(items, list) else [items]
         since, moment = scan["since"], scan["now"]
+        mend = Mend(SYSTEM, "scheduled_events", dlt.current.resource_state("scheduled_events"))
+        tracker = progress.current("scheduling")
+        events = {e["uri"]: e for e in page if isinstance(e, dict) and isinstance(e.get("uri"), str)}
         changed = [i for i in page if helpers.needs_invitees(i, since, moment, no_show_days)]
         uris = helpers.event_uris(changed)
-        tracker = progress.current("scheduling")
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="calendly") as pool:
-            for records in pool.map(lambda uri: _invitees_of(holder.client, uri, page_size), uris):
+            for uri, records in zip(
+                uris, pool.map(lambda uri: _invitees_of(holder.client, uri, page_size), uris), strict=True
+            ):
                 tracker.page("invitees", len(records))
-                good, bad = INVITEES_CONTRACT.partition(helpers.SYSTEM, records)
+                event = events.get(uri)
+                if event is None or "quarantine_id" in event:
+                    # the event itself is quarantined: its invitees wait for it, keyed to it
+                    yield from _with_parent(records, uri)
+                    continue
+                helpers.all_invitees_read(event, records)
+                records = guard.newest_first_wins(records, _uri, lambda r: r.get("updated_at"))
+                good, bad = INVITEES_CONTRACT.partition(helpers.SYSTEM, records, parent=uri)
+                mend.quarantined(bad)
                 if good:
                     yield good
                 yield from bad
@@ -121,7 +158,55 @@ def scheduling_source(
     invitees = dlt.transformer(
         read_invitees, data_from=events, name="invitees", primary_key="uri", write_disposition="merge"
     )
-    return hint_columns(events, EVENT_COLUMNS), hint_columns(invitees, INVITEE_COLUMNS)
+    return (
+        hint_columns(events, {**EVENT_COLUMNS, "updated_at": NEWEST_WINS}),
+        hint_columns(invitees, {**INVITEE_COLUMNS, "updated_at": NEWEST_WINS}),
+    )
+
+
+# one copy per record in a load: the most recently updated (Calendly's timestamps sort as text)
+NEWEST_WINS: TColumnSchema = {"data_type": "text", "nullable": True, "dedup_sort": "desc"}
+
+
+def _uri(record: Any) -> str | None:
+    return record.get("uri") if isinstance(record, dict) and isinstance(record.get("uri"), str) else None
+
+
+def _checked_events(page: list[Any], mend: Mend) -> Iterator[Any]:
+    page = guard.newest_first_wins(page, _uri, lambda r: r.get("updated_at"))
+    good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
+    mend.quarantined(bad)
+    if good:
+        yield good
+    yield from bad
+
+
+def _mended_events(client: ApiClient, mend: Mend, retry: list[str]) -> Iterator[Any]:
+    """Events fetched again by URI (a quarantined event, or one whose invitees were): those
+    that keep their contract settle, and bring their invitees along."""
+    accepted = mend_module.accepted(SYSTEM, "scheduled_events")
+    yield from mend.accept(accepted)
+    found, gone = [], []
+    for uri in retry:
+        if uri in accepted:
+            continue
+        event = helpers.event_by_uri(client, uri)
+        if event is None:
+            gone.append(uri)
+        else:
+            found.append(event)
+    good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, found)
+    mend.quarantined(bad)
+    if good:
+        yield good
+    yield from bad
+    yield from mend.settle([e["uri"] for e in good], gone)
+
+
+def _with_parent(records: list[Any], event_uri: str) -> Iterator[Any]:
+    reason = f"its scheduled event {event_uri} is quarantined"
+    for record in records:
+        yield quarantine_row(SYSTEM, "invitees", record, reason, _uri(record), event_uri)
 
 
 class _Holder:
