@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     serve.set_defaults(func=cmd_sandbox_serve)
     advance = box_sub.add_parser("advance", help="move a running sandbox's world forward")
-    advance.add_argument("--days", type=int, default=1)
+    advance.add_argument("--days", type=_day_count, default=1, help="whole days to move forward (1 or more)")
     advance.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_SANDBOX_PORT}")
     advance.set_defaults(func=cmd_sandbox_advance)
     return parser
@@ -345,6 +345,17 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     argv += ["--limits", args.limits] + (["--truth-dir", str(args.truth_dir)] if args.truth_dir else [])
     argv += ["--ready-file", str(args.ready_file)] if args.ready_file else []
     return serve(argv)
+
+
+def _day_count(text: str) -> int:
+    """A whole, positive number of days (the sandbox refuses anything else too)."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"days must be 1 or more, got {days}")
+    return days
 
 
 def cmd_sandbox_advance(args: argparse.Namespace) -> int:
