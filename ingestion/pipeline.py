@@ -8,8 +8,6 @@ warehouse takes one writer.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import functools
 import importlib
@@ -20,7 +18,6 @@ import queue as queue_module
 import re
 import shutil
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -31,7 +28,7 @@ from typing import Any
 import dlt
 from dlt.common.storages.exceptions import SchemaNotFoundError
 
-from ingestion import declared, history, local_state
+from ingestion import declared, history, lifetime, local_state
 from ingestion import progress as progress_module
 from ingestion.guard import FAILED, SKIPPED, Outcome
 from ingestion.tables import (
@@ -59,7 +56,6 @@ dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
 # started, so the next run reads those records again. The runner raises an alert.
 dlt.config["load.auto_abort_on_terminal_error"] = True
 
-_PR_SET_PDEATHSIG = 1  # prctl(2)
 _EXTRACT_FOLDER = re.compile(r"[0-9a-f]{16}")  # dlt names each extract's folder with a random id
 
 
@@ -519,9 +515,7 @@ def _exit_with(parent: int) -> None:
             time.sleep(0.2)
         os._exit(1)
 
-    if sys.platform.startswith("linux"):  # the kernel kills us with the parent, at once
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    lifetime.die_with_parent(signal.SIGKILL)  # Linux: the kernel kills us with the parent, at once
     if os.getppid() != parent:
         os._exit(1)
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
