@@ -40,7 +40,14 @@ from ingestion.tables import (
     dataset_name,
     required_resources,
 )
-from ingestion.warehouse import Paths, drop_repeated_rows, paths, record_outcomes, table_counts
+from ingestion.warehouse import (
+    Paths,
+    compare_counts,
+    drop_repeated_rows,
+    paths,
+    record_outcomes,
+    table_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,7 @@ class SystemResult:
     load_ids: list[str] = field(default_factory=list)
     flagged: int = 0
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # resources skipped or failed
+    counts: list[SourceCount] = field(default_factory=list)  # the source's own totals against raw
 
     @property
     def records(self) -> int:
@@ -104,6 +112,22 @@ class SystemResult:
                 grant = f"; grant the token {scope}" if scope else ""
                 problems.append(f"{resource} is required but was skipped ({outcome.reason}){grant}")
         return "; ".join(problems) or None
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """What a source says it holds against what raw holds, after a run."""
+
+    resource: str
+    at_source: int
+    in_raw: int
+    quarantined: int  # open quarantine of the resource (not in raw, and known)
+
+    @property
+    def unaccounted(self) -> int:
+        """Records at the source neither in raw nor quarantined (raw may hold more: records
+        deleted at the source, or created after the count)."""
+        return max(0, self.at_source - self.in_raw - self.quarantined)
 
 
 class IngestError(RuntimeError):
@@ -259,7 +283,7 @@ def run_system(
         loads,
     )
     result.outcomes = dict(tracker.outcomes)
-    _after_load(system, where, result)
+    _after_load(system, where, result, dict(tracker.totals))
     if report:
         report(tracker.line() + f" in {result.seconds:.1f}s")
     problem = failure or result.verdict(_required(system, required))
@@ -313,11 +337,11 @@ def run_systems(
         except Exception as exc:  # reported with the others below
             failures[system] = f"load: {exc}"
             continue
-        row_counts, line, outcomes = extracted
+        row_counts, line, outcomes, totals = extracted
         after = table_counts(where.warehouse, dataset_name(system))
         done[system] = _summarize(system, started, row_counts, before, after, system in refresh, loads)
         done[system].outcomes = {o["resource"]: Outcome(**o) for o in outcomes}
-        _after_load(system, where, done[system])
+        _after_load(system, where, done[system], totals)
         problem = aborted or done[system].verdict(needs.get(system, ()))
         if problem:
             failures[system] = problem
@@ -386,9 +410,10 @@ def _alert(system: str, load_id: str, message: str) -> None:
     )
 
 
-def _after_load(system: str, where: Paths, result: SystemResult) -> None:
+def _after_load(system: str, where: Paths, result: SystemResult, totals: dict[str, int]) -> None:
     """After a system loaded: every declared table and column exists; the resources it could
-    not read in full are recorded (`_resource_status`) for the status and the report."""
+    not read in full are recorded (`_resource_status`) for the status and the report; the
+    source's own totals are compared with raw (`_source_counts`)."""
     added = declared.ensure(where.warehouse, system)
     if added:
         log.info("%s: created declared tables and columns no load has written yet: %s", system, sorted(added))
@@ -397,6 +422,21 @@ def _after_load(system: str, where: Paths, result: SystemResult) -> None:
         for o in result.outcomes.values()
     ]
     record_outcomes(where.warehouse, dataset_name(system), rows)
+    if totals:
+        found = compare_counts(where.warehouse, dataset_name(system), totals)
+        result.counts = [SourceCount(**c) for c in found]
+        for count in result.counts:
+            if count.unaccounted:
+                log.warning(
+                    "%s: the source counts %d %s, raw holds %d and %d are quarantined: %d unaccounted "
+                    "(`trueup audit` finds and fetches them)",
+                    system,
+                    count.at_source,
+                    count.resource,
+                    count.in_raw,
+                    count.quarantined,
+                    count.unaccounted,
+                )
 
 
 def _one_by_one(
@@ -437,10 +477,12 @@ def _side_by_side(
     refresh: set[str],
     kwargs: dict[str, dict[str, Any]],
     report: Callable[[str], None] | None,
-) -> Iterator[tuple[str, tuple[dict[str, int], str, list[dict[str, Any]]] | None, str | None]]:
+) -> Iterator[
+    tuple[str, tuple[dict[str, int], str, list[dict[str, Any]], dict[str, int]] | None, str | None]
+]:
     """Extract and normalize each system in a process of its own. Yields (system, (row counts,
-    progress line, resource outcomes), None) as each one finishes, or (system, None, reason)
-    when it failed."""
+    progress line, resource outcomes, source totals), None) as each one finishes, or (system,
+    None, reason) when it failed."""
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     workers = {
@@ -501,7 +543,7 @@ def _extract_worker(
         info = pipeline.normalize()
         row_counts = dict(info.row_counts) if info else {}
         outcomes = [dataclasses.asdict(o) for o in tracker.outcomes.values()]
-        messages.put(("done", system, (row_counts, tracker.line(), outcomes)))
+        messages.put(("done", system, (row_counts, tracker.line(), outcomes, dict(tracker.totals))))
     except Exception as exc:  # the parent reports it and loads the rest
         messages.put(("error", system, f"{type(exc).__name__}: {exc}"))
 
@@ -553,6 +595,13 @@ def result_lines(results: Iterable[SystemResult]) -> list[str]:
             lines.append(f"{t.table:<28} {t.loaded:>9,} {t.new:>9,} {t.updated:>9,} {t.rows:>10,}")
         for outcome in result.outcomes.values():
             lines.append(f"  {outcome.text()}")
+        for count in result.counts:
+            if count.unaccounted:
+                lines.append(
+                    f"  {count.resource}: the source counts {count.at_source:,}, raw holds {count.in_raw:,} "
+                    f"and {count.quarantined:,} are quarantined; {count.unaccounted:,} unaccounted "
+                    "(run `trueup audit`)"
+                )
         flagged = f", {result.flagged} flagged" if result.flagged else ""
         lines.append(f"{result.system}: {result.quarantined} quarantined{flagged}, {result.seconds:.1f}s\n")
     return lines

@@ -26,6 +26,8 @@ class Progress:
     retries: Callable[[], int] = lambda: 0
     # resource -> ingestion.guard.Outcome: the resources skipped or failed in this run
     outcomes: dict[str, Any] = field(default_factory=dict)
+    # resource -> how many records the source says it holds (HubSpot search `total`)
+    totals: dict[str, int] = field(default_factory=dict)
     _last: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -3,6 +3,7 @@
 QUARANTINE_TABLE = "_quarantine"
 RESOLVED_TABLE = "_quarantine_resolved"  # quarantines that ended (passed when fetched again, accepted)
 FLAGGED_TABLE = "_flagged"  # records loaded with a warning (e.g. stamped past the server's clock)
+COUNTS_TABLE = "_source_counts"  # the source's own totals against raw, after the last run
 SKIPPED_TABLE = "_resource_status"  # resources the last run could not read in full, with the reason
 
 SYSTEMS = ("crm", "billing", "scheduling", "ads")

@@ -110,3 +110,50 @@ def record_outcomes(database: Path, schema: str, rows: list[dict[str, Any]]) -> 
                 f'insert into "{schema}"."{SKIPPED_TABLE}" values (?, ?, ?, ?, now())',
                 [row["resource"], row["status"], row["reason"], row.get("scope")],
             )
+
+
+def compare_counts(database: Path, schema: str, totals: dict[str, int]) -> list[dict[str, Any]]:
+    """The source's own count of each resource against raw's rows and open quarantine; the
+    comparison replaces `_source_counts` (one row per resource, the last run's)."""
+    import duckdb
+
+    from ingestion.quarantine import open_quarantine_sql
+    from ingestion.tables import COUNTS_TABLE
+
+    rows = []
+    with duckdb.connect(str(database)) as con:
+        present = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [schema]
+            ).fetchall()
+        }
+        quarantined: dict[str, int] = {}
+        if "_quarantine" in present:
+            open_rows = open_quarantine_sql(schema, present)
+            sql = f"select resource, count(distinct record_key) from ({open_rows}) group by 1"
+            quarantined = {str(r): int(n) for r, n in con.execute(sql).fetchall()}
+        for resource, total in sorted(totals.items()):
+            raw = 0
+            if resource in present:
+                found = con.execute(f'select count(*) from "{schema}"."{resource}"').fetchone()
+                raw = int(found[0]) if found else 0
+            rows.append(
+                {
+                    "resource": resource,
+                    "at_source": total,
+                    "in_raw": raw,
+                    "quarantined": quarantined.get(resource, 0),
+                }
+            )
+        con.execute(
+            f'create table if not exists "{schema}"."{COUNTS_TABLE}" (resource varchar, at_source bigint, '
+            "in_raw bigint, quarantined bigint, counted_at timestamp with time zone)"
+        )
+        con.execute(f'delete from "{schema}"."{COUNTS_TABLE}"')
+        for row in rows:
+            con.execute(
+                f'insert into "{schema}"."{COUNTS_TABLE}" values (?, ?, ?, ?, now())',
+                [row["resource"], row["at_source"], row["in_raw"], row["quarantined"]],
+            )
+    return rows

@@ -41,11 +41,14 @@ def ads_source(
     now: datetime | None = None,
     max_attempts: int = 8,
     timeout: float = 60.0,
+    refetch: dict[str, list[str]] | None = None,
 ) -> list[DltResource]:
     """Accounts, campaigns and daily campaign metrics; each run re-pulls the look-back window
     before the date cursor, so restated conversions overwrite what was loaded. "Today" is each
     platform's own (the Date header of its answers), never this machine's; `now` overrides it.
-    An account that discovery lists twice is read once."""
+    An account that discovery lists twice is read once. `refetch` names report days to pull
+    again (`google_campaign_metrics` / `meta_campaign_insights` -> "<account>/<YYYY-MM-DD>"),
+    as an audit asks."""
     first_day = date.fromisoformat(str(start_date)) if start_date else None
     retry = RetryPolicy(max_attempts=max_attempts)
     google_headers = {"developer-token": google_developer_token}
@@ -83,7 +86,7 @@ def ads_source(
     )
     tracker = progress.current(SYSTEM)
     tracker.retries = lambda: google.lease.retries() + meta.lease.retries()
-    dates = Dates(now, first_day, window_days)
+    dates = Dates(now, first_day, window_days, refetch or {})
     return [
         _resource("google_customers", google.customers, ["customer__id"]),
         _resource("google_campaigns", google.campaigns, ["customer__id", "campaign__id"]),
@@ -113,8 +116,15 @@ class Dates:
     """The run's clock (the platform's, or `now`): where history starts, yesterday per time
     zone, report spans."""
 
-    def __init__(self, now: datetime | None, start: date | None, window_days: int) -> None:
+    def __init__(
+        self,
+        now: datetime | None,
+        start: date | None,
+        window_days: int,
+        refetch: dict[str, list[str]] | None = None,
+    ) -> None:
         self.now, self.start, self.window_days = now, start, window_days
+        self.refetch = refetch or {}
 
     def moment(self, client: ApiClient) -> datetime:
         if self.now is not None:
@@ -127,13 +137,25 @@ class Dates:
         return served.astimezone(UTC)
 
     def to_pull(
-        self, client: ApiClient, state: dict[str, Any], account: str, lookback: int, tz: str | None
+        self,
+        client: ApiClient,
+        state: dict[str, Any],
+        account: str,
+        lookback: int,
+        tz: str | None,
+        resource: str = "",
     ) -> list[tuple[date, date]]:
         moment = self.moment(client)
         until = helpers.local_yesterday(moment, tz)
         start = self.start or moment.date() - timedelta(days=s.START_DAYS_BACK)
         span = helpers.pull_range(state.get(account), start, lookback, until)
-        return list(helpers.windows(*span, self.window_days)) if span else []
+        spans = list(helpers.windows(*span, self.window_days)) if span else []
+        days = helpers.days_of(self.refetch.get(resource, []), account)
+        return [*helpers.single_days([d for d in days if d <= until and not _within(d, spans)]), *spans]
+
+
+def _within(day: date, spans: list[tuple[date, date]]) -> bool:
+    return any(since <= day <= until for since, until in spans)
 
 
 def _checked(
@@ -189,7 +211,9 @@ class Google:
         state = dlt.current.resource_state("google_campaign_metrics").setdefault(CURSOR_KEY, {})
         with self.lease.open() as client:
             for cid, tz in self._accounts(client):
-                for since, until in dates.to_pull(client, state, cid, lookback, tz):
+                for since, until in dates.to_pull(
+                    client, state, cid, lookback, tz, "google_campaign_metrics"
+                ):
                     query = s.GOOGLE_METRICS_QUERY.format(since=since.isoformat(), until=until.isoformat())
                     rows = helpers.search_stream(client, self.version, cid, query)
                     good = yield from _checked(s.GOOGLE_METRICS, rows, s.GOOGLE_INT64_METRICS)
@@ -241,7 +265,8 @@ class Meta:
         state = dlt.current.resource_state("meta_campaign_insights").setdefault(CURSOR_KEY, {})
         with self.lease.open() as client:
             for digits, tz in self._accounts(client):
-                for since, until in dates.to_pull(client, state, digits, lookback, tz):
+                spans = dates.to_pull(client, state, digits, lookback, tz, "meta_campaign_insights")
+                for since, until in spans:
                     params = {
                         "level": "campaign",
                         "time_increment": 1,

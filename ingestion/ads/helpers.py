@@ -181,3 +181,25 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return len(text) == 10
+
+
+def days_of(keys: Iterable[str], account: str) -> list[date]:
+    """The days named for one account in "<account>/<YYYY-MM-DD>" keys."""
+    days = []
+    for key in keys:
+        owner, _, day = str(key).rpartition("/")
+        if owner == account and _is_date(day):
+            days.append(date.fromisoformat(day))
+    return sorted(set(days))
+
+
+def single_days(days: Iterable[date]) -> Iterator[tuple[date, date]]:
+    """Runs of consecutive days as (first, last) spans."""
+    run: list[date] = []
+    for day in sorted(days):
+        if run and day != run[-1] + timedelta(days=1):
+            yield run[0], run[-1]
+            run = []
+        run.append(day)
+    if run:
+        yield run[0], run[-1]

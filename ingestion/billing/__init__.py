@@ -24,7 +24,7 @@ from ingestion.billing.settings import (
 )
 from ingestion.contracts import declared_schema, flag_row, quarantine_row
 from ingestion.http import ApiClient, ClientLease, Pace, RetryPolicy
-from ingestion.mend import FUTURE, Mend
+from ingestion.mend import AUDIT, FUTURE, Mend
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class _Run:
     stripe_version: str
     page_size: int
     window_seconds: float
+    refetch: dict[str, list[str]]
 
 
 @dlt.source(schema=declared_schema(SYSTEM, {r.name: r.columns for r in RESOURCES}))
@@ -50,9 +51,11 @@ def billing_source(
     max_attempts: int = 8,
     timeout: float = 60.0,
     events_window_days: int = EVENTS_WINDOW_DAYS,
+    refetch: dict[str, list[str]] | None = None,
 ) -> list[DltResource]:
     """Stripe objects merged on `id`: a full listing first, then the events feed since the
-    cursor kept in dlt state (a full listing again once the events window has passed it)."""
+    cursor kept in dlt state (a full listing again once the events window has passed it).
+    `refetch` names objects (resource -> ids) to read again by id, as an audit asks."""
 
     def client() -> ApiClient:
         return ApiClient(
@@ -65,7 +68,9 @@ def billing_source(
             headers={"Stripe-Version": stripe_version},
         )
 
-    run = _Run(ClientLease(client), stripe_version, page_size, events_window_days * 86_400.0)
+    run = _Run(
+        ClientLease(client), stripe_version, page_size, events_window_days * 86_400.0, dict(refetch or {})
+    )
     progress.current(SYSTEM).retries = run.lease.retries
     return [
         dlt.resource(_sync(spec, run), name=spec.name, primary_key="id", write_disposition="merge")
@@ -82,7 +87,8 @@ def _read(spec: StripeResource, run: _Run) -> Iterator[Any]:
     then the objects kept for fetching again by id."""
     state = dlt.current.resource_state(spec.name)
     mend = Mend(SYSTEM, spec.name, state)
-    retry = mend.waiting()  # from earlier runs
+    mend.add_many(run.refetch.get(spec.name, []), AUDIT)
+    retry = mend.waiting()  # from earlier runs, and what an audit asks for
     tracker = progress.current(SYSTEM)
     with run.lease.open() as client:
         cursor: EventsCursor | None = state.get(CURSOR_KEY)

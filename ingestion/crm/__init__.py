@@ -35,7 +35,7 @@ from ingestion.crm.settings import (
     CrmObject,
 )
 from ingestion.http import ApiClient, Pace, RetryPolicy, hubspot_rolling, hubspot_window
-from ingestion.mend import FUTURE, Mend
+from ingestion.mend import AUDIT, FUTURE, Mend
 
 __all__ = ["crm_source"]
 
@@ -68,9 +68,11 @@ def _close(*clients: ApiClient) -> None:
 
 @dataclass
 class Run:
-    """What resources of one run tell each other: which object types are being read in full."""
+    """What resources of one run tell each other: which object types are being read in full,
+    and which records the run reads again by id."""
 
     full: dict[str, bool] = field(default_factory=dict)
+    refetch: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,11 @@ def crm_source(
     max_attempts: int = 8,
     backoff_base: float = 0.25,
     timeout: float = 60.0,
+    refetch: dict[str, list[str]] | None = None,
 ) -> Sequence[DltResource]:
     """HubSpot CRM objects and their associations; the first run lists everything, later
-    runs search what changed since the stored last-modified cursor.
+    runs search what changed since the stored last-modified cursor. `refetch` names records
+    (object type -> ids) to read again by id in this run, as a completeness audit asks.
 
     `search_window` is about how many records one slab of a search holds: the scan cuts the
     last-modified range into slabs of that size (at most HubSpot's cap of 10,000, where the
@@ -127,7 +131,7 @@ def crm_source(
         search_window=min(max(search_window, search_page_size), SEARCH_RESULT_CAP),
         association_batch=association_batch,
     )
-    run = Run()
+    run = Run(refetch={name: [str(k) for k in keys] for name, keys in (refetch or {}).items()})
     # OBJECTS lists the from-side of associations first, so those usually start (and say
     # whether they read everything) before the reverse reads that could then be skipped; a
     # reverse read that runs first only repeats work.
@@ -169,12 +173,16 @@ def object_resource(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) ->
 def _read_objects(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) -> Iterator[Any]:
     state = dlt.current.resource_state(obj.name)
     mend = Mend(SYSTEM, obj.name, state)
+    mend.add_many(run.refetch.get(obj.name, []), AUDIT)
     retry = [k for k in mend.waiting() if k.isdigit()]  # from earlier runs (not this one's scan)
     since = state.get(CURSOR_KEY) or _legacy_cursor(state, obj)
     run.full[obj.name] = since is None
     since_ms = None if since is None else helpers.epoch_ms(since)
     if since is not None and since_ms is None:
         raise ValueError(f"crm: stored cursor of {obj.name} is not a timestamp: {since!r}")
+    total = helpers.count(clients.search, obj)  # compared with raw after the load, every run
+    if total is not None:
+        progress.current(SYSTEM).totals[obj.name] = total
     watermark = Watermark(obj, clients, mend, since_ms, state.get(AT_CURSOR_KEY) or [])
     if since_ms is None:
         pages = helpers.full_scan(

@@ -132,6 +132,11 @@ def read_by_id(
         yield found, [value for value in chunk if value not in present]
 
 
+def count(client: ApiClient, obj: CrmObject) -> int | None:
+    """How many records of an object type the account holds (a search's `total`, one request)."""
+    return _probe(client, obj, [], "DESCENDING", 0)[1]
+
+
 def latest_modified(client: ApiClient, obj: CrmObject) -> int | None:
     """The newest last-modified value of an object type (one search, newest first)."""
     return _probe(client, obj, [], "DESCENDING", 0)[0]

@@ -16,7 +16,7 @@ from ingestion import guard, progress
 from ingestion import mend as mend_module
 from ingestion.contracts import hint_columns, quarantine_row
 from ingestion.http import ApiClient, Pace, RetryPolicy, calendly_window
-from ingestion.mend import Mend
+from ingestion.mend import AUDIT, Mend
 from ingestion.scheduling import helpers
 from ingestion.scheduling.settings import (
     EVENT_COLUMNS,
@@ -56,6 +56,7 @@ def scheduling_source(
     max_attempts: int = 8,
     backoff_base: float = 0.25,
     timeout: float = 60.0,
+    refetch: dict[str, list[str]] | None = None,
 ) -> Sequence[DltResource]:
     """Calendly scheduled events (active and canceled) and their invitees, upserted by URI.
 
@@ -67,7 +68,8 @@ def scheduling_source(
     every event in the window (for group events that gain invitees without the event changing).
     `organization` defaults to the token user's. Every window and the scan's own time come
     from Calendly's clock (the Date header of its answers), never this machine's; `now`
-    overrides it.
+    overrides it. `refetch` names events (`scheduled_events` -> URIs) to read again with their
+    invitees, as an audit asks.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     client = ApiClient(
@@ -91,6 +93,7 @@ def scheduling_source(
     def events_scan() -> Iterator[Any]:
         state = dlt.current.resource_state("scheduled_events")
         mend = Mend(SYSTEM, "scheduled_events", state)
+        mend.add_many((refetch or {}).get("scheduled_events", []), AUDIT)
         retry = mend.waiting()
         me = helpers.me(holder.client)  # also the server's clock, which times this scan
         moment = now or helpers.server_clock(holder.client)
