@@ -101,7 +101,7 @@ def scheduling_source(
         since = None  # None: every event's invitees (the first scan, or asked for)
         if previous is not None and not all_invitees:
             since = helpers.parse_time(previous) - timedelta(hours=updated_margin_hours)
-        scan.update(now=moment, since=since, previous=previous)
+        scan.update(now=moment, since=since, previous=previous, again=set(retry))
         lower, upper = helpers.scan_window(previous, moment, rescan_days, horizon_days)
         params: dict[str, Any] = {
             "organization": organization or helpers.organization_of(me),
@@ -137,7 +137,13 @@ def scheduling_source(
         mend = Mend(SYSTEM, "scheduled_events", dlt.current.resource_state("scheduled_events"))
         tracker = progress.current("scheduling")
         events = {e["uri"]: e for e in page if isinstance(e, dict) and isinstance(e.get("uri"), str)}
-        changed = [i for i in page if helpers.needs_invitees(i, since, moment, no_show_days)]
+        again = scan.get("again") or set()  # events fetched again by URI bring all their invitees
+        changed = [
+            i
+            for i in page
+            if helpers.needs_invitees(i, since, moment, no_show_days)
+            or (isinstance(i, dict) and i.get("uri") in again)
+        ]
         uris = helpers.event_uris(changed)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="calendly") as pool:
             for uri, records in zip(
