@@ -254,6 +254,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         for f in collected.freshness
     )
     print(f"Freshness        {fresh}")
+    health = collected.completeness
+    if health is not None:
+        for system, resource, status, reason, scope in health.unread:
+            grant = f"; grant {scope}" if scope else ""
+            print(f"Not read         {system}.{resource} {status}: {reason[:100]}{grant}")
+        if health.unaccounted:
+            print(f"Source counts    {health.unaccounted:,} records the sources count are not in raw")
+        if health.audit:
+            when = max(row["audited_at"] for row in health.audit)
+            print(f"Last audit       {str(when)[:16]}: {health.audit_remaining:,} records still missing")
     for line in _run_lines():
         print(line)
     recent = alerts.read_alerts(where, limit=3)
