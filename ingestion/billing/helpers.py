@@ -44,16 +44,19 @@ def list_pages(
     """
     after: str | None = None
     advancing = guard.Advancing(f"billing: {path}")
+    read: set[str] = set()
     while True:
         query = {**params, "limit": page_size, **({"starting_after": after} if after else {})}
         data, has_more = read_page(client, path, query)
         yield data
+        read.update(i["id"] for i in data if isinstance(i, Mapping) and isinstance(i.get("id"), str))
         last = _last_id(data)
         if not has_more:
             if len(data) >= page_size and last is not None:
-                beyond, _ = read_page(client, path, {**params, "limit": 1, "starting_after": last})
-                if beyond:
-                    detail = f"a full page ended without has_more, and {_last_id(beyond)} follows {last}"
+                beyond, _ = read_page(client, path, {**params, "limit": 3, "starting_after": last})
+                unread = [i for i in beyond if not (isinstance(i, Mapping) and i.get("id") in read)]
+                if unread:
+                    detail = f"a full page ended without has_more, and {_last_id(unread)} follows {last}"
                     raise guard.truncated(f"billing: {path}", detail)
             return
         if last is None:

@@ -1570,9 +1570,8 @@ def _older(record: Record) -> Record | None:
 
 
 def _with_older_copies(data: list[Record], previous: Record | None) -> list[Record]:
-    """A `duplicate` fault: the page carries an older copy of its first record (ahead of it)
-    and of the previous page's last record (at its end), where they have an older version."""
-    first = _older(data[0]) if data else None
-    copied = [first, *data] if first is not None else list(data)
-    last = _older(previous) if previous is not None else None
-    return [*copied, last] if last is not None else copied
+    """A `duplicate` fault: the page starts with an older copy of the previous page's last
+    record and of its own first record, where they have an older version (its last record
+    stays last: clients page on from it)."""
+    copies = [_older(r) for r in (previous, data[0] if data else None) if r is not None]
+    return [*(c for c in copies if c is not None), *data]
