@@ -311,10 +311,8 @@ class Gap:
 
 
 def compare(con: Any, listing: Listing) -> Gap:
-    """Keys the source holds that raw lacks (and are not in open quarantine), and keys raw
+    """Keys the source holds that raw lacks (and are not held back in quarantine), and keys raw
     holds in an older version."""
-    from ingestion.quarantine import open_quarantine_sql
-
     schema = dataset_name(listing.system)
     present = {
         r[0]
@@ -329,9 +327,9 @@ def compare(con: Any, listing: Listing) -> Gap:
     if listing.resource in present:
         select = f'select {key_sql}, {stamp_sql or "null"} from "{schema}"."{listing.resource}"'
         raw = {str(k): v for k, v in con.execute(select).fetchall() if k is not None}
-    quarantined: set[str] = set()
+    quarantined: set[str] = set()  # held back by their contract (open, or accepted as they are)
     if "_quarantine" in present:
-        sql = f"select distinct record_key from ({open_quarantine_sql(schema, present)}) where resource = ?"
+        sql = f'select distinct record_key from "{schema}"."_quarantine" where resource = ?'
         quarantined = {str(r[0]) for r in con.execute(sql, [listing.resource]).fetchall()}
     missing, stale = [], []
     for key, stamp in listing.stamps.items():
@@ -487,7 +485,7 @@ def latest(database: Path) -> list[dict[str, Any]]:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [SCHEMA, TABLE],
-        ).fetchone()
+        ).fetchall()[0]
         if not exists or not exists[0]:
             return []
         cursor = con.execute(

@@ -49,7 +49,7 @@ def _snapshot(database: Path, system: str) -> dict[str, Any]:
         }
         for table, _ in KEPT:
             if table in present:
-                saved[table] = con.execute(f'select * from "{schema}"."{table}"').to_arrow_table()
+                saved[table] = con.sql(f'select * from "{schema}"."{table}"').to_arrow_table()
     return saved
 
 
@@ -66,12 +66,12 @@ def _restore(database: Path, system: str, saved: dict[str, Any]) -> int:
                 continue
             con.register("kept_rows", rows)
             target = f'"{schema}"."{table}"'
-            before = con.execute(f"select count(*) from {target}").fetchone()
+            before = con.execute(f"select count(*) from {target}").fetchall()[0]
             con.execute(
                 f"insert into {target} by name select * from kept_rows "
                 f"where {key} not in (select {key} from {target})"
             )
-            after = con.execute(f"select count(*) from {target}").fetchone()
+            after = con.execute(f"select count(*) from {target}").fetchall()[0]
             restored += int(after[0] if after else 0) - int(before[0] if before else 0)
             con.unregister("kept_rows")
         _resolve_reloaded(con, system)

@@ -85,7 +85,7 @@ def drop_repeated_rows(database: Path, schema: str) -> dict[str, int]:
                 f"delete from {name} where rowid in (select rowid from (select rowid, "
                 f"row_number() over (partition by _dlt_id order by rowid) as copy from {name}) "
                 "where copy > 1)"
-            ).fetchone()
+            ).fetchall()[0]
             if row and row[0]:
                 removed[table] = int(row[0])
     return removed
@@ -113,11 +113,11 @@ def record_outcomes(database: Path, schema: str, rows: list[dict[str, Any]]) -> 
 
 
 def compare_counts(database: Path, schema: str, totals: dict[str, int]) -> list[dict[str, Any]]:
-    """The source's own count of each resource against raw's rows and open quarantine; the
-    comparison replaces `_source_counts` (one row per resource, the last run's)."""
+    """The source's own count of each resource (keyed on `id`) against raw's rows and the
+    records held back in quarantine; the comparison replaces `_source_counts` (one row per
+    resource, the last run's)."""
     import duckdb
 
-    from ingestion.quarantine import open_quarantine_sql
     from ingestion.tables import COUNTS_TABLE
 
     rows = []
@@ -128,22 +128,25 @@ def compare_counts(database: Path, schema: str, totals: dict[str, int]) -> list[
                 "select table_name from information_schema.tables where table_schema = ?", [schema]
             ).fetchall()
         }
-        quarantined: dict[str, int] = {}
-        if "_quarantine" in present:
-            open_rows = open_quarantine_sql(schema, present)
-            sql = f"select resource, count(distinct record_key) from ({open_rows}) group by 1"
-            quarantined = {str(r): int(n) for r, n in con.execute(sql).fetchall()}
         for resource, total in sorted(totals.items()):
-            raw = 0
+            raw, held = 0, 0
             if resource in present:
-                found = con.execute(f'select count(*) from "{schema}"."{resource}"').fetchone()
+                found = con.execute(f'select count(*) from "{schema}"."{resource}"').fetchall()[0]
                 raw = int(found[0]) if found else 0
+            if resource in present and "_quarantine" in present:
+                # records held back by their contract (open or accepted), not in raw
+                found = con.execute(
+                    f'select count(distinct record_key) from "{schema}"."_quarantine" where resource = ? '
+                    f'and record_key not in (select id from "{schema}"."{resource}")',
+                    [resource],
+                ).fetchall()[0]
+                held = int(found[0]) if found else 0
             rows.append(
                 {
                     "resource": resource,
                     "at_source": total,
                     "in_raw": raw,
-                    "quarantined": quarantined.get(resource, 0),
+                    "quarantined": held,
                 }
             )
         con.execute(
