@@ -474,34 +474,6 @@ def store(database: Path, audits: Sequence[ResourceAudit]) -> None:
             )
 
 
-def latest(database: Path) -> list[dict[str, Any]]:
-    """The figures of the latest audit (one row per resource), read-only; empty before any
-    audit. The report and `trueup status` call this."""
-    import duckdb
-
-    if not database.exists():
-        return []
-    with duckdb.connect(str(database), read_only=True) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [SCHEMA, TABLE],
-        ).fetchall()[0]
-        if not exists or not exists[0]:
-            return []
-        cursor = con.execute(
-            f"select * from {SCHEMA}.{TABLE} where audited_at >= "
-            f"(select max(audited_at) from {SCHEMA}.{TABLE}) - interval 1 day order by system, resource"
-        )
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    newest: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["system"], row["resource"])
-        if key not in newest or row["audited_at"] > newest[key]["audited_at"]:
-            newest[key] = row
-    return list(newest.values())
-
-
 def lines(audits: Iterable[ResourceAudit]) -> Iterator[str]:
     """The audit as a table, for the CLI."""
     yield (
