@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion.tables import COUNTS_TABLE, SKIPPED_TABLE, SYSTEMS, dataset_name
+from ingestion.tables import COUNTS_TABLE, FLAGGED_TABLE, SKIPPED_TABLE, SYSTEMS, dataset_name
 
 AUDIT = "audit.completeness"
 
@@ -26,6 +26,7 @@ class IngestHealth:
         default_factory=list
     )  # system, resource, source, raw, quarantined
     audit: list[dict[str, Any]] = field(default_factory=list)  # the latest audit, one row per resource
+    flagged: list[tuple[str, str, str, int]] = field(default_factory=list)  # system, resource, flag, records
 
     @property
     def unaccounted(self) -> int:
@@ -46,6 +47,12 @@ def collect(con: Any, tables: Collection[str]) -> IngestHealth:
                 f'select resource, status, reason, scope from "{schema}"."{SKIPPED_TABLE}" order by 1'
             ).fetchall():
                 health.unread.append((system, str(resource), str(status), str(reason), str(scope or "")))
+        if f"{schema}.{FLAGGED_TABLE}" in tables:
+            for resource, flag, records in con.execute(
+                f'select resource, flag, count(*) from "{schema}"."{FLAGGED_TABLE}" '
+                "group by all order by 1, 2"
+            ).fetchall():
+                health.flagged.append((system, str(resource), str(flag), int(records)))
         if f"{schema}.{COUNTS_TABLE}" in tables:
             for resource, source, raw, held in con.execute(
                 f'select resource, at_source, in_raw, quarantined from "{schema}"."{COUNTS_TABLE}" order by 1'
@@ -80,6 +87,11 @@ def markdown(health: IngestHealth) -> str:
     if health.unread:
         parts.append("Resources the last run could not read in full (the rest loaded):")
         parts.append(_table(("system", "resource", "status", "reason", "scope to grant"), health.unread))
+    if health.flagged:
+        parts.append(
+            "Records loaded with a warning (stamped past the source's clock: fetched again until plausible):"
+        )
+        parts.append(_table(("system", "resource", "flag", "records"), health.flagged))
     gaps = [(s, r, n, raw, q, max(0, n - raw - q)) for s, r, n, raw, q in health.counts]
     if gaps:
         parts.append(f"The sources' own counts against raw: {health.unaccounted:,} records unaccounted.")
@@ -120,6 +132,8 @@ def text(health: IngestHealth) -> str:
     for system, resource, status, reason, scope in health.unread:
         grant = f" (grant {scope})" if scope else ""
         lines.append(f"{system}.{resource} {status}: {reason}{grant}")
+    for system, resource, flag, records in health.flagged:
+        lines.append(f"{system}.{resource}: {records:,} flagged {flag}")
     for system, resource, source, raw, held in health.counts:
         lines.append(f"{system}.{resource}: source {source:,}, raw {raw:,}, quarantined {held:,}")
     if health.audit:

@@ -190,15 +190,17 @@ def truncated_page(trial: Trial) -> After | None:
     return _no_open_quarantine
 
 
-@case("future_stamp", ("crm",))
+@case("future_stamp", ("crm", "scheduling"))
 def future_stamp(trial: Trial) -> After | None:
-    """Contacts stamped years ahead are loaded and flagged, and never become the cursor: the
-    changes of the next day still load."""
+    """Contacts and events stamped years ahead are loaded and flagged, and never become the
+    cursor: the changes of the next day still load."""
     from sandbox import world as world_module
 
-    trial.faults(FaultPlan(future={"crm/contacts": 0.05}))
-    [first] = trial.ingest(source_kwargs=SMALL_PAGES)
-    assert first.flagged > 0, "no contact was flagged for a stamp past the server's clock"
+    trial.faults(FaultPlan(future={"crm/contacts": 0.05, "scheduling/scheduled_events": 0.05}))
+    first, events = trial.ingest(source_kwargs=SMALL_PAGES)
+    assert first.flagged > 0 and events.flagged > 0, (
+        "no record was flagged for a stamp past the server's clock"
+    )
     with trial.world.lock:
         world_module.advance(trial.world, days=1)
     trial.ingest(source_kwargs=SMALL_PAGES)  # the fault still on
@@ -214,8 +216,18 @@ def future_stamp(trial: Trial) -> After | None:
         if c["id"] not in ahead and held.get(c["id"]) != c["properties"]["lastmodifieddate"]
     ]
     assert not stale, f"changes after a future stamp did not load: {stale[:5]}"
-    trial.notes.append(f"{first.flagged} contacts flagged; the next day's changes loaded")
-    return None
+    trial.notes.append(
+        f"{first.flagged} contacts and {events.flagged} events flagged; the next day's changes loaded"
+    )
+    return _plausible_stamps
+
+
+def _plausible_stamps(trial: Trial) -> None:
+    """Once the source's stamps are right again, raw holds them (the flagged records were
+    fetched again)."""
+    held = dict(trial.sql("select uri, updated_at from raw_scheduling.scheduled_events"))
+    wrong = [e["uri"] for e in trial.world.scheduling.events if held.get(e["uri"]) != e["updated_at"]]
+    assert not wrong, f"events still stamped in the future: {wrong[:3]}"
 
 
 @case("type_drift_fixed_later", ("crm",))

@@ -14,9 +14,9 @@ from dlt.sources import DltResource
 
 from ingestion import guard, progress
 from ingestion import mend as mend_module
-from ingestion.contracts import hint_columns, quarantine_row
+from ingestion.contracts import flag_row, hint_columns, quarantine_row
 from ingestion.http import ApiClient, Pace, RetryPolicy, calendly_window
-from ingestion.mend import AUDIT, Mend
+from ingestion.mend import AUDIT, FUTURE, Mend
 from ingestion.scheduling import helpers
 from ingestion.scheduling.settings import (
     EVENT_COLUMNS,
@@ -116,8 +116,8 @@ def scheduling_source(
             confirm = helpers.nothing_after(holder.client, EVENTS_PATH, query, moment)
             for page in helpers.pages(holder.client, EVENTS_PATH, query, confirm):
                 tracker.page("scheduled_events", len(page))
-                yield from _checked_events(page, mend)
-        yield from _mended_events(holder.client, mend, retry)
+                yield from _checked_events(page, mend, helpers.server_clock(holder.client))
+        yield from _mended_events(holder.client, mend, retry, helpers.server_clock(holder.client))
         state["last_scan_at"] = helpers.calendly_time(moment)
 
     def restore_scan() -> None:
@@ -181,16 +181,40 @@ def _uri(record: Any) -> str | None:
     return record.get("uri") if isinstance(record, dict) and isinstance(record.get("uri"), str) else None
 
 
-def _checked_events(page: list[Any], mend: Mend) -> Iterator[Any]:
+def _checked_events(page: list[Any], mend: Mend, now: datetime) -> Iterator[Any]:
+    """One copy per event (the latest updated), contracts checked, and events updated past
+    Calendly's own clock flagged (loaded; the scan's time never comes from them)."""
     page = guard.newest_first_wins(page, _uri, lambda r: r.get("updated_at"))
     good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
     mend.quarantined(bad)
     if good:
         yield good
     yield from bad
+    yield from _flag_future(good, mend, now)
 
 
-def _mended_events(client: ApiClient, mend: Mend, retry: list[str]) -> Iterator[Any]:
+def _flag_future(events: list[Any], mend: Mend, now: datetime) -> Iterator[Any]:
+    """Events updated past Calendly's clock: flagged, and fetched again until plausible."""
+    for event in events:
+        if _is_future(event, now):
+            mend.add(event["uri"], FUTURE)
+            clock = helpers.calendly_time(now)
+            detail = f"updated_at {event['updated_at']} is past the server's clock {clock}"
+            yield flag_row(SYSTEM, "scheduled_events", event["uri"], "future_stamp", detail)
+
+
+def _is_future(event: Any, now: datetime) -> bool:
+    return isinstance(event, dict) and guard.is_future(_stamp(event.get("updated_at")), now)
+
+
+def _stamp(value: Any) -> datetime | None:
+    try:
+        return helpers.parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _mended_events(client: ApiClient, mend: Mend, retry: list[str], now: datetime) -> Iterator[Any]:
     """Events fetched again by URI (a quarantined event, or one whose invitees were): those
     that keep their contract settle, and bring their invitees along."""
     accepted = mend_module.accepted(SYSTEM, "scheduled_events")
@@ -209,7 +233,8 @@ def _mended_events(client: ApiClient, mend: Mend, retry: list[str]) -> Iterator[
     if good:
         yield good
     yield from bad
-    yield from mend.settle([e["uri"] for e in good], gone)
+    yield from mend.settle([e["uri"] for e in good if not _is_future(e, now)], gone)
+    yield from _flag_future(good, mend, now)
 
 
 def _with_parent(records: list[Any], event_uri: str) -> Iterator[Any]:
