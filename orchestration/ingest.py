@@ -79,9 +79,22 @@ def count_specs() -> list[dg.AssetCheckSpec]:
 
 
 def _count_results(result: "SystemResult", selected: set[dg.AssetCheckKey]) -> Iterator[dg.AssetCheckResult]:
-    for count in result.counts:
-        key = dg.AssetKey([dataset_name(result.system), count.resource])
+    counted = {count.resource: count for count in result.counts}
+    for resource in COUNTED.get(result.system, ()):
+        key = dg.AssetKey([dataset_name(result.system), resource])
         if dg.AssetCheckKey(key, SOURCE_COUNT) not in selected:
+            continue
+        count = counted.get(resource)
+        if count is None:  # skipped, or failed before the count: it shows on the asset
+            outcome = result.outcomes.get(resource)
+            why = outcome.text() if outcome is not None else "the source gave no count"
+            yield dg.AssetCheckResult(
+                asset_key=key,
+                check_name=SOURCE_COUNT,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"not counted this run: {why}",
+            )
             continue
         yield dg.AssetCheckResult(
             asset_key=key,
