@@ -121,7 +121,7 @@ class SourceCount:
     resource: str
     at_source: int
     in_raw: int
-    quarantined: int  # open quarantine of the resource (not in raw, and known)
+    quarantined: int  # held back by their contract (open or accepted quarantine), not in raw
 
     @property
     def unaccounted(self) -> int:
