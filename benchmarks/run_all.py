@@ -34,6 +34,8 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
         ),
     ],
     "kill": [(["bench_kill.py", "--trials", "50"], ["bench_kill.py", "--trials", "3"])],
+    "faults": [(["bench_faults.py", "--contacts", "2000"], ["bench_faults.py", "--contacts", "300"])],
+    "audit": [(["bench_audit.py", "--contacts", "100000"], ["bench_audit.py", "--contacts", "3000"])],
     "identity": [
         (
             ["bench_identity.py", "--noise", "0", "--noise", "1", "--noise", "2"],

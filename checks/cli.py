@@ -39,14 +39,19 @@ def add_check_command(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_check(args: argparse.Namespace) -> int:
     from checks.runner import run_checks, store_results
     from ingestion.warehouse import paths
+    from orchestration.resources import ops_settings, writer_lock
 
     warehouse = paths().warehouse
-    results = run_checks(warehouse, suites=args.suite)
+    # The checks read the warehouse and store their results in it: like every process that opens
+    # it read-write, they wait for the writer lock (an ingest or a run holding it would otherwise
+    # fail on DuckDB's own lock, or make this fail).
+    with writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
+        results = run_checks(warehouse, suites=args.suite)
+        run_id = store_results(results, warehouse, origin="cli") if args.store else None
     shown = [r for r in results if not (args.failures and r.passed)]
     print(render_table(shown, sample=args.sample))
     print(render_summary(results))
-    if args.store:
-        run_id = store_results(results, warehouse, origin="cli")
+    if run_id is not None:
         print(f"stored as run {run_id} in checks.check_results")
     return 1 if has_blocking_failure(results) else 0
 

@@ -12,23 +12,65 @@ from typing import Any
 
 import dlt
 
-from ingestion.tables import QUARANTINE_TABLE
+from ingestion.tables import FLAGGED_TABLE, QUARANTINE_TABLE, RESOLVED_TABLE
 
 QUARANTINE_COLUMNS = {
     "quarantine_id": {"data_type": "text", "nullable": False},
     "system": {"data_type": "text"},
     "resource": {"data_type": "text"},
     "record_key": {"data_type": "text"},
+    "parent_key": {"data_type": "text"},  # a child quarantined with its parent: the parent's key
     "reason": {"data_type": "text"},
     "payload": {"data_type": "text"},
     "quarantined_at": {"data_type": "timestamp"},
 }
+# One row per record whose quarantine ended: it passed its contract when fetched again, or
+# someone accepted it. A quarantine row is open while no resolution of its key (or of its
+# parent's key) is at least as recent.
+RESOLVED_COLUMNS = {
+    "resolution_id": {"data_type": "text", "nullable": False},
+    "system": {"data_type": "text"},
+    "resource": {"data_type": "text"},
+    "record_key": {"data_type": "text"},
+    "resolution": {"data_type": "text"},  # passed, accepted
+    "resolved_at": {"data_type": "timestamp"},
+}
+# Records loaded with a warning, e.g. a stamp past the server's clock (loaded, but never used
+# as a cursor, and fetched again until the stamp is plausible).
+FLAGGED_COLUMNS = {
+    "flag_id": {"data_type": "text", "nullable": False},
+    "system": {"data_type": "text"},
+    "resource": {"data_type": "text"},
+    "record_key": {"data_type": "text"},
+    "flag": {"data_type": "text"},
+    "detail": {"data_type": "text"},
+    "flagged_at": {"data_type": "timestamp"},
+}
+VARIANTS = (
+    (QUARANTINE_TABLE, "quarantine_id", QUARANTINE_COLUMNS),
+    (RESOLVED_TABLE, "resolution_id", RESOLVED_COLUMNS),
+    (FLAGGED_TABLE, "flag_id", FLAGGED_COLUMNS),
+)
 _HINTS = dlt.mark.make_hints(
     table_name=QUARANTINE_TABLE,
     write_disposition="merge",
     primary_key="quarantine_id",
     merge_key=(),
     columns=QUARANTINE_COLUMNS,  # type: ignore[arg-type]
+)
+_RESOLVED_HINTS = dlt.mark.make_hints(
+    table_name=RESOLVED_TABLE,
+    write_disposition="merge",
+    primary_key="resolution_id",
+    merge_key=(),
+    columns=RESOLVED_COLUMNS,  # type: ignore[arg-type]
+)
+_FLAGGED_HINTS = dlt.mark.make_hints(
+    table_name=FLAGGED_TABLE,
+    write_disposition="merge",
+    primary_key="flag_id",
+    merge_key=(),
+    columns=FLAGGED_COLUMNS,  # type: ignore[arg-type]
 )
 
 # Python types a JSON field may take, per contract kind.
@@ -58,6 +100,7 @@ class Contract:
     key: str  # dotted path of the record's key
     fields: tuple[Field, ...] = ()
     string_map: str | None = None  # a dict whose values must all be strings or null
+    key_parts: tuple[str, ...] = ()  # dotted paths of a composite key (quarantine rows name it)
 
     def violation(self, record: Any) -> str | None:
         """The first way `record` breaks this contract, or None."""
@@ -78,18 +121,31 @@ class Contract:
         return None
 
     def partition(
-        self, system: str, records: Iterable[Any], extra: Callable[[Any], str | None] | None = None
+        self,
+        system: str,
+        records: Iterable[Any],
+        extra: Callable[[Any], str | None] | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Any], list[Any]]:
         """(records that keep the contract, quarantine rows for the others with their reason);
-        `extra` checks what a Contract cannot express (nested lists, int64 strings)."""
+        `extra` checks what a Contract cannot express (nested lists, int64 strings); `parent`
+        is the key of the record these belong to (fetching it again brings them along)."""
         good, bad = [], []
         for record in records:
             reason = self.violation(record) or (extra(record) if extra else None)
             if reason is None:
                 good.append(record)
             else:
-                bad.append(quarantine_row(system, self.resource, record, reason, _key_of(record, self.key)))
+                key = self.key_of(record)
+                bad.append(quarantine_row(system, self.resource, record, reason, key, parent))
         return good, bad
+
+    def key_of(self, record: Any) -> str | None:
+        """The record's key (its parts joined with "/" for a composite key)."""
+        if self.key_parts:
+            parts = [_key_of(record, part) for part in self.key_parts]
+            return None if any(p is None for p in parts) else "/".join(str(p) for p in parts)
+        return _key_of(record, self.key)
 
     def split(self, system: str, records: Iterable[Any]) -> Iterator[Any]:
         """Yield good records as they are and bad ones as quarantine rows."""
@@ -98,7 +154,7 @@ class Contract:
             if reason is None:
                 yield record
             else:
-                yield quarantine_row(system, self.resource, record, reason, _key_of(record, self.key))
+                yield quarantine_row(system, self.resource, record, reason, self.key_of(record))
 
 
 def _field_violation(record: Mapping[str, Any], f: Field) -> str | None:
@@ -134,7 +190,14 @@ def _key_of(record: Any, key: str) -> str | None:
     return None
 
 
-def quarantine_row(system: str, resource: str, record: Any, reason: str, record_key: str | None) -> Any:
+def quarantine_row(
+    system: str,
+    resource: str,
+    record: Any,
+    reason: str,
+    record_key: str | None,
+    parent_key: str | None = None,
+) -> Any:
     """A quarantine row routed to `_quarantine`; its id makes re-runs idempotent."""
     payload = record if isinstance(record, str) else json.dumps(record, sort_keys=True, default=str)
     digest = hashlib.sha1(f"{system}|{resource}|{record_key}|{reason}|{payload}".encode()).hexdigest()
@@ -143,11 +206,45 @@ def quarantine_row(system: str, resource: str, record: Any, reason: str, record_
         "system": system,
         "resource": resource,
         "record_key": record_key,
+        "parent_key": parent_key,
         "reason": reason,
         "payload": payload,
         "quarantined_at": datetime.now(UTC),
     }
     return dlt.mark.with_hints(row, _HINTS, create_table_variant=True)
+
+
+def resolution_row(system: str, resource: str, record_key: str, resolution: str) -> Any:
+    """A row routed to `_quarantine_resolved`: the quarantine of `record_key` ended."""
+    row = {
+        "resolution_id": hashlib.sha1(f"{system}|{resource}|{record_key}".encode()).hexdigest(),
+        "system": system,
+        "resource": resource,
+        "record_key": record_key,
+        "resolution": resolution,
+        "resolved_at": datetime.now(UTC),
+    }
+    return dlt.mark.with_hints(row, _RESOLVED_HINTS, create_table_variant=True)
+
+
+def flag_row(system: str, resource: str, record_key: str, flag: str, detail: str) -> Any:
+    """A row routed to `_flagged`: a record loaded with a warning (one row per record and flag)."""
+    row = {
+        "flag_id": hashlib.sha1(f"{system}|{resource}|{record_key}|{flag}".encode()).hexdigest(),
+        "system": system,
+        "resource": resource,
+        "record_key": record_key,
+        "flag": flag,
+        "detail": detail,
+        "flagged_at": datetime.now(UTC),
+    }
+    return dlt.mark.with_hints(row, _FLAGGED_HINTS, create_table_variant=True)
+
+
+def is_bookkeeping(item: Any) -> bool:
+    """A quarantine, resolution or flag row (not a record of the resource)."""
+    data = getattr(item, "data", item)
+    return isinstance(data, Mapping) and any(key in data for _, key, _ in VARIANTS)
 
 
 def hint_columns(resource: Any, columns: Any) -> Any:
@@ -156,14 +253,15 @@ def hint_columns(resource: Any, columns: Any) -> Any:
     dlt starts a table variant (`_quarantine`) from a copy of the resource's hints, columns
     included; declaring the variant first keeps the quarantine table to its own columns.
     """
-    resource.apply_hints(
-        table_name=QUARANTINE_TABLE,
-        write_disposition="merge",
-        primary_key="quarantine_id",
-        merge_key=(),
-        columns=QUARANTINE_COLUMNS,
-        create_table_variant=True,
-    )
+    for table, key, variant_columns in VARIANTS:
+        resource.apply_hints(
+            table_name=table,
+            write_disposition="merge",
+            primary_key=key,
+            merge_key=(),
+            columns=variant_columns,
+            create_table_variant=True,
+        )
     resource.apply_hints(columns=columns)
     return resource
 

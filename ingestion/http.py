@@ -20,6 +20,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -37,8 +39,11 @@ ROLLING_MARGIN = 0.05  # seconds added to a rolling window for the request's way
 class ApiError(RuntimeError):
     """A request that failed for good (after retries, or with a non-retryable status)."""
 
-    def __init__(self, system: str, method: str, path: str, status: int | None, detail: str) -> None:
+    def __init__(
+        self, system: str, method: str, path: str, status: int | None, detail: str, body: Any = None
+    ) -> None:
         self.system, self.method, self.path, self.status = system, method, path, status
+        self.body = body  # the parsed error body, when the answer carried JSON
         super().__init__(f"{system}: {method} {path} failed ({status or 'no response'}): {detail}")
 
 
@@ -215,6 +220,8 @@ class ApiClient:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._next_at = 0.0
+        self._server_date_raw: str | None = None
+        self._server_date: datetime | None = None
         default_headers = {"Accept": "application/json", "User-Agent": "trueup/0.1"}
         if auth == "bearer":
             default_headers["Authorization"] = f"Bearer {token}"
@@ -275,8 +282,8 @@ class ApiClient:
                 self._back_off(attempt, retry_after_seconds(response), method, path, last_detail)
                 continue
             if response.status_code >= 400:
-                status = response.status_code
-                raise ApiError(self.system, method, _strip(path), status, _short_reason(response))
+                status, reason, body = response.status_code, _short_reason(response), _json_or_none(response)
+                raise ApiError(self.system, method, _strip(path), status, reason, body)
             try:
                 data = response.json()
             except ValueError:
@@ -285,6 +292,12 @@ class ApiClient:
                 continue
             return data
         raise ApiError(self.system, method, _strip(path), None, f"gave up after retries: {last_detail}")
+
+    def server_now(self) -> datetime | None:
+        """The server's clock: the `Date` of the latest answer (UTC, whole seconds), or None
+        before any answer carried one. Cursors and windows are taken from it, never from this
+        machine's clock."""
+        return self._server_date
 
     def _wait_turn(self) -> None:
         with self._lock:
@@ -307,6 +320,7 @@ class ApiClient:
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         """Pace ahead of the limit: with little of the window left, space requests out."""
+        self._read_date(headers.get("date"))
         if self._rolling_reader is not None:
             rolling = self._rolling_reader(headers)
             if rolling is not None:
@@ -320,6 +334,17 @@ class ApiClient:
         if share_left <= self.pace.low_watermark:
             with self._lock:
                 self._next_at = max(self._next_at, time.monotonic() + spacing)
+
+    def _read_date(self, raw: str | None) -> None:
+        """Keep the answer's `Date` (parsed once per distinct value: it changes once a second)."""
+        if not raw or raw == self._server_date_raw:
+            return
+        try:
+            moment = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return
+        if moment.tzinfo is not None:
+            self._server_date_raw, self._server_date = raw, moment
 
     def _back_off(self, attempt: int, asked: float | None, method: str, path: str, detail: str) -> None:
         if attempt >= self.retry.max_attempts:
@@ -350,6 +375,13 @@ def query_string(params: Mapping[str, Any]) -> str:
                 item = "true" if item else "false"
             pairs.append((key, "" if item is None else str(item)))
     return urlencode(pairs)
+
+
+def _json_or_none(response: ResponseLike) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
 
 
 def _short_reason(response: ResponseLike) -> str:

@@ -8,8 +8,8 @@ warehouse takes one writer.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
+import dataclasses
+import functools
 import importlib
 import logging
 import multiprocessing
@@ -18,10 +18,9 @@ import queue as queue_module
 import re
 import shutil
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,26 @@ from typing import Any
 import dlt
 from dlt.common.storages.exceptions import SchemaNotFoundError
 
+from ingestion import declared, history, lifetime, local_state
 from ingestion import progress as progress_module
-from ingestion.tables import QUARANTINE_TABLE, SOURCES, SYSTEMS, dataset_name
-from ingestion.warehouse import Paths, drop_repeated_rows, paths, table_counts
+from ingestion.guard import FAILED, SKIPPED, Outcome
+from ingestion.tables import (
+    FLAGGED_TABLE,
+    QUARANTINE_TABLE,
+    SCOPES,
+    SOURCES,
+    SYSTEMS,
+    dataset_name,
+    required_resources,
+)
+from ingestion.warehouse import (
+    Paths,
+    compare_counts,
+    drop_repeated_rows,
+    paths,
+    record_outcomes,
+    table_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +57,12 @@ dlt.config["data_writer.disable_compression"] = True
 # columns as normalized rows: staging reads `_dlt_load_id`, and merges key on `_dlt_id`.
 dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+# A load job that fails for good (bad data, not a hiccup) aborts its package instead of
+# leaving it to be retried, and failing, on every run: dlt keeps the aborted package among
+# the loaded ones with its failed job, and puts the pipeline's state back where the package
+# started, so the next run reads those records again. The runner raises an alert.
+dlt.config["load.auto_abort_on_terminal_error"] = True
 
-_PR_SET_PDEATHSIG = 1  # prctl(2)
 _EXTRACT_FOLDER = re.compile(r"[0-9a-f]{16}")  # dlt names each extract's folder with a random id
 
 
@@ -62,10 +82,52 @@ class SystemResult:
     tables: list[TableSummary] = field(default_factory=list)
     quarantined: int = 0
     load_ids: list[str] = field(default_factory=list)
+    flagged: int = 0
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # resources skipped or failed
+    counts: list[SourceCount] = field(default_factory=list)  # the source's own totals against raw
 
     @property
     def records(self) -> int:
         return sum(t.loaded for t in self.tables)
+
+    @property
+    def skipped(self) -> dict[str, Outcome]:
+        return {r: o for r, o in self.outcomes.items() if o.status == SKIPPED}
+
+    @property
+    def failed(self) -> dict[str, Outcome]:
+        return {r: o for r, o in self.outcomes.items() if o.status == FAILED}
+
+    def verdict(self, required: Collection[str] = ()) -> str | None:
+        """Why this system's run counts as failed, or None: a resource that failed (its
+        listing cut short or looping), or one the run needs that was skipped (with the scope
+        to grant)."""
+        problems = [o.text() for o in self.failed.values()]
+        for resource in sorted(required):
+            outcome = self.skipped.get(resource)
+            if outcome is not None:
+                scope = (
+                    f"the scope {outcome.scope}" if outcome.scope else SCOPES.get(f"{self.system}.{resource}")
+                )
+                grant = f"; grant the token {scope}" if scope else ""
+                problems.append(f"{resource} is required but was skipped ({outcome.reason}){grant}")
+        return "; ".join(problems) or None
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """What a source says it holds against what raw holds, after a run."""
+
+    resource: str
+    at_source: int
+    in_raw: int
+    quarantined: int  # held back by their contract (open or accepted quarantine), not in raw
+
+    @property
+    def unaccounted(self) -> int:
+        """Records at the source neither in raw nor quarantined (raw may hold more: records
+        deleted at the source, or created after the count)."""
+        return max(0, self.at_source - self.in_raw - self.quarantined)
 
 
 class IngestError(RuntimeError):
@@ -78,7 +140,10 @@ class IngestError(RuntimeError):
 
 
 def make_pipeline(system: str, where: Paths | None = None) -> dlt.Pipeline:
+    """The system's dlt pipeline; a corrupt local state or schema file is named in the error,
+    with the command that resets it (`local_state.check`)."""
     where = where or paths()
+    local_state.check(system, where)
     where.dlt_dir.mkdir(parents=True, exist_ok=True)
     where.warehouse.parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
@@ -124,7 +189,7 @@ def _finish_pending(system: str, pipeline: dlt.Pipeline, where: Paths) -> None:
         pipeline.normalize()
         if any(_half_loaded(pipeline, load_id) for load_id in pipeline.list_normalized_load_packages()):
             marker.touch()
-        pipeline.load()
+        _loaded(system, pipeline.load)  # a package that fails for good is set aside, not retried
     if marker.exists():
         removed = drop_repeated_rows(where.warehouse, dataset_name(system))
         if removed:
@@ -188,8 +253,12 @@ def run_system(
     report: Callable[[str], None] | None = None,
     source_kwargs: dict[str, Any] | None = None,
     where: Paths | None = None,
+    required: Collection[str] | None = None,
 ) -> SystemResult:
-    """Ingest one system. A run killed at any point is finished by the next one."""
+    """Ingest one system. A run killed at any point is finished by the next one.
+
+    Raises IngestError (after loading what was read) when a resource failed or a required one
+    (`required`, default: the `required_resources` setting) was skipped."""
     where = where or paths()
     started = time.monotonic()
     tracker = progress_module.Progress(system=system, report=report)
@@ -198,7 +267,11 @@ def run_system(
     _finish_pending(system, pipeline, where)
     before = table_counts(where.warehouse, dataset_name(system))
     source = load_source(system, **(source_kwargs or {}))
-    info = pipeline.run(source, **_options(full_refresh))
+    loads: list[str] = []
+    with history.kept(where.warehouse, system, full_refresh):
+        failure = _loaded(
+            system, lambda: loads.extend(pipeline.run(source, **_options(full_refresh)).loads_ids)
+        )
     normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     result = _summarize(
         system,
@@ -207,10 +280,15 @@ def run_system(
         before,
         table_counts(where.warehouse, dataset_name(system)),
         full_refresh,
-        list(info.loads_ids),
+        loads,
     )
+    result.outcomes = dict(tracker.outcomes)
+    _after_load(system, where, result, dict(tracker.totals))
     if report:
         report(tracker.line() + f" in {result.seconds:.1f}s")
+    problem = failure or result.verdict(_required(system, required))
+    if problem:
+        raise IngestError({system: problem}, [result])
     return result
 
 
@@ -222,19 +300,22 @@ def run_systems(
     source_kwargs: dict[str, dict[str, Any]] | None = None,
     where: Paths | None = None,
     parallel: bool = True,
+    required: Mapping[str, Collection[str]] | None = None,
 ) -> list[SystemResult]:
     """Ingest several systems; with `parallel`, extract and normalize them side by side.
 
     Every system that extracts cleanly is loaded, even when another fails; the failures are
     raised afterwards as one `IngestError`. `full_refresh` is True for all systems or names
-    the ones to reload from scratch; `source_kwargs` maps a system to its arguments.
+    the ones to reload from scratch; `source_kwargs` maps a system to its arguments;
+    `required` maps a system to the resources a run needs (default: the setting).
     """
     where = where or paths()
     kwargs = source_kwargs or {}
     systems = list(dict.fromkeys(systems))
     refresh = set(systems) if full_refresh is True else set(full_refresh or ())
+    needs = dict(required) if required is not None else required_resources(_configured_required())
     if not parallel or len(systems) < 2:
-        return _one_by_one(systems, refresh, report, kwargs, where)
+        return _one_by_one(systems, refresh, report, kwargs, where, needs)
     started = time.monotonic()
     for system in systems:  # these write to the warehouse, so before any worker starts
         pipeline = make_pipeline(system, where)
@@ -249,15 +330,21 @@ def run_systems(
             continue
         before = table_counts(where.warehouse, dataset_name(system))
         pipeline = make_pipeline(system, where)
+        loads: list[str] = []
         try:
-            info = pipeline.load()
+            with history.kept(where.warehouse, system, system in refresh):
+                aborted = _loaded(system, functools.partial(_load_pending, pipeline, loads))
         except Exception as exc:  # reported with the others below
             failures[system] = f"load: {exc}"
             continue
-        row_counts, line = extracted
+        row_counts, line, outcomes, totals = extracted
         after = table_counts(where.warehouse, dataset_name(system))
-        loads = list(info.loads_ids)
         done[system] = _summarize(system, started, row_counts, before, after, system in refresh, loads)
+        done[system].outcomes = {o["resource"]: Outcome(**o) for o in outcomes}
+        _after_load(system, where, done[system], totals)
+        problem = aborted or done[system].verdict(needs.get(system, ()))
+        if problem:
+            failures[system] = problem
         if report:
             report(f"{line}; loaded in {done[system].seconds:.1f}s")
     results = [done[system] for system in systems if system in done]
@@ -266,14 +353,102 @@ def run_systems(
     return results
 
 
+def _load_pending(pipeline: dlt.Pipeline, loads: list[str]) -> None:
+    loads.extend(pipeline.load().loads_ids)
+
+
+def _required(system: str, required: Collection[str] | None) -> Collection[str]:
+    if required is not None:
+        return required
+    return required_resources(_configured_required()).get(system, set())
+
+
+def _configured_required() -> list[str] | None:
+    """The `[ingest] required_resources` setting (INGEST__REQUIRED_RESOURCES), if set."""
+    value: Any = dlt.config.get("ingest.required_resources")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        import json
+
+        value = json.loads(value)
+    return [str(v) for v in value]
+
+
+def _loaded(system: str, load: Callable[[], Any]) -> str | None:
+    """Run a load; when a job failed for good (dlt aborted its package and put the state back),
+    raise an alert and return why the system failed, instead of raising."""
+    from dlt.load.exceptions import LoadClientJobFailed
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    try:
+        load()
+    except PipelineStepFailed as exc:
+        cause = exc.exception
+        if not isinstance(cause, LoadClientJobFailed):
+            raise
+        message = (
+            f"a load job failed for good, so its package {cause.load_id} was set aside (kept among "
+            f"the loaded packages, marked aborted) and the records in it will be read again next run: "
+            f"{str(cause)[:300]}"
+        )
+        _alert(system, cause.load_id, message)
+        return message
+    return None
+
+
+def _alert(system: str, load_id: str, message: str) -> None:
+    """An ops alert (the ops store, and the webhook when one is configured)."""
+    log.error("%s: %s", system, message)
+    try:
+        from orchestration.alerts import Alert, deliver, webhook_url
+    except ImportError:  # the ingestion package used on its own
+        return
+    deliver(
+        Alert(job=f"ingest {system}", run_id=load_id, message=message, kind="load_package_set_aside"),
+        url=webhook_url(),
+    )
+
+
+def _after_load(system: str, where: Paths, result: SystemResult, totals: dict[str, int]) -> None:
+    """After a system loaded: every declared table and column exists; the resources it could
+    not read in full are recorded (`_resource_status`) for the status and the report; the
+    source's own totals are compared with raw (`_source_counts`)."""
+    added = declared.ensure(where.warehouse, system)
+    if added:
+        log.info("%s: created declared tables and columns no load has written yet: %s", system, sorted(added))
+    rows = [
+        {"resource": o.resource, "status": o.status, "reason": o.reason, "scope": o.scope}
+        for o in result.outcomes.values()
+    ]
+    record_outcomes(where.warehouse, dataset_name(system), rows)
+    if totals:
+        found = compare_counts(where.warehouse, dataset_name(system), totals)
+        result.counts = [SourceCount(**c) for c in found]
+        for count in result.counts:
+            if count.unaccounted:
+                log.warning(
+                    "%s: the source counts %d %s, raw holds %d and %d are quarantined: %d unaccounted "
+                    "(`trueup audit` finds and fetches them)",
+                    system,
+                    count.at_source,
+                    count.resource,
+                    count.in_raw,
+                    count.quarantined,
+                    count.unaccounted,
+                )
+
+
 def _one_by_one(
     systems: list[str],
     refresh: set[str],
     report: Callable[[str], None] | None,
     kwargs: dict[str, dict[str, Any]],
     where: Paths,
+    needs: Mapping[str, Collection[str]],
 ) -> list[SystemResult]:
-    results, failures = [], {}
+    results: list[SystemResult] = []
+    failures: dict[str, str] = {}
     for system in systems:
         try:
             results.append(
@@ -283,8 +458,12 @@ def _one_by_one(
                     report=report,
                     source_kwargs=kwargs.get(system),
                     where=where,
+                    required=needs.get(system, ()),
                 )
             )
+        except IngestError as failed:
+            results.extend(failed.results)
+            failures.update(failed.failures)
         except Exception as exc:  # reported with the others below
             failures[system] = f"{type(exc).__name__}: {exc}"
     if failures:
@@ -298,9 +477,12 @@ def _side_by_side(
     refresh: set[str],
     kwargs: dict[str, dict[str, Any]],
     report: Callable[[str], None] | None,
-) -> Iterator[tuple[str, tuple[dict[str, int], str] | None, str | None]]:
+) -> Iterator[
+    tuple[str, tuple[dict[str, int], str, list[dict[str, Any]], dict[str, int]] | None, str | None]
+]:
     """Extract and normalize each system in a process of its own. Yields (system, (row counts,
-    progress line), None) as each one finishes, or (system, None, reason) when it failed."""
+    progress line, resource outcomes, source totals), None) as each one finishes, or (system,
+    None, reason) when it failed."""
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     workers = {
@@ -360,7 +542,8 @@ def _extract_worker(
         pipeline.extract(source, **_options(full_refresh))
         info = pipeline.normalize()
         row_counts = dict(info.row_counts) if info else {}
-        messages.put(("done", system, (row_counts, tracker.line())))
+        outcomes = [dataclasses.asdict(o) for o in tracker.outcomes.values()]
+        messages.put(("done", system, (row_counts, tracker.line(), outcomes, dict(tracker.totals))))
     except Exception as exc:  # the parent reports it and loads the rest
         messages.put(("error", system, f"{type(exc).__name__}: {exc}"))
 
@@ -374,9 +557,7 @@ def _exit_with(parent: int) -> None:
             time.sleep(0.2)
         os._exit(1)
 
-    if sys.platform.startswith("linux"):  # the kernel kills us with the parent, at once
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    lifetime.die_with_parent(signal.SIGKILL)  # Linux: the kernel kills us with the parent, at once
     if os.getppid() != parent:
         os._exit(1)
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
@@ -397,6 +578,8 @@ def _summarize(
             continue
         if table == QUARANTINE_TABLE:
             result.quarantined = count
+        if table == FLAGGED_TABLE:
+            result.flagged = count
         grown = max(after.get(table, 0) - (0 if full_refresh else before.get(table, 0)), 0)
         new = min(grown, count)
         result.tables.append(TableSummary(table, count, new, count - new, after.get(table, 0)))
@@ -410,5 +593,15 @@ def result_lines(results: Iterable[SystemResult]) -> list[str]:
         lines.append(f"{'table':<28} {'loaded':>9} {'new':>9} {'updated':>9} {'rows':>10}")
         for t in result.tables:
             lines.append(f"{t.table:<28} {t.loaded:>9,} {t.new:>9,} {t.updated:>9,} {t.rows:>10,}")
-        lines.append(f"{result.system}: {result.quarantined} quarantined, {result.seconds:.1f}s\n")
+        for outcome in result.outcomes.values():
+            lines.append(f"  {outcome.text()}")
+        for count in result.counts:
+            if count.unaccounted:
+                lines.append(
+                    f"  {count.resource}: the source counts {count.at_source:,}, raw holds {count.in_raw:,} "
+                    f"and {count.quarantined:,} are quarantined; {count.unaccounted:,} unaccounted "
+                    "(run `trueup audit`)"
+                )
+        flagged = f", {result.flagged} flagged" if result.flagged else ""
+        lines.append(f"{result.system}: {result.quarantined} quarantined{flagged}, {result.seconds:.1f}s\n")
     return lines

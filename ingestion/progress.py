@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,10 @@ class Progress:
     records: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
     retries: Callable[[], int] = lambda: 0
+    # resource -> ingestion.guard.Outcome: the resources skipped or failed in this run
+    outcomes: dict[str, Any] = field(default_factory=dict)
+    # resource -> how many records the source says it holds (HubSpot search `total`)
+    totals: dict[str, int] = field(default_factory=dict)
     _last: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

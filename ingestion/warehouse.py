@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,78 @@ def drop_repeated_rows(database: Path, schema: str) -> dict[str, int]:
                 f"delete from {name} where rowid in (select rowid from (select rowid, "
                 f"row_number() over (partition by _dlt_id order by rowid) as copy from {name}) "
                 "where copy > 1)"
-            ).fetchone()
+            ).fetchall()[0]
             if row and row[0]:
                 removed[table] = int(row[0])
     return removed
+
+
+def record_outcomes(database: Path, schema: str, rows: list[dict[str, Any]]) -> None:
+    """Replace one schema's `_resource_status` table with the resources the last run could not
+    read in full (status skipped or failed, the reason, the scope to grant)."""
+    import duckdb
+
+    from ingestion.tables import SKIPPED_TABLE
+
+    with duckdb.connect(str(database)) as con:
+        con.execute(f'create schema if not exists "{schema}"')
+        con.execute(
+            f'create table if not exists "{schema}"."{SKIPPED_TABLE}" (resource varchar, status varchar, '
+            "reason varchar, scope varchar, noted_at timestamp with time zone)"
+        )
+        con.execute(f'delete from "{schema}"."{SKIPPED_TABLE}"')
+        for row in rows:
+            con.execute(
+                f'insert into "{schema}"."{SKIPPED_TABLE}" values (?, ?, ?, ?, now())',
+                [row["resource"], row["status"], row["reason"], row.get("scope")],
+            )
+
+
+def compare_counts(database: Path, schema: str, totals: dict[str, int]) -> list[dict[str, Any]]:
+    """The source's own count of each resource (keyed on `id`) against raw's rows and the
+    records held back in quarantine; the comparison replaces `_source_counts` (one row per
+    resource, the last run's)."""
+    import duckdb
+
+    from ingestion.tables import COUNTS_TABLE
+
+    rows = []
+    with duckdb.connect(str(database)) as con:
+        present = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [schema]
+            ).fetchall()
+        }
+        for resource, total in sorted(totals.items()):
+            raw, held = 0, 0
+            if resource in present:
+                found = con.execute(f'select count(*) from "{schema}"."{resource}"').fetchall()[0]
+                raw = int(found[0]) if found else 0
+            if resource in present and "_quarantine" in present:
+                # records held back by their contract (open or accepted), not in raw
+                found = con.execute(
+                    f'select count(distinct record_key) from "{schema}"."_quarantine" where resource = ? '
+                    f'and record_key not in (select id from "{schema}"."{resource}")',
+                    [resource],
+                ).fetchall()[0]
+                held = int(found[0]) if found else 0
+            rows.append(
+                {
+                    "resource": resource,
+                    "at_source": total,
+                    "in_raw": raw,
+                    "quarantined": held,
+                }
+            )
+        con.execute(
+            f'create table if not exists "{schema}"."{COUNTS_TABLE}" (resource varchar, at_source bigint, '
+            "in_raw bigint, quarantined bigint, counted_at timestamp with time zone)"
+        )
+        con.execute(f'delete from "{schema}"."{COUNTS_TABLE}"')
+        for row in rows:
+            con.execute(
+                f'insert into "{schema}"."{COUNTS_TABLE}" values (?, ?, ?, ?, now())',
+                [row["resource"], row["at_source"], row["in_raw"], row["quarantined"]],
+            )
+    return rows

@@ -89,7 +89,37 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="extract one system at a time (default: side by side, a process each; loads stay serial)",
     )
+    ingest.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="first move each system's dlt working folder aside and restore its state from the warehouse "
+        "(for a corrupt state or schema file)",
+    )
     ingest.set_defaults(func=cmd_ingest)
+
+    audit = sub.add_parser(
+        "audit", help="compare every source with raw, key by key, and fetch what is missing or stale"
+    )
+    audit.add_argument("--system", action="append", choices=SYSTEMS)
+    audit.add_argument("--sandbox", metavar="URL", help="point every source at a running sandbox")
+    audit.set_defaults(func=cmd_audit)
+
+    quarantine = sub.add_parser("quarantine", help="records held back by their contract")
+    quarantine_sub = quarantine.add_subparsers(metavar="action")
+    listing = quarantine_sub.add_parser(
+        "list", help="open quarantine per system and resource (published copy)"
+    )
+    listing.set_defaults(func=cmd_quarantine_list)
+    accept = quarantine_sub.add_parser(
+        "accept", help="accept quarantined records as they are: the next runs stop fetching them again"
+    )
+    accept.add_argument("--system", required=True, choices=SYSTEMS)
+    accept.add_argument("--resource", required=True)
+    accept.add_argument(
+        "keys", nargs="+", metavar="KEY", help="record keys, as `trueup quarantine list` shows"
+    )
+    accept.add_argument("--note", default="", help="why (kept with the acceptance)")
+    accept.set_defaults(func=cmd_quarantine_accept)
 
     build = sub.add_parser("build", help="dbt build the warehouse models")
     build.add_argument("--select", nargs="*", default=[])
@@ -115,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_sandbox_serve)
     advance = box_sub.add_parser("advance", help="move a running sandbox's world forward")
-    advance.add_argument("--days", type=int, default=1)
+    advance.add_argument("--days", type=_day_count, default=1, help="whole days to move forward (1 or more)")
     advance.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_SANDBOX_PORT}")
     advance.set_defaults(func=cmd_sandbox_advance)
     return parser
@@ -229,6 +259,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         for f in collected.freshness
     )
     print(f"Freshness        {fresh}")
+    health = collected.completeness
+    if health is not None:
+        for system, resource, status, reason, scope in health.unread:
+            grant = f"; grant {scope}" if scope else ""
+            print(f"Not read         {system}.{resource} {status}: {reason[:100]}{grant}")
+        if health.unaccounted:
+            print(f"Source counts    {health.unaccounted:,} records the sources count are not in raw")
+        if health.audit:
+            when = max(row["audited_at"] for row in health.audit)
+            print(f"Last audit       {str(when)[:16]}: {health.audit_remaining:,} records still missing")
     for line in _run_lines():
         print(line)
     for line in webhooks_status_lines(where):
@@ -398,6 +438,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     env = source_env(sandbox_base_urls(args.sandbox)) if args.sandbox else {}
     with patched_env(env), writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
+        if args.reset_state:
+            from ingestion.local_state import reset
+
+            for system in args.system or SYSTEMS:
+                moved = reset(system, paths())
+                print(f"{system}: {'working folder moved to ' + str(moved) if moved else 'nothing to reset'}")
         try:
             results = run_systems(
                 args.system or SYSTEMS,
@@ -410,6 +456,44 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"error: {failed}")
             return 1
     print("\n".join(result_lines(results)))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from ingestion.audit import lines, run_audit
+    from orchestration.resources import ops_settings, writer_lock
+    from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
+
+    env = source_env(sandbox_base_urls(args.sandbox)) if args.sandbox else {}
+    with patched_env(env), writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
+        audits = run_audit(args.system or SYSTEMS, report=print)
+    print("\n".join(lines(audits)))
+    left = sum(a.remaining for a in audits)
+    if left:
+        print(
+            f"{left:,} records are still missing or stale (quarantined, or the run that fetched them failed)"
+        )
+    return 1 if left else 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from orchestration import report
+
+    rows = report.collect(paths().published).quarantine or []
+    if not rows:
+        print("No open quarantine in the published copy.")
+        return 0
+    print(f"{'system':<11} {'resource':<24} {'records':>8}  reason")
+    for row in rows:
+        print(f"{row.system:<11} {row.resource:<24} {row.records:>8,}  {row.reason}")
+    return 0
+
+
+def cmd_quarantine_accept(args: argparse.Namespace) -> int:
+    from ingestion.mend import accept
+
+    count = accept(args.system, args.resource, args.keys, args.note, paths())
+    print(f"accepted {count} {args.system}.{args.resource} record(s); the next run stops fetching them again")
     return 0
 
 
@@ -437,6 +521,17 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     argv += ["--ready-file", str(args.ready_file)] if args.ready_file else []
     argv += ["--webhook-url", args.webhook_url] if args.webhook_url else []
     return serve(argv)
+
+
+def _day_count(text: str) -> int:
+    """A whole, positive number of days (the sandbox refuses anything else too)."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"days must be 1 or more, got {days}")
+    return days
 
 
 def cmd_sandbox_advance(args: argparse.Namespace) -> int:

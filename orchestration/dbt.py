@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingestion.lifetime import killed_with_parent
 from ingestion.warehouse import Paths, paths
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,15 @@ def run_dbt(
     ]
     where.warehouse.parent.mkdir(parents=True, exist_ok=True)
     log.info("dbt %s", " ".join(args))
+    # dbt dies with this process (kill -9 included): it must never hold the warehouse file
+    # after the writer lock is free
     process = subprocess.Popen(
-        command, env=dbt_env(where), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        env=dbt_env(where),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=killed_with_parent,
     )
     assert process.stdout is not None
     tail: list[str] = []

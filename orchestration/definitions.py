@@ -12,6 +12,7 @@ import dagster as dg
 
 from orchestration import ingest, transform
 from orchestration.alerts import alerts_defs
+from orchestration.audit import audit_defs
 from orchestration.checks import checks_defs
 from orchestration.jobs import NIGHTLY, REFRESH, SYNC, jobs_defs
 from orchestration.publish import build_publish_asset
@@ -57,7 +58,7 @@ def build_defs() -> dg.Definitions:
     assets = [ingestion_defs(), transform_defs()]
     known = {tuple(key.path) for area in assets for key in asset_keys(area)}
     # The parity and quality checks join every job that selects the asset they judge.
-    areas = [*assets, checks_defs(known), reverse_etl_defs(), webhooks_defs()]
+    areas = [*assets, checks_defs(known), reverse_etl_defs(), webhooks_defs(), audit_defs(settings)]
     built = [key for area in areas for key in asset_keys(area)]
     freshness = freshness_checks(settings)
     return dg.Definitions.merge(

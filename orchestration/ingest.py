@@ -5,7 +5,7 @@ from the API tables through the models without glue.
 """
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # the pipeline module imports dlt: not at code-location load
     from ingestion.pipeline import SystemResult
 
 GROUP = "ingestion"
+SOURCE_COUNT = "source_count"
+# Resources whose API reports how many records it holds (HubSpot search `total`): each run
+# compares that count with raw.
+COUNTED = {"crm": ("contacts", "companies", "deals", "meetings")}
 
 
 class IngestConfig(dg.Config):
@@ -63,7 +67,55 @@ def _materializations(result: "SystemResult") -> Iterator[dg.MaterializeResult]:
             )
         else:
             metadata.update(loaded=0, new=0, updated=0)
+        outcome = result.outcomes.get(key.path[-1])
+        if outcome is not None:  # skipped (a missing scope, an unused object type) or failed
+            metadata.update(status=outcome.status, reason=outcome.text())
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+
+def count_specs() -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            SOURCE_COUNT,
+            asset=dg.AssetKey([dataset_name(system), resource]),
+            description="raw holds every record the source counts (or has it quarantined)",
+        )
+        for system, resources in COUNTED.items()
+        for resource in resources
+    ]
+
+
+def _count_results(result: "SystemResult", selected: set[dg.AssetCheckKey]) -> Iterator[dg.AssetCheckResult]:
+    counted = {count.resource: count for count in result.counts}
+    for resource in COUNTED.get(result.system, ()):
+        key = dg.AssetKey([dataset_name(result.system), resource])
+        if dg.AssetCheckKey(key, SOURCE_COUNT) not in selected:
+            continue
+        count = counted.get(resource)
+        if count is None:  # skipped, or failed before the count: it shows on the asset
+            outcome = result.outcomes.get(resource)
+            why = outcome.text() if outcome is not None else "the source gave no count"
+            yield dg.AssetCheckResult(
+                asset_key=key,
+                check_name=SOURCE_COUNT,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"not counted this run: {why}",
+            )
+            continue
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=SOURCE_COUNT,
+            passed=count.unaccounted == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "at_source": count.at_source,
+                "in_raw": count.in_raw,
+                "quarantined": count.quarantined,
+                "unaccounted": count.unaccounted,
+            },
+            description=None if not count.unaccounted else "run `trueup audit` to find and fetch them",
+        )
 
 
 def build_ingest_asset() -> dg.AssetsDefinition:
@@ -72,14 +124,15 @@ def build_ingest_asset() -> dg.AssetsDefinition:
     loaded and materialized."""
     specs = [_spec(key, system) for system in SYSTEMS for key in table_keys(system)]
 
-    @dg.multi_asset(name="ingest", specs=specs, can_subset=True)
-    def ingest(context: dg.AssetExecutionContext, config: IngestConfig) -> Iterator[dg.MaterializeResult]:
+    @dg.multi_asset(name="ingest", specs=specs, check_specs=count_specs(), can_subset=True)
+    def ingest(context: dg.AssetExecutionContext, config: IngestConfig) -> Iterator[Any]:
         from ingestion.pipeline import IngestError, run_systems
 
         unknown = set(config.full_refresh) - set(SYSTEMS)
         if unknown:
             raise dg.Failure(f"full_refresh names unknown systems: {', '.join(sorted(unknown))}")
         selected = {key for key in context.selected_asset_keys}
+        checks = set(context.selected_asset_check_keys)
         systems = [s for s in SYSTEMS if selected & set(table_keys(s))]
         kwargs = {"scheduling": {"event_uris": config.scheduling_events}} if config.scheduling_events else {}
         try:
@@ -89,9 +142,11 @@ def build_ingest_asset() -> dg.AssetsDefinition:
         except IngestError as failed:
             for result in failed.results:
                 yield from _materializations(result)
+                yield from _count_results(result, checks)
             raise dg.Failure(str(failed)) from failed
         for result in results:
             yield from _materializations(result)
+            yield from _count_results(result, checks)
 
     return ingest
 

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from ingestion import health
+from ingestion.quarantine import open_quarantine_sql
 from ingestion.tables import SYSTEMS, dataset_name
 from ingestion.warehouse import paths
 from ingestion.webhooks.monitor import intake_health
@@ -105,6 +107,7 @@ class Report:
     freshness: list[FreshnessRow] = field(default_factory=list)
     funnel: list[tuple[str, int]] | None = None
     intake: Any = None  # ingestion.webhooks.monitor.IntakeHealth, read from the inbox (not the copy)
+    completeness: Any = None  # ingestion.health.IngestHealth
 
     @property
     def totals(self) -> dict[str, int]:
@@ -146,6 +149,7 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
         report.identity = _identity(con, tables)
         report.freshness = _freshness(con, tables, report.generated_at, settings.freshness_hours)
         report.funnel = _funnel(con, tables)
+        report.completeness = health.collect(con, tables)
     return report
 
 
@@ -228,10 +232,12 @@ def _quarantine(con: Any, tables: set[str]) -> list[QuarantineRow] | None:
         return None
     rows = []
     for system in present:
+        schema = dataset_name(system)
+        open_rows = open_quarantine_sql(
+            schema, {t.partition(".")[2] for t in tables if t.startswith(schema + ".")}
+        )
         for resource, reason, records in _rows(
-            con,
-            f"select resource, reason, count(*) from {dataset_name(system)}._quarantine "
-            "group by all order by 3 desc, 1, 2",
+            con, f"select resource, reason, count(*) from ({open_rows}) group by all order by 3 desc, 1, 2"
         ):
             rows.append(QuarantineRow(system, str(resource), str(reason), int(records)))
     return rows
@@ -464,6 +470,8 @@ def to_markdown(report: Report) -> str:
         _md_funnel(report),
         intake_section(report.intake, markdown=True),
     ]
+    if report.completeness is not None:
+        sections.append(health.markdown(report.completeness))
     return "\n\n".join(sections) + "\n"
 
 
@@ -644,6 +652,8 @@ def to_text(report: Report) -> str:
     sections = [_text_header(report), _text_findings(report), _text_quarantine(report)]
     sections += [_text_checks(report), _text_identity(report), _text_freshness(report), _text_funnel(report)]
     sections.append(intake_section(report.intake, markdown=False))
+    if report.completeness is not None:
+        sections.append(health.text(report.completeness))
     return "\n\n".join(sections) + "\n"
 
 
@@ -764,6 +774,9 @@ def report_metadata(report: Report) -> dict[str, Any]:
         "checks_failed": checks["failed"],
         "stale_sources": sum(not f.fresh for f in report.freshness),
     }
+    if report.completeness is not None:
+        metadata["unread_resources"] = len(report.completeness.unread)
+        metadata["records_unaccounted"] = report.completeness.unaccounted
     if report.identity is not None:
         metadata["customers"] = report.identity.customers
     if report.rules:

@@ -70,6 +70,7 @@ class OpsSettings:
     timezone: str = "UTC"
     nightly_cron: str = "0 2 * * *"
     sync_cron: str = "0 * * * *"
+    audit_cron: str = "0 1 * * 0"  # weekly, before the nightly run that publishes the figures
     freshness_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRESHNESS_HOURS))
     writer_wait_seconds: float = 6 * 3600.0
 
@@ -91,6 +92,7 @@ def ops_settings() -> OpsSettings:
         timezone=timezone,
         nightly_cron=setting("nightly_cron", defaults.nightly_cron) or defaults.nightly_cron,
         sync_cron=setting("sync_cron", defaults.sync_cron) or defaults.sync_cron,
+        audit_cron=setting("audit_cron", defaults.audit_cron) or defaults.audit_cron,
         freshness_hours=hours,
         writer_wait_seconds=_float_setting("writer_wait_seconds", None, defaults.writer_wait_seconds),
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from ingestion.lifetime import stopped_with_parent
 from ingestion.warehouse import paths
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,11 @@ def write_instance_config(home: Path | None = None, overwrite: bool = True) -> P
 
 
 def default_signals() -> None:
-    """preexec_fn: undo inherited SIG_IGN so the child stops on TERM/INT."""
+    """preexec_fn: undo inherited SIG_IGN so the child stops on TERM/INT, and is told to stop
+    (TERM) when this process dies, however it dies."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, signal.SIG_DFL)
+    stopped_with_parent()
 
 
 @dataclass

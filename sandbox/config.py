@@ -1,4 +1,4 @@
-"""Sandbox settings: tokens per API and rate limits (off by default, for speed)."""
+"""Sandbox settings: tokens per API, rate limits (off by default, for speed) and the account's shape."""
 
 from __future__ import annotations
 
@@ -56,6 +56,32 @@ class RateLimitConfig:
 
 
 @dataclass
+class AccountShape:
+    """Switches that make the sandbox answer as a real account of another shape would (see
+    WORLD.md). Resources are named `<system>/<resource>` (`crm/owners`, `billing/invoices`,
+    `scheduling/scheduled_events`, `ads/meta_campaigns`); `<system>/*` names all of a system's."""
+
+    forbidden: list[str] = field(default_factory=list)  # the token lacks the scope: 403
+    empty: list[str] = field(default_factory=list)  # a fresh account: lists answer no records
+    unused: list[str] = field(default_factory=list)  # object types the account does not use: 400/404
+    clock_skew_seconds: float = 0.0  # the Date header runs this far ahead of the world's clock
+    duplicate_accounts: bool = False  # ad-account discovery lists every account twice
+
+    def covers(self, names: list[str], system: str, resource: str) -> bool:
+        return f"{system}/{resource}" in names or f"{system}/*" in names
+
+    def is_forbidden(self, system: str, resource: str) -> bool:
+        return self.covers(self.forbidden, system, resource)
+
+    def is_empty(self, system: str, resource: str) -> bool:
+        return self.covers(self.empty, system, resource)
+
+    def is_unused(self, system: str, resource: str) -> bool:
+        return self.covers(self.unused, system, resource)
+
+
+@dataclass
 class SandboxConfig:
     tokens: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKENS))
     limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    account: AccountShape = field(default_factory=AccountShape)

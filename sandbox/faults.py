@@ -1,5 +1,6 @@
 """Faults on demand, deterministic from a seed: 5xx, slow answers, dropped connections,
-malformed pages and schema drift."""
+malformed pages, schema drift, and listings that lie: cut short, stuck on one page, carrying
+an older copy of a record, or stamping records years ahead."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
+
+FUTURE_SHIFT = timedelta(days=4 * 365)  # how far ahead a `future` fault stamps a record
+OLDER_SHIFT = timedelta(days=1)  # how much older the copy a `duplicate` fault adds is
 
 FaultKind = Literal["error", "slow", "drop", "malformed"]
 
@@ -54,6 +59,11 @@ class FaultPlan:
     systems: list[str] | None = None  # None: every system
     scripted: list[Scripted] = field(default_factory=list)
     drift: dict[str, Drift] = field(default_factory=dict)  # "system/resource" -> Drift
+    # Listings that lie, per "system/resource" (WORLD.md lists where each applies):
+    truncate: list[str] = field(default_factory=list)  # a page never says more follow
+    stall: list[str] = field(default_factory=list)  # the list ignores its page cursor
+    duplicate: list[str] = field(default_factory=list)  # pages also carry older copies of records
+    future: dict[str, float] = field(default_factory=dict)  # share of records stamped years ahead
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultPlan:
@@ -105,11 +115,44 @@ class Faults:
     def drift_for(self, system: str, resource: str) -> Drift | None:
         return self.plan.drift.get(f"{system}/{resource}")
 
+    def truncates(self, system: str, resource: str) -> bool:
+        return f"{system}/{resource}" in self.plan.truncate
+
+    def stalls(self, system: str, resource: str) -> bool:
+        return f"{system}/{resource}" in self.plan.stall
+
+    def duplicates(self, system: str, resource: str) -> bool:
+        return f"{system}/{resource}" in self.plan.duplicate
+
+    def in_future(self, system: str, resource: str, record_id: str) -> bool:
+        """Whether a `future` fault stamps this record years ahead."""
+        share = self.plan.future.get(f"{system}/{resource}", 0.0)
+        return share > 0 and _bucket(record_id) < share
+
+
+def _bucket(record_id: str) -> float:
+    return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def shift_iso(value: Any, by: timedelta) -> Any:
+    """An ISO-8601 timestamp moved by `by`, in the same format (milliseconds or microseconds)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) + by
+    except ValueError:
+        return value
+    fraction = value.rpartition(".")[2].rstrip("Z")
+    digits = len(fraction) if "." in value and fraction.isdigit() else 0
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if digits:
+        text += "." + f"{moment.microsecond:06d}"[:digits]
+    return text + ("Z" if value.endswith("Z") else moment.strftime("%z"))
+
 
 def apply_drift(record: dict[str, Any], drift: Drift, record_id: str) -> dict[str, Any]:
     """Return a drifted copy of `record` when its id falls in the drift's fraction."""
-    bucket = int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    if bucket >= drift.fraction:
+    if _bucket(record_id) >= drift.fraction:
         return record
     if drift.kind == "changed_type" and not _has_path(record, drift.field):
         return record  # changed_type only changes a field the record has; it never adds one

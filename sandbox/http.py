@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,10 +29,14 @@ class Request:
         return self.query.get(name, [])
 
     def json(self) -> Any:
-        return json.loads(self.body or b"null")
+        """The JSON body; raises ValueError for what the real APIs refuse as well: invalid UTF-8,
+        a lone surrogate escape, NaN or Infinity."""
+        return orjson.loads(self.body or b"null")
 
     def form(self) -> dict[str, list[str]]:
-        return parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+        """The form-encoded body; raises UnicodeDecodeError when a value is not valid UTF-8 (a
+        percent-encoded lone surrogate, say)."""
+        return parse_qs(self.body.decode("utf-8"), keep_blank_values=True, errors="strict")
 
     def bearer(self) -> str | None:
         auth = self.headers.get("authorization", "")

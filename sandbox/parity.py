@@ -4,8 +4,8 @@ every key present exactly once, and each record at the version the world serves.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +88,32 @@ CHECKS = (
 )
 
 
-def differences(warehouse: Path, world: World, sample: int = 5, schema: str = "") -> list[str]:
-    """Human-readable differences; empty when the warehouse holds exactly the world.
-    `schema` (e.g. "raw_ads") limits the comparison to one system's tables."""
-    problems: list[str] = []
+@dataclass
+class Parity:
+    """A warehouse against the world: record versions compared, and what differed."""
+
+    checked: int = 0  # record versions the world holds (one per key, at its current version)
+    lost: int = 0  # versions missing from raw, or held in another version
+    doubled: int = 0  # keys raw holds more than once
+    unexpected: int = 0  # rows raw holds that the world does not (a stale version, a deleted record)
+    problems: list[str] = field(default_factory=list)
+
+    def __add__(self, other: Parity) -> Parity:
+        return Parity(
+            self.checked + other.checked,
+            self.lost + other.lost,
+            self.doubled + other.doubled,
+            self.unexpected + other.unexpected,
+            self.problems + other.problems,
+        )
+
+
+def compare(warehouse: Path, world: World, sample: int = 5, schemas: Sequence[str] = ("",)) -> Parity:
+    """Every table check whose schema starts with one of `schemas` (default: all of them)."""
+    parity = Parity()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for check in CHECKS:
-            if not check.table.startswith(schema):
+            if not any(check.table.startswith(schema) for schema in schemas):
                 continue
             rows = [
                 tuple(_text(v) for v in row)
@@ -105,17 +124,29 @@ def differences(warehouse: Path, world: World, sample: int = 5, schema: str = ""
             doubled = [k for k, n in Counter(r[: check.key_columns] for r in rows).items() if n > 1]
             missing = expected - found
             extra = found - expected
+            parity.checked += sum(expected.values())
+            parity.lost += sum(missing.values())
+            parity.doubled += len(doubled)
+            parity.unexpected += sum(extra.values())
             if doubled:
-                problems.append(f"{check.table}: {len(doubled)} duplicate keys, e.g. {doubled[:sample]}")
+                parity.problems.append(
+                    f"{check.table}: {len(doubled)} duplicate keys, e.g. {doubled[:sample]}"
+                )
             if missing:
-                problems.append(
+                parity.problems.append(
                     f"{check.table}: {sum(missing.values())} missing/stale, e.g. {list(missing)[:sample]}"
                 )
             if extra:
-                problems.append(
+                parity.problems.append(
                     f"{check.table}: {sum(extra.values())} unexpected, e.g. {list(extra)[:sample]}"
                 )
-    return problems
+    return parity
+
+
+def differences(warehouse: Path, world: World, sample: int = 5, schema: str = "") -> list[str]:
+    """Human-readable differences; empty when the warehouse holds exactly the world.
+    `schema` (e.g. "raw_ads") limits the comparison to one system's tables."""
+    return compare(warehouse, world, sample, (schema,)).problems
 
 
 def _text(value: Any) -> str | None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from sandbox.apps import App
-from sandbox.config import RateLimitConfig, SandboxConfig
+from sandbox.config import AccountShape, RateLimitConfig, SandboxConfig
 from sandbox.faults import FaultPlan, Faults
 from sandbox.http import Request, Response, json_response
 from sandbox.store import World
@@ -77,6 +77,7 @@ class Sandbox:
         self.apps = build_apps(world, self.config, self.faults)
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
+        self._date: tuple[int, str] = (0, "")
         self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -126,6 +127,19 @@ class Sandbox:
         for app in self.apps.values():
             app.set_limits(limits)
 
+    def set_account(self, account: AccountShape) -> None:
+        """Answer as an account of another shape from the next request on (the apps read it)."""
+        self.config.account = account
+
+    def http_date(self) -> str:
+        """The Date header: the world's clock (not this machine's), skewed when the account
+        shape says so; formatted once a second."""
+        second = int(self.world.clock().timestamp() + self.config.account.clock_skew_seconds)
+        cached = self._date
+        if cached[0] != second:
+            cached = self._date = (second, formatdate(second, usegmt=True))
+        return cached[1]
+
     def count(self, key: str) -> None:
         with self._stats_lock:
             self.stats[key] += 1
@@ -161,10 +175,18 @@ class Sandbox:
         if action == "advance" and request.method == "POST":
             from sandbox import world as world_module
 
-            days = int((request.json() or {}).get("days", 1))
+            days = _day_count(request)
+            if isinstance(days, Response):
+                return days
             with self.world.lock:
                 world_module.advance(self.world, days=days)
             return json_response({"now": self.world.now.isoformat()})
+        if action == "account" and request.method == "POST":
+            try:
+                self.set_account(AccountShape(**(request.json() or {})))
+            except (TypeError, ValueError) as exc:
+                return json_response({"message": f"invalid account shape: {exc}"}, 400)
+            return json_response({"account": dataclasses.asdict(self.config.account)})
         if action == "faults" and request.method == "POST":
             self.faults.set(FaultPlan.from_dict(request.json() or {}))
             return json_response({"faults": dataclasses.asdict(self.faults.plan)})
@@ -183,6 +205,22 @@ class Sandbox:
         if self.webhooks is None:
             return json_response({"message": 'no webhook target; POST {"url": ...} first'}, 404)
         return json_response(self.webhooks.summary(with_bodies=request.arg("deliveries") == "1"))
+
+
+MAX_ADVANCE_DAYS = 3650
+
+
+def _day_count(request: Request) -> int | Response:
+    """The admin `advance` body's whole number of days (1 to MAX_ADVANCE_DAYS), or a 400."""
+    try:
+        body = request.json() or {}
+    except ValueError:
+        return json_response({"message": 'the body must be JSON, e.g. {"days": 1}'}, 400)
+    days = body.get("days", 1) if isinstance(body, dict) else None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_ADVANCE_DAYS:
+        message = f"days must be a whole number from 1 to {MAX_ADVANCE_DAYS}, got {days!r}"
+        return json_response({"message": message}, 400)
+    return days
 
 
 MAX_LINE = 65536
@@ -286,7 +324,7 @@ def _handler_for(sandbox: Sandbox) -> type[socketserver.StreamRequestHandler]:
         def _write(
             self, status: int, headers: dict[str, str], body: bytes, close: bool, length: int | None = None
         ) -> None:
-            lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", f"Date: {_http_date()}"]
+            lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", f"Date: {sandbox.http_date()}"]
             lines += [f"{name}: {value}" for name, value in headers.items()]
             lines.append(f"Content-Length: {len(body) if length is None else length}")
             if close:
@@ -295,18 +333,6 @@ def _handler_for(sandbox: Sandbox) -> type[socketserver.StreamRequestHandler]:
             self.wfile.write(head + body)
 
     return Handler
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    """The Date header's value, formatted once a second."""
-    global _date_cache
-    second = int(time.time())
-    if _date_cache[0] != second:
-        _date_cache = (second, formatdate(second, usegmt=True))
-    return _date_cache[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,11 +11,11 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
-from ingestion import progress
+from ingestion import guard, progress
 from ingestion.ads import helpers
 from ingestion.ads import settings as s
 from ingestion.contracts import Contract, declared_schema
-from ingestion.http import ApiClient, ClientLease, RetryPolicy, meta_window
+from ingestion.http import ApiClient, ApiError, ClientLease, RetryPolicy, meta_window
 
 SYSTEM = "ads"
 CURSOR_KEY = "last_date"  # per account: the newest day loaded
@@ -41,15 +41,15 @@ def ads_source(
     now: datetime | None = None,
     max_attempts: int = 8,
     timeout: float = 60.0,
+    refetch: dict[str, list[str]] | None = None,
 ) -> list[DltResource]:
     """Accounts, campaigns and daily campaign metrics; each run re-pulls the look-back window
-    before the date cursor, so restated conversions overwrite what was loaded."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    first_day = (
-        date.fromisoformat(str(start_date))
-        if start_date
-        else moment.date() - timedelta(days=s.START_DAYS_BACK)
-    )
+    before the date cursor, so restated conversions overwrite what was loaded. "Today" is each
+    platform's own (the Date header of its answers), never this machine's; `now` overrides it.
+    An account that discovery lists twice is read once. `refetch` names report days to pull
+    again (`google_campaign_metrics` / `meta_campaign_insights` -> "<account>/<YYYY-MM-DD>"),
+    as an audit asks."""
+    first_day = date.fromisoformat(str(start_date)) if start_date else None
     retry = RetryPolicy(max_attempts=max_attempts)
     google_headers = {"developer-token": google_developer_token}
     if google_login_customer_id:
@@ -86,7 +86,7 @@ def ads_source(
     )
     tracker = progress.current(SYSTEM)
     tracker.retries = lambda: google.lease.retries() + meta.lease.retries()
-    dates = Dates(moment, first_day, window_days)
+    dates = Dates(now, first_day, window_days, refetch or {})
     return [
         _resource("google_customers", google.customers, ["customer__id"]),
         _resource("google_campaigns", google.campaigns, ["customer__id", "campaign__id"]),
@@ -106,21 +106,56 @@ def ads_source(
 
 
 def _resource(name: str, rows: Callable[[], Iterator[Any]], key: list[str]) -> DltResource:
-    return dlt.resource(rows(), name=name, primary_key=key, write_disposition="merge")
+    def read() -> Iterator[Any]:
+        yield from guard.guarded(SYSTEM, name, rows())
+
+    return dlt.resource(read, name=name, primary_key=key, write_disposition="merge")
 
 
 class Dates:
-    """The run's clock: where history starts, yesterday per time zone, report spans."""
+    """The run's clock (the platform's, or `now`): where history starts, yesterday per time
+    zone, report spans."""
 
-    def __init__(self, now: datetime, start: date, window_days: int) -> None:
+    def __init__(
+        self,
+        now: datetime | None,
+        start: date | None,
+        window_days: int,
+        refetch: dict[str, list[str]] | None = None,
+    ) -> None:
         self.now, self.start, self.window_days = now, start, window_days
+        self.refetch = refetch or {}
+
+    def moment(self, client: ApiClient) -> datetime:
+        if self.now is not None:
+            return self.now.astimezone(UTC)
+        served = client.server_now()
+        if served is None:
+            raise ApiError(
+                client.system, "GET", "/", None, "answers carry no Date header to date the reports by"
+            )
+        return served.astimezone(UTC)
 
     def to_pull(
-        self, state: dict[str, Any], account: str, lookback: int, tz: str | None
+        self,
+        client: ApiClient,
+        state: dict[str, Any],
+        account: str,
+        lookback: int,
+        tz: str | None,
+        resource: str = "",
     ) -> list[tuple[date, date]]:
-        until = helpers.local_yesterday(self.now, tz)
-        span = helpers.pull_range(state.get(account), self.start, lookback, until)
-        return list(helpers.windows(*span, self.window_days)) if span else []
+        moment = self.moment(client)
+        until = helpers.local_yesterday(moment, tz)
+        start = self.start or moment.date() - timedelta(days=s.START_DAYS_BACK)
+        span = helpers.pull_range(state.get(account), start, lookback, until)
+        spans = list(helpers.windows(*span, self.window_days)) if span else []
+        days = helpers.days_of(self.refetch.get(resource, []), account)
+        return [*helpers.single_days([d for d in days if d <= until and not _within(d, spans)]), *spans]
+
+
+def _within(day: date, spans: list[tuple[date, date]]) -> bool:
+    return any(since <= day <= until for since, until in spans)
 
 
 def _checked(
@@ -149,11 +184,12 @@ class Google:
                 if self.configured is not None
                 else helpers.accessible_customers(client, self.version)
             )
-            self._customers = [
+            rows = [
                 row
-                for cid in ids
+                for cid in dict.fromkeys(ids)
                 for row in helpers.search_stream(client, self.version, cid, s.GOOGLE_CUSTOMER_QUERY)
             ]
+            self._customers = helpers.once_each(rows, helpers.google_customer_id)
         return self._customers
 
     def _accounts(self, client: ApiClient) -> list[tuple[str, str | None]]:
@@ -175,7 +211,9 @@ class Google:
         state = dlt.current.resource_state("google_campaign_metrics").setdefault(CURSOR_KEY, {})
         with self.lease.open() as client:
             for cid, tz in self._accounts(client):
-                for since, until in dates.to_pull(state, cid, lookback, tz):
+                for since, until in dates.to_pull(
+                    client, state, cid, lookback, tz, "google_campaign_metrics"
+                ):
                     query = s.GOOGLE_METRICS_QUERY.format(since=since.isoformat(), until=until.isoformat())
                     rows = helpers.search_stream(client, self.version, cid, query)
                     good = yield from _checked(s.GOOGLE_METRICS, rows, s.GOOGLE_INT64_METRICS)
@@ -200,12 +238,11 @@ class Meta:
                 pages = helpers.graph_pages(
                     client, f"/{self.version}/me/adaccounts", {**params, "limit": 100}
                 )
-                self._accounts_read = [row for page in pages for row in page]
+                rows = [row for page in pages for row in page]
             else:
-                self._accounts_read = [
-                    client.get(f"/{self.version}/act_{helpers.meta_digits(a)}", params=params)
-                    for a in self.configured
-                ]
+                digits = dict.fromkeys(helpers.meta_digits(a) for a in self.configured)
+                rows = [client.get(f"/{self.version}/act_{d}", params=params) for d in digits]
+            self._accounts_read = helpers.once_each(rows, helpers.meta_account_id)
         return self._accounts_read
 
     def _accounts(self, client: ApiClient) -> list[tuple[str, str | None]]:
@@ -228,7 +265,8 @@ class Meta:
         state = dlt.current.resource_state("meta_campaign_insights").setdefault(CURSOR_KEY, {})
         with self.lease.open() as client:
             for digits, tz in self._accounts(client):
-                for since, until in dates.to_pull(state, digits, lookback, tz):
+                spans = dates.to_pull(client, state, digits, lookback, tz, "meta_campaign_insights")
+                for since, until in spans:
                     params = {
                         "level": "campaign",
                         "time_increment": 1,

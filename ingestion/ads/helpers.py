@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ingestion import guard
 from ingestion.http import ApiClient, ApiError
 
 INT64 = re.compile(r"-?\d{1,19}")
@@ -18,8 +19,34 @@ INT64 = re.compile(r"-?\d{1,19}")
 
 
 def google_ids(configured: Iterable[str]) -> list[str]:
-    """Customer ids as the API wants them: digits only ("123-456-7890" -> "1234567890")."""
-    return [re.sub(r"\D", "", str(cid)) for cid in configured]
+    """Customer ids as the API wants them: digits only ("123-456-7890" -> "1234567890"), each once."""
+    return list(dict.fromkeys(re.sub(r"\D", "", str(cid)) for cid in configured))
+
+
+def once_each(rows: Iterable[Any], key: Callable[[Any], str | None]) -> list[Any]:
+    """The rows with each account once (discovery may list one twice); rows without a key stay,
+    so their contract quarantines them."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        k = key(row)
+        if k is not None and k in seen:
+            continue
+        if k is not None:
+            seen.add(k)
+        kept.append(row)
+    return kept
+
+
+def google_customer_id(row: Any) -> str | None:
+    customer = row.get("customer") if isinstance(row, Mapping) else None
+    value = customer.get("id") if isinstance(customer, Mapping) else None
+    return None if value is None else re.sub(r"\D", "", str(value))
+
+
+def meta_account_id(row: Any) -> str | None:
+    value = row.get("account_id") or row.get("id") if isinstance(row, Mapping) else None
+    return None if value is None else meta_digits(str(value))
 
 
 def accessible_customers(client: ApiClient, version: str) -> list[str]:
@@ -28,7 +55,7 @@ def accessible_customers(client: ApiClient, version: str) -> list[str]:
     names = body.get("resourceNames") if isinstance(body, Mapping) else None
     if not isinstance(names, list):
         raise ApiError(client.system, "GET", "customers:listAccessibleCustomers", 200, "no resourceNames")
-    return [str(name).rsplit("/", 1)[-1] for name in names]
+    return list(dict.fromkeys(str(name).rsplit("/", 1)[-1] for name in names))
 
 
 def search_stream(client: ApiClient, version: str, customer_id: str, query: str) -> list[Any]:
@@ -71,8 +98,14 @@ def meta_digits(account: str) -> str:
 
 
 def graph_pages(client: ApiClient, path: str, params: Mapping[str, Any]) -> Iterator[list[Any]]:
-    """Every page of a Graph API edge, following `paging.next` by its `after` cursor."""
+    """Every page of a Graph API edge, following `paging.next` by its `after` cursor.
+
+    An `after` cursor read before stops the scan (it would loop); a full page without
+    `paging.next` is checked with one request from its own `after` cursor: rows there mean
+    the edge was cut short.
+    """
     after: str | None = None
+    advancing = guard.Advancing(f"{client.system}: {path}")
     while True:
         body = client.get(path, params={**params, **({"after": after} if after else {})})
         if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
@@ -80,10 +113,24 @@ def graph_pages(client: ApiClient, path: str, params: Mapping[str, Any]) -> Iter
         yield body["data"]
         paging = body.get("paging")
         if not (isinstance(paging, Mapping) and paging.get("next")):
+            _confirm_end(client, path, params, body)
             return
         after = _after_cursor(paging)
         if not after:
             raise ApiError(client.system, "GET", path, 200, "paging.next without an after cursor")
+        advancing.check(after)
+
+
+def _confirm_end(client: ApiClient, path: str, params: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    limit = params.get("limit")
+    cursors = body["paging"].get("cursors") if isinstance(body.get("paging"), Mapping) else None
+    after = cursors.get("after") if isinstance(cursors, Mapping) else None
+    if not (isinstance(limit, int) and len(body["data"]) >= limit > 0 and after):
+        return
+    beyond = client.get(path, params={**params, "limit": 1, "after": after})
+    if isinstance(beyond, Mapping) and beyond.get("data"):
+        detail = "a full page had no paging.next, and rows follow its cursor"
+        raise guard.truncated(f"{client.system}: {path}", detail)
 
 
 def _after_cursor(paging: Mapping[str, Any]) -> str | None:
@@ -134,3 +181,25 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return len(text) == 10
+
+
+def days_of(keys: Iterable[str], account: str) -> list[date]:
+    """The days named for one account in "<account>/<YYYY-MM-DD>" keys."""
+    days = []
+    for key in keys:
+        owner, _, day = str(key).rpartition("/")
+        if owner == account and _is_date(day):
+            days.append(date.fromisoformat(day))
+    return sorted(set(days))
+
+
+def single_days(days: Iterable[date]) -> Iterator[tuple[date, date]]:
+    """Runs of consecutive days as (first, last) spans."""
+    run: list[date] = []
+    for day in sorted(days):
+        if run and day != run[-1] + timedelta(days=1):
+            yield run[0], run[-1]
+            run = []
+        run.append(day)
+    if run:
+        yield run[0], run[-1]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
-from ingestion.billing.settings import EVENTS_PATH, StripeResource
+from ingestion import guard
+from ingestion.billing.settings import EVENTS_PATH, VERSION_COLUMN, VERSION_FIELDS, StripeResource
 from ingestion.http import ApiClient, ApiError
 
 
@@ -15,7 +15,8 @@ class EventsCursor(TypedDict):
     """Where the events feed was last read: the newest event seen and the ids at its second.
 
     `event_id` is None when the account had no event in the window at the full listing; then
-    `synced_at` (this machine's clock at that listing) tells when the window has passed it.
+    `synced_at` (the server's clock at that listing, unix seconds) tells when the window has
+    passed it.
     """
 
     created: int
@@ -35,17 +36,33 @@ def read_page(client: ApiClient, path: str, params: Mapping[str, Any]) -> tuple[
 def list_pages(
     client: ApiClient, path: str, params: Mapping[str, Any], page_size: int
 ) -> Iterator[list[Any]]:
-    """Every page of a Stripe list, newest first, following `starting_after` while `has_more`."""
+    """Every page of a Stripe list, newest first, following `starting_after` while `has_more`.
+
+    A page that continues from an id read before stops the scan (it would loop); a full page
+    without `has_more` is checked with one request past its last id: anything there (older,
+    so not created during the listing) means the listing was cut short.
+    """
     after: str | None = None
+    advancing = guard.Advancing(f"billing: {path}")
+    read: set[str] = set()
     while True:
         query = {**params, "limit": page_size, **({"starting_after": after} if after else {})}
         data, has_more = read_page(client, path, query)
         yield data
+        read.update(i["id"] for i in data if isinstance(i, Mapping) and isinstance(i.get("id"), str))
+        last = _last_id(data)
         if not has_more:
+            if len(data) >= page_size and last is not None:
+                beyond, _ = read_page(client, path, {**params, "limit": 3, "starting_after": last})
+                unread = [i for i in beyond if not (isinstance(i, Mapping) and i.get("id") in read)]
+                if unread:
+                    detail = f"a full page ended without has_more, and {_last_id(unread)} follows {last}"
+                    raise guard.truncated(f"billing: {path}", detail)
             return
-        after = _last_id(data)
-        if after is None:
+        if last is None:
             raise ApiError(client.system, "GET", path, 200, "has_more without an id to continue after")
+        advancing.check(last)
+        after = last
 
 
 def _last_id(data: list[Any]) -> str | None:
@@ -59,15 +76,24 @@ def newest_event(client: ApiClient) -> EventsCursor:
     """The cursor a full listing starts from: the newest event of any type, read before the
     listing so that changes made during it come through the events feed next time."""
     data, _ = read_page(client, EVENTS_PATH, {"limit": 10})
-    empty = EventsCursor(created=0, event_id=None, seen=[], synced_at=time.time())
-    return next_cursor(empty, [e for e in data if is_event(e)])
+    now = server_seconds(client)
+    empty = EventsCursor(created=0, event_id=None, seen=[], synced_at=float(now or 0))
+    return next_cursor(empty, [e for e in data if is_event(e)], now)
+
+
+def server_seconds(client: ApiClient) -> int | None:
+    """The server's clock (its latest Date header) in unix seconds."""
+    moment = client.server_now()
+    return int(moment.timestamp()) if moment is not None else None
 
 
 def window_holds(client: ApiClient, cursor: EventsCursor, window_seconds: float) -> bool:
     """Whether every event since the cursor can still be listed. Stripe keeps events for 30
     days: once the cursor's own event is gone, a full listing is due."""
     if cursor.get("event_id") is None:
-        return time.time() - cursor.get("synced_at", 0.0) < window_seconds
+        client.get(EVENTS_PATH, {"limit": 1})  # for the server's clock
+        now = server_seconds(client)
+        return now is not None and now - cursor.get("synced_at", 0.0) < window_seconds
     try:
         client.get(f"{EVENTS_PATH}/{cursor['event_id']}")
     except ApiError as exc:
@@ -87,8 +113,13 @@ def events_since(client: ApiClient, types: Iterable[str], cursor: EventsCursor, 
     return items
 
 
-def next_cursor(cursor: EventsCursor, events: list[dict[str, Any]]) -> EventsCursor:
-    """The cursor after `events` were taken in."""
+def next_cursor(
+    cursor: EventsCursor, events: list[dict[str, Any]], server_now: int | None = None
+) -> EventsCursor:
+    """The cursor after `events` were taken in: the newest event created at or before the
+    server's clock (an event stamped past it is loaded but never becomes the cursor)."""
+    if server_now is not None:
+        events = [e for e in events if e["created"] <= server_now]
     if not events:
         return cursor
     top = max(e["created"] for e in events)
@@ -112,9 +143,9 @@ def latest_per_object(events: list[dict[str, Any]], object_name: str) -> list[di
 def object_from_event(
     client: ApiClient, event: dict[str, Any], spec: StripeResource, stripe_version: str
 ) -> dict[str, Any]:
-    """The object as of its newest event; fetched again when the event is rendered in
-    another API version than the pinned one."""
-    snapshot: dict[str, Any] = dict(event["data"]["object"])
+    """The object as of its newest event, versioned by the event's time; fetched again when
+    the event is rendered in another API version than the pinned one."""
+    snapshot: dict[str, Any] = {**event["data"]["object"], VERSION_COLUMN: event["created"]}
     if event.get("type") in spec.deleted_on:
         return {**snapshot, "deleted": True}
     if event.get("api_version") in (None, stripe_version) or not isinstance(snapshot.get("id"), str):
@@ -125,7 +156,39 @@ def object_from_event(
         if exc.status == 404:
             return {**snapshot, "deleted": True}
         raise
-    return fetched if isinstance(fetched, dict) else snapshot
+    return {**fetched, VERSION_COLUMN: event["created"]} if isinstance(fetched, dict) else snapshot
+
+
+def fetch_by_id(client: ApiClient, spec: StripeResource, object_id: str) -> dict[str, Any] | None:
+    """One object read again by id (None when it no longer exists)."""
+    try:
+        fetched = client.get(f"{spec.path}/{object_id}")
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return fetched if isinstance(fetched, dict) else None
+
+
+def version_of(record: Any) -> int | None:
+    """The newest time an object carries (created, its status transitions, cancel and end
+    times): Stripe objects have no last-modified stamp, and a later transition is a later
+    version."""
+    if not isinstance(record, Mapping):
+        return None
+    stamps = [record.get(name) for name in VERSION_FIELDS]
+    transitions = record.get("status_transitions")
+    if isinstance(transitions, Mapping):
+        stamps.extend(transitions.values())
+    ints = [s for s in stamps if isinstance(s, int) and not isinstance(s, bool)]
+    return max(ints, default=None)
+
+
+def versioned(record: Any) -> Any:
+    """The record with its version (`_version_at`), unless it already has one (from its event)."""
+    if not isinstance(record, dict) or VERSION_COLUMN in record:
+        return record
+    return {**record, VERSION_COLUMN: version_of(record)}
 
 
 def complete_nested(client: ApiClient, record: Any, spec: StripeResource, page_size: int) -> Any:

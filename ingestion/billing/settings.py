@@ -13,6 +13,11 @@ STRIPE_VERSION = "2024-06-20"
 PAGE_SIZE = 100  # Stripe's maximum `limit`
 EVENTS_PATH = "/v1/events"
 EVENTS_WINDOW_DAYS = 30  # how long Stripe keeps events listable
+# Stripe objects carry no last-modified stamp: each record gets `_version_at`, the time of the
+# event it came from, or else the newest time the object carries (these fields and its status
+# transitions). When one load holds an object twice, the newer version wins.
+VERSION_COLUMN = "_version_at"
+VERSION_FIELDS = ("created", "canceled_at", "ended_at", "current_period_start")
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,10 @@ class StripeResource:
 def _columns(text: str = "", bigint: str = "", boolean: str = "", json: str = "") -> TTableSchemaColumns:
     """Column hints, so a column that is null in every record still exists with its type
     (`json`: an object Stripe may send as null, kept whole rather than flattened)."""
-    columns: TTableSchemaColumns = {"id": {"data_type": "text"}}
+    columns: TTableSchemaColumns = {
+        "id": {"data_type": "text"},
+        VERSION_COLUMN: {"data_type": "bigint", "dedup_sort": "desc"},
+    }
     for names, data_type in ((text, "text"), (bigint, "bigint"), (boolean, "bool"), (json, "json")):
         for name in names.split():
             columns[name] = {"data_type": data_type}  # type: ignore[typeddict-item]

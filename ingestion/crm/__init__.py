@@ -9,15 +9,17 @@ from typing import Any
 
 import dlt
 from dlt.common.schema.typing import TTableSchemaColumns
-from dlt.sources import DltResource, incremental
+from dlt.sources import DltResource
 
-from ingestion import progress
+from ingestion import guard, progress
+from ingestion import mend as mend_module
 from ingestion.arrow import as_arrow, record_ids
-from ingestion.contracts import hint_columns
+from ingestion.contracts import flag_row, hint_columns
 from ingestion.crm import helpers
 from ingestion.crm.settings import (
     ASSOCIATION_BATCH,
     ASSOCIATIONS,
+    BATCH_READ_SIZE,
     DELETED_COLUMN,
     LIST_PAGE_SIZE,
     OBJECTS,
@@ -33,8 +35,13 @@ from ingestion.crm.settings import (
     CrmObject,
 )
 from ingestion.http import ApiClient, Pace, RetryPolicy, hubspot_rolling, hubspot_window
+from ingestion.mend import AUDIT, FUTURE, Mend
 
 __all__ = ["crm_source"]
+
+SYSTEM = helpers.SYSTEM
+CURSOR_KEY = "last_modified"  # resource state: the newest last-modified value loaded (ISO)
+AT_CURSOR_KEY = "at_cursor"  # ... and the ids loaded at that value (the next search, from it, skips them)
 
 ID_COLUMN: TTableSchemaColumns = {"id": {"data_type": "text", "nullable": False}}
 # Records handed to dlt at a time: dlt's per-item work on an Arrow table is fixed, so bigger
@@ -61,9 +68,11 @@ def _close(*clients: ApiClient) -> None:
 
 @dataclass
 class Run:
-    """What resources of one run tell each other: which object types are being read in full."""
+    """What resources of one run tell each other: which object types are being read in full,
+    and which records the run reads again by id."""
 
     full: dict[str, bool] = field(default_factory=dict)
+    refetch: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,9 +98,11 @@ def crm_source(
     max_attempts: int = 8,
     backoff_base: float = 0.25,
     timeout: float = 60.0,
+    refetch: dict[str, list[str]] | None = None,
 ) -> Sequence[DltResource]:
     """HubSpot CRM objects and their associations; the first run lists everything, later
-    runs search what changed since the stored last-modified cursor.
+    runs search what changed since the stored last-modified cursor. `refetch` names records
+    (object type -> ids) to read again by id in this run, as a completeness audit asks.
 
     `search_window` is about how many records one slab of a search holds: the scan cuts the
     last-modified range into slabs of that size (at most HubSpot's cap of 10,000, where the
@@ -120,7 +131,7 @@ def crm_source(
         search_window=min(max(search_window, search_page_size), SEARCH_RESULT_CAP),
         association_batch=association_batch,
     )
-    run = Run()
+    run = Run(refetch={name: [str(k) for k in keys] for name, keys in (refetch or {}).items()})
     # OBJECTS lists the from-side of associations first, so those usually start (and say
     # whether they read everything) before the reverse reads that could then be skipped; a
     # reverse read that runs first only repeats work.
@@ -147,41 +158,134 @@ def object_columns(obj: CrmObject) -> TTableSchemaColumns:
 
 
 def object_resource(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) -> DltResource:
-    cursor: incremental[str] = incremental(
-        obj.cursor_path, last_value_func=helpers.latest, on_cursor_value_missing="include"
-    )
+    """Records changed since the stored cursor (all of them the first time), then those kept
+    for fetching again by id. The cursor is the newest last-modified value read that is not
+    past the server's clock; a record stamped past it is loaded, flagged and fetched again."""
 
-    def read_objects(modified: incremental[str] = cursor) -> Iterator[Any]:
-        since = modified.start_value
-        run.full[obj.name] = since is None
-        if since is None:
-            pages = helpers.full_scan(
-                clients.api,
-                clients.search,
-                obj,
-                list_page_size=knobs.page_size,
-                page_size=knobs.search_page_size,
-                window=knobs.search_window,
-            )
-        else:
-            since_ms = helpers.epoch_ms(since)
-            if since_ms is None:
-                raise ValueError(f"crm: stored cursor of {obj.name} is not a timestamp: {since!r}")
-            pages = helpers.search_modified(
-                clients.search, obj, since_ms, page_size=knobs.search_page_size, window=knobs.search_window
-            )
-        tracker = progress.current("crm")
-
-        def checked() -> Iterator[tuple[list[Any], list[Any]]]:
-            for page in pages:
-                tracker.page(obj.name, len(page))
-                yield obj.contract.partition(helpers.SYSTEM, page)
-
-        yield from batched(checked())
+    def read_objects() -> Iterator[Any]:
+        yield from guard.guarded(SYSTEM, obj.name, _read_objects(obj, clients, run, knobs))
 
     resource = dlt.resource(read_objects, name=obj.name, primary_key="id", write_disposition="merge")
     columns = object_columns(obj)
     return as_arrow(hint_columns(resource, columns), columns)
+
+
+def _read_objects(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) -> Iterator[Any]:
+    state = dlt.current.resource_state(obj.name)
+    mend = Mend(SYSTEM, obj.name, state)
+    mend.add_many(run.refetch.get(obj.name, []), AUDIT)
+    retry = [k for k in mend.waiting() if k.isdigit()]  # from earlier runs (not this one's scan)
+    since = state.get(CURSOR_KEY) or _legacy_cursor(state, obj)
+    run.full[obj.name] = since is None
+    since_ms = None if since is None else helpers.epoch_ms(since)
+    if since is not None and since_ms is None:
+        raise ValueError(f"crm: stored cursor of {obj.name} is not a timestamp: {since!r}")
+    total = helpers.count(clients.search, obj)  # compared with raw after the load, every run
+    if total is not None:
+        progress.current(SYSTEM).totals[obj.name] = total
+    watermark = Watermark(obj, clients, mend, since_ms, state.get(AT_CURSOR_KEY) or [])
+    if since_ms is None:
+        pages = helpers.full_scan(
+            clients.api,
+            clients.search,
+            obj,
+            list_page_size=knobs.page_size,
+            page_size=knobs.search_page_size,
+            window=knobs.search_window,
+        )
+    else:
+        pages = helpers.search_modified(
+            clients.search, obj, since_ms, page_size=knobs.search_page_size, window=knobs.search_window
+        )
+    yield from batched(watermark.checked(pages))
+    yield from batched(_mended(obj, clients, mend, watermark, retry))
+    if watermark.newest is not None:
+        state[CURSOR_KEY] = helpers.iso_ms(watermark.newest)
+        state[AT_CURSOR_KEY] = sorted(watermark.at_newest)
+
+
+def _legacy_cursor(state: dict[str, Any], obj: CrmObject) -> Any:
+    """The cursor an earlier version kept through `dlt.sources.incremental`."""
+    return (state.get("incremental") or {}).get(obj.cursor_path, {}).get("last_value")
+
+
+def _mended(
+    obj: CrmObject, clients: Clients, mend: Mend, watermark: Watermark, keys: list[str]
+) -> Iterator[tuple[list[Any], list[Any]]]:
+    """Records fetched again by id: those that keep their contract (and a plausible stamp)
+    settle their key; the rest are quarantined or flagged again."""
+    accepted = set(mend_module.accepted(SYSTEM, obj.name))
+    yield [], list(mend.accept(accepted))
+    keys = [k for k in keys if k not in accepted]
+    for found, missing in helpers.read_by_id(clients.api, obj, keys, BATCH_READ_SIZE):
+        good, bad = watermark.check(found)
+        settled = [r["id"] for r in good if not watermark.is_future(r)]
+        yield good, [*bad, *mend.settle(settled, missing)]
+
+
+class Watermark:
+    """Checks pages (one copy per id, contracts, stamps past the server's clock) and keeps the
+    newest last-modified value read at or before the server's clock."""
+
+    def __init__(
+        self, obj: CrmObject, clients: Clients, mend: Mend, since_ms: int | None, at_since: list[str]
+    ) -> None:
+        self.obj, self.clients, self.mend = obj, clients, mend
+        self.newest, self.at_newest, self._since = since_ms, set(at_since), since_ms
+        self._loaded_at_since = frozenset(at_since) if since_ms is not None else frozenset()
+        self.tracker = progress.current(SYSTEM)
+
+    def server_ms(self) -> int | None:
+        """The server's clock in epoch ms: the end of the second its latest Date header names
+        (a record an answer carries was written by then)."""
+        moments = [m for m in (self.clients.api.server_now(), self.clients.search.server_now()) if m]
+        return helpers.ms_of(max(moments)) + 999 if moments else None
+
+    def is_future(self, record: Any) -> bool:
+        now = self.server_ms()
+        ms = helpers.modified_ms(record, self.obj)
+        return now is not None and ms is not None and ms > now + guard.FUTURE_SLACK_MS
+
+    def check(self, page: list[Any]) -> tuple[list[Any], list[Any]]:
+        page = guard.newest_first_wins(page, helpers.record_id, lambda r: helpers.modified_ms(r, self.obj))
+        page = [r for r in page if not self._loaded_before(r)]
+        good, bad = self.obj.contract.partition(helpers.SYSTEM, page)
+        self.mend.quarantined(bad)
+        now = self.server_ms()
+        for record in good:
+            ms = helpers.modified_ms(record, self.obj)
+            if ms is None:
+                continue
+            if now is None or ms <= now:
+                self._advance(ms, str(record["id"]))
+            elif self.is_future(record):
+                bad.append(self._flag(record, ms, now))
+        return good, bad
+
+    def _loaded_before(self, record: Any) -> bool:
+        """The very version the previous run loaded at its cursor (a search from the cursor
+        includes it again)."""
+        return (
+            helpers.record_id(record) in self._loaded_at_since
+            and helpers.modified_ms(record, self.obj) == self._since
+        )
+
+    def _advance(self, ms: int, record_id: str) -> None:
+        if self.newest is None or ms > self.newest:
+            self.newest, self.at_newest = ms, {record_id}
+        elif ms == self.newest:
+            self.at_newest.add(record_id)
+
+    def _flag(self, record: Any, ms: int, now: int | None) -> Any:
+        self.mend.add(record["id"], FUTURE)
+        clock = helpers.iso_ms(now or 0)
+        detail = f"{self.obj.modified} {helpers.iso_ms(ms)} is past the server's clock {clock}"
+        return flag_row(SYSTEM, self.obj.name, str(record["id"]), "future_stamp", detail)
+
+    def checked(self, pages: Iterable[list[Any]]) -> Iterator[tuple[list[Any], list[Any]]]:
+        for page in pages:
+            self.tracker.page(self.obj.name, len(page))
+            yield self.check(page)
 
 
 def association_columns(assoc: Association) -> TTableSchemaColumns:
@@ -212,11 +316,13 @@ def pair_rows(clients: Clients, run: Run, assoc: Association, ids: list[str], kn
     from-object is read from scratch there are no earlier pairs to clear."""
     tracker = progress.current("crm")
     clear = None if run.full.get(assoc.from_type) else DELETED_COLUMN
+    mend = Mend(SYSTEM, assoc.from_type, dlt.current.resource_state(assoc.from_type))
 
     def rows() -> Iterator[tuple[list[Any], list[Any]]]:
         for asked, linked, bad in helpers.read_associations(clients.api, assoc, ids, knobs.association_batch):
             found = helpers.association_rows(assoc, asked, linked, clear)
             tracker.page(assoc.table, len(found))
+            mend.quarantined(bad)
             yield found, bad
 
     yield from batched(rows())
@@ -241,7 +347,9 @@ def forward_associations(
     """Pairs of every from-object the parent resource read in this run."""
 
     def read_pairs(items: Any) -> Iterator[Any]:
-        yield from pair_rows(clients, run, assoc, record_ids(items), knobs)
+        yield from guard.guarded(
+            SYSTEM, assoc.table, pair_rows(clients, run, assoc, record_ids(items), knobs)
+        )
 
     return association_resource(assoc, read_pairs, parent, assoc.table)
 
@@ -256,11 +364,16 @@ def reverse_associations(
     def read_pairs(items: Any) -> Iterator[Any]:
         if run.full.get(assoc.from_type):
             return  # every from-object is read this run, with its pairs
+        yield from guard.guarded(SYSTEM, assoc.table, backward_rows(items))
+
+    def backward_rows(items: Any) -> Iterator[Any]:
         from_ids: list[str] = []
+        mend = Mend(SYSTEM, backwards.from_type, dlt.current.resource_state(backwards.from_type))
         for _, linked, bad in helpers.read_associations(
             clients.api, backwards, record_ids(items), knobs.association_batch
         ):
             from_ids.extend(to_id for targets in linked.values() for to_id in targets)
+            mend.quarantined(bad)
             yield from bad
         yield from pair_rows(clients, run, assoc, from_ids, knobs)
 
@@ -270,6 +383,9 @@ def reverse_associations(
 
 def owners_resource(clients: Clients) -> DltResource:
     def read_owners() -> Iterator[Any]:
+        yield from guard.guarded(SYSTEM, "owners", owner_pages())
+
+    def owner_pages() -> Iterator[Any]:
         tracker = progress.current("crm")
         for page in helpers.list_pages(clients.api, OWNERS_PATH, {"limit": LIST_PAGE_SIZE}):
             tracker.page("owners", len(page))
@@ -292,6 +408,9 @@ def stage_violation(pipeline: dict[str, Any]) -> str | None:
 
 def pipelines_resource(clients: Clients) -> DltResource:
     def read_pipelines() -> Iterator[Any]:
+        yield from guard.guarded(SYSTEM, "pipelines", pipeline_pages())
+
+    def pipeline_pages() -> Iterator[Any]:
         data = clients.api.get(PIPELINES_PATH)
         page = helpers.results_of(data, PIPELINES_PATH)
         progress.current("crm").page("pipelines", len(page))

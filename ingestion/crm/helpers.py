@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ingestion import guard
 from ingestion.contracts import quarantine_row
 from ingestion.crm.settings import (
     ASSOCIATIONS_BATCH_PATH,
     ASSOCIATIONS_PAGE_PATH,
+    BATCH_READ_PATH,
     OBJECTS_PATH,
     SEARCH_PATH,
     Association,
@@ -38,6 +40,18 @@ def epoch_ms(value: Any) -> int | None:
     return (moment - EPOCH) // ONE_MS
 
 
+def ms_of(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // ONE_MS
+
+
+def iso_ms(ms: int) -> str:
+    """HubSpot's timestamp format (ISO-8601 UTC with milliseconds) of epoch milliseconds."""
+    moment = EPOCH + timedelta(milliseconds=ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
 def latest(values: Sequence[Any]) -> Any:
     """The most recent of some timestamps, compared as instants (dlt's `last_value_func`)."""
     return max(values, key=lambda v: (epoch_ms(v) or -1, str(v)))
@@ -58,18 +72,69 @@ def next_after(data: Any) -> str | None:
     return None if after in (None, "") else str(after)
 
 
-def list_pages(client: ApiClient, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-    """Every page of a v3 list endpoint, following `paging.next.after` until it is absent."""
+def list_pages(
+    client: ApiClient,
+    path: str,
+    params: dict[str, Any],
+    confirm_end: Callable[[list[Any]], None] | None = None,
+) -> Iterator[list[Any]]:
+    """Every page of a v3 list endpoint, following `paging.next.after` until it is absent.
+
+    A cursor read before stops the scan (it would loop). A full page without a next cursor is
+    handed to `confirm_end`, which may look past it and raise when the listing was cut short.
+    """
     after: str | None = None
+    advancing = guard.Advancing(f"{SYSTEM}: {path}")
     while True:
         query = dict(params)
         if after is not None:
             query["after"] = after
         data = client.get(path, query)
-        yield results_of(data, path)
+        results = results_of(data, path)
+        yield results
         after = next_after(data)
         if after is None:
+            if confirm_end is not None and len(results) >= int(params.get("limit") or 0) > 0:
+                confirm_end(results)
             return
+        advancing.check(after)
+
+
+def nothing_past(
+    client: ApiClient, obj: CrmObject, path: str, params: dict[str, Any], since_ms: int
+) -> Callable[[list[Any]], None]:
+    """A `confirm_end` for an object list (whose cursor is the next record id): one request from
+    past the last id of the full last page. A record there that was not created or changed
+    since the scan began (`since_ms`; those come through the search that follows the list)
+    means the listing was cut short."""
+
+    def confirm(page: list[Any]) -> None:
+        ids = [int(rid) for rid in map(record_id, page) if rid is not None and rid.isdigit()]
+        if not ids:
+            return
+        beyond = results_of(client.get(path, {**params, "limit": 1, "after": str(max(ids) + 1)}), path)
+        if beyond and (modified_ms(beyond[0], obj) or 0) < since_ms:
+            detail = f"a full page had no next cursor, and record {record_id(beyond[0])} follows it"
+            raise guard.truncated(f"{SYSTEM}: {path}", detail)
+
+    return confirm
+
+
+def read_by_id(
+    client: ApiClient, obj: CrmObject, ids: list[str], batch: int
+) -> Iterator[tuple[list[Any], list[str]]]:
+    """(records found, ids not found) per batch read of these ids (fetching records again)."""
+    path = BATCH_READ_PATH.format(object_type=obj.name)
+    for chunk in chunks(ids, batch):
+        body = {"properties": list(obj.properties), "inputs": [{"id": value} for value in chunk]}
+        found = results_of(client.post(path, body), path)
+        present = {rid for rid in map(record_id, found) if rid is not None}
+        yield found, [value for value in chunk if value not in present]
+
+
+def count(client: ApiClient, obj: CrmObject) -> int | None:
+    """How many records of an object type the account holds (a search's `total`, one request)."""
+    return _probe(client, obj, [], "DESCENDING", 0)[1]
 
 
 def latest_modified(client: ApiClient, obj: CrmObject) -> int | None:
@@ -93,7 +158,9 @@ def full_scan(
     marker = latest_modified(search_client, obj) or 0
     listed: set[tuple[str | None, int]] = set()  # versions at or after the marker already returned
     params = {"limit": list_page_size, "properties": ",".join(obj.properties), "archived": "false"}
-    for page in list_pages(list_client, OBJECTS_PATH.format(object_type=obj.name), params):
+    path = OBJECTS_PATH.format(object_type=obj.name)
+    confirm = nothing_past(list_client, obj, path, params, marker)
+    for page in list_pages(list_client, path, params, confirm):
         for record in page:
             ms = modified_ms(record, obj)
             if ms is not None and ms >= marker:
@@ -136,7 +203,6 @@ def search_modified(
     record be skipped, and records sharing one timestamp cost nothing extra.
     """
     window = max(window, page_size)
-    path = SEARCH_PATH.format(object_type=obj.name)
     lower = _where(obj.modified, "GTE", since_ms)
     newest, remaining = _probe(client, obj, [lower], "DESCENDING", 0)
     if newest is None:
@@ -148,27 +214,54 @@ def search_modified(
             edge, _ = _probe(client, obj, [lower, upper], "ASCENDING", window - 1)
             top = newest if edge is None else edge
         slab = [lower, _where(obj.modified, "LTE", top)]
-        last_id: int | None = None
-        while True:
-            filters = list(slab)
-            if last_id is not None:
-                filters.append(_where("hs_object_id", "GT", last_id))
-            body = {
-                "filterGroups": [{"filters": filters}],
-                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                "properties": list(obj.properties),
-                "limit": page_size,
-            }
-            data = client.post(path, body)
-            results = results_of(data, path)
-            yield results
-            ids = [int(rid) for rid in map(record_id, results) if rid is not None and rid.isdigit()]
-            if next_after(data) is None or not ids:
-                break
-            last_id = max(ids)
+        yield from _read_slab(client, obj, slab, page_size)
         if top >= newest:
             return
         lower, remaining = _where(obj.modified, "GT", top), None
+
+
+def _read_slab(
+    client: ApiClient, obj: CrmObject, slab: list[dict[str, str]], page_size: int
+) -> Iterator[list[Any]]:
+    """One slab of the last-modified range, in pages keyed on the record id. The records read
+    must add up to the search's own `total` (asked again when they fall short: records edited
+    during the scan leave the slab), and each page must start past the last id of the one
+    before."""
+    path = SEARCH_PATH.format(object_type=obj.name)
+    last_id: int | None = None
+    seen: set[str] = set()
+    first_total: int | None = None
+    while True:
+        filters = list(slab)
+        if last_id is not None:
+            filters.append(_where("hs_object_id", "GT", last_id))
+        body = {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": list(obj.properties),
+            "limit": page_size,
+        }
+        data = client.post(path, body)
+        results = results_of(data, path)
+        if first_total is None:
+            first_total = _total(data)
+        yield results
+        seen.update(rid for rid in map(record_id, results) if rid is not None)
+        ids = [int(rid) for rid in map(record_id, results) if rid is not None and rid.isdigit()]
+        if next_after(data) is None or not ids:
+            break
+        if last_id is not None and max(ids) <= last_id:
+            raise guard.StalledCursor(
+                f"{SYSTEM}: {path}: a page ended at id {max(ids)}, not past the previous page's {last_id}; "
+                "the scan stops instead of looping"
+            )
+        last_id = max(ids)
+    if first_total is None or len(seen) >= first_total:
+        return
+    _, total = _probe(client, obj, slab, "ASCENDING", 0)  # records edited meanwhile left the slab
+    if total is not None and len(seen) < total:
+        detail = f"{len(seen)} records read where the search counts {total}"
+        raise guard.truncated(f"{SYSTEM}: {path}", detail)
 
 
 def _where(name: str, operator: str, value: int) -> dict[str, str]:
@@ -193,11 +286,13 @@ def _probe(
         body["after"] = str(position)
     data = client.post(path, body)
     results = results_of(data, path)
-    total = data.get("total")
-    return (
-        modified_ms(results[0], obj) if results else None,
-        total if isinstance(total, int) and not isinstance(total, bool) else None,
-    )
+    return modified_ms(results[0], obj) if results else None, _total(data)
+
+
+def _total(data: Any) -> int | None:
+    """A search answer's `total` (how many records match), when it carries one."""
+    total = data.get("total") if isinstance(data, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def chunks(ids: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -232,13 +327,19 @@ def read_associations(
     path = ASSOCIATIONS_BATCH_PATH.format(from_type=assoc.from_type, to_type=assoc.to_type)
     for batch in chunks(ids, batch_size):
         data = client.post(path, {"inputs": [{"id": value} for value in batch]})
-        good, bad = assoc.contract.partition(SYSTEM, results_of(data, path))
+        good, bad = [], []
+        for result in results_of(data, path):
+            # a broken result is fetched again with its from-object, so that is its parent
+            parent = assoc.contract.key_of(result)
+            kept, broken = assoc.contract.partition(SYSTEM, [result], parent=parent)
+            good.extend(kept)
+            bad.extend(broken)
         linked: dict[str, list[str]] = {}
         for result in good:
             reason = association_violation(result)
             from_id = str(result["from"]["id"])
             if reason is not None:
-                bad.append(quarantine_row(SYSTEM, assoc.table, result, reason, from_id))
+                bad.append(quarantine_row(SYSTEM, assoc.table, result, reason, from_id, from_id))
                 continue
             targets = [str(item["toObjectId"]) for item in result["to"]]
             following = next_after(result)

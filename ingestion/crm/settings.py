@@ -14,6 +14,8 @@ ASSOCIATION_BATCH = 100  # ids per v4 association batch read
 
 OBJECTS_PATH = "/crm/v3/objects/{object_type}"
 SEARCH_PATH = "/crm/v3/objects/{object_type}/search"
+BATCH_READ_PATH = "/crm/v3/objects/{object_type}/batch/read"
+BATCH_READ_SIZE = 100  # ids per batch read (HubSpot's maximum)
 OWNERS_PATH = "/crm/v3/owners"
 PIPELINES_PATH = "/crm/v3/pipelines/deals"
 ASSOCIATIONS_BATCH_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"

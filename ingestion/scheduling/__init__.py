@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TColumnSchema
 from dlt.sources import DltResource
 
-from ingestion import progress
-from ingestion.contracts import hint_columns
-from ingestion.http import ApiClient, ApiError, Pace, RetryPolicy, calendly_window
+from ingestion import guard, progress
+from ingestion import mend as mend_module
+from ingestion.contracts import flag_row, hint_columns, quarantine_row
+from ingestion.http import ApiClient, Pace, RetryPolicy, calendly_window
+from ingestion.mend import AUDIT, FUTURE, Mend
 from ingestion.scheduling import helpers
 from ingestion.scheduling.settings import (
     EVENT_COLUMNS,
@@ -34,7 +36,7 @@ from ingestion.scheduling.settings import (
 
 __all__ = ["scheduling_source"]
 
-log = logging.getLogger(__name__)
+SYSTEM = "scheduling"
 
 
 @dlt.source(name="scheduling")
@@ -54,6 +56,7 @@ def scheduling_source(
     max_attempts: int = 8,
     backoff_base: float = 0.25,
     timeout: float = 60.0,
+    refetch: dict[str, list[str]] | None = None,
     event_uris: list[str] | None = None,
 ) -> Sequence[DltResource]:
     """Calendly scheduled events (active and canceled) and their invitees, upserted by URI.
@@ -61,13 +64,15 @@ def scheduling_source(
     Calendly cannot list what changed, so the first run reads all history and later runs
     re-read the events starting from `rescan_days` ago to `horizon_days` ahead. Invitees are
     listed per event, one request each, so a re-scan lists them only for events updated since
-    the last scan (less `updated_margin_hours`, for clock skew) or started from `no_show_days`
-    before it until now (`helpers.needs_invitees`); `all_invitees` lists them for every event
-    in the window (for group events that gain invitees without the event changing).
-    `organization` defaults to the token user's; `now` (default: the clock) anchors the window.
-    `event_uris` reads only those events and all their invitees, wherever they start (what
-    webhooks named: a change to an event outside the window that no re-scan would see), and
-    leaves the window's scan state as it was.
+    the last scan (less `updated_margin_hours`, for a write that lands late) or started from
+    `no_show_days` before it until now (`helpers.needs_invitees`); `all_invitees` lists them for
+    every event in the window (for group events that gain invitees without the event changing).
+    `organization` defaults to the token user's. Every window and the scan's own time come
+    from Calendly's clock (the Date header of its answers), never this machine's; `now`
+    overrides it. `refetch` names events (`scheduled_events` -> URIs) to read again with their
+    invitees, as an audit asks. `event_uris` reads only those events and all their invitees,
+    wherever they start (what webhooks named: a change to an event outside the window that no
+    re-scan would see), and leaves the window's scan state as it was.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     client = ApiClient(
@@ -82,23 +87,30 @@ def scheduling_source(
     stats = client.stats  # not the client: it closes once the resources are gone
     progress.current("scheduling").retries = lambda: stats.retries
     holder = _Holder(client)
-    scan: dict[str, Any] = {}  # this run's moment and the previous scan's, for read_invitees
+    # this run's clock and scan bounds, shared by read_invitees (filled by read_events)
+    scan: dict[str, Any] = {}
 
     def read_events() -> Iterator[Any]:
-        state = dlt.current.resource_state()
-        moment = now or datetime.now(UTC)
+        yield from guard.guarded(SYSTEM, "scheduled_events", events_scan())
+
+    def events_scan() -> Iterator[Any]:
+        state = dlt.current.resource_state("scheduled_events")
+        mend = Mend(SYSTEM, "scheduled_events", state)
         if event_uris is not None:
-            scan.update(now=moment, since=None)  # every named event's invitees
-            yield from _named_events(holder.client, event_uris, page_size)
+            yield from named_events(state, mend)
             return
+        mend.add_many((refetch or {}).get("scheduled_events", []), AUDIT)
+        retry = mend.waiting()
+        me = helpers.me(holder.client)  # also the server's clock, which times this scan
+        moment = now or helpers.server_clock(holder.client)
         previous = state.get("last_scan_at")
         since = None  # None: every event's invitees (the first scan, or asked for)
         if previous is not None and not all_invitees:
             since = helpers.parse_time(previous) - timedelta(hours=updated_margin_hours)
-        scan.update(now=moment, since=since)
+        scan.update(now=moment, since=since, previous=previous, again=set(retry))
         lower, upper = helpers.scan_window(previous, moment, rescan_days, horizon_days)
         params: dict[str, Any] = {
-            "organization": organization or helpers.organization_of(holder.client),
+            "organization": organization or helpers.organization_of(me),
             "count": page_size,
             "sort": "start_time:asc",
         }
@@ -106,24 +118,66 @@ def scheduling_source(
             params.update(min_start_time=lower, max_start_time=upper)
         tracker = progress.current("scheduling")
         for status in STATUSES:
-            for page in helpers.pages(holder.client, EVENTS_PATH, {**params, "status": status}):
+            query = {**params, "status": status}
+            confirm = helpers.nothing_after(holder.client, EVENTS_PATH, query, moment)
+            for page in helpers.pages(holder.client, EVENTS_PATH, query, confirm):
                 tracker.page("scheduled_events", len(page))
-                good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
-                if good:
-                    yield good
-                yield from bad
+                yield from _checked_events(page, mend, helpers.server_clock(holder.client))
+        yield from _mended_events(holder.client, mend, retry, helpers.server_clock(holder.client))
         state["last_scan_at"] = helpers.calendly_time(moment)
 
+    def named_events(state: Any, mend: Mend) -> Iterator[Any]:
+        """The named events, read by URI (one that no longer exists is skipped), every invitee
+        of each; the window's scan state stays as it was."""
+        assert event_uris is not None
+        if not event_uris:
+            return
+        read = (helpers.event_by_uri(holder.client, uri) for uri in dict.fromkeys(event_uris))
+        found = [event for event in read if event is not None]
+        moment = now or helpers.server_clock(holder.client)
+        scan.update(now=moment, since=None, previous=state.get("last_scan_at"), again=set())
+        progress.current("scheduling").page("scheduled_events", len(found))
+        yield from _checked_events(found, mend, moment)
+
+    def restore_scan() -> None:
+        """Invitees not read in full: the next scan reads them again from the same point."""
+        state = dlt.current.resource_state("scheduled_events")
+        if scan.get("previous") is None:
+            state.pop("last_scan_at", None)
+        else:
+            state["last_scan_at"] = scan["previous"]
+
     def read_invitees(items: Any) -> Iterator[Any]:
+        yield from guard.guarded(SYSTEM, "invitees", invitees_of(items), restore_scan)
+
+    def invitees_of(items: Any) -> Iterator[Any]:
         page = items if isinstance(items, list) else [items]
         since, moment = scan["since"], scan["now"]
-        changed = [i for i in page if helpers.needs_invitees(i, since, moment, no_show_days)]
-        uris = helpers.event_uris(changed)
+        mend = Mend(SYSTEM, "scheduled_events", dlt.current.resource_state("scheduled_events"))
         tracker = progress.current("scheduling")
+        events = {e["uri"]: e for e in page if isinstance(e, dict) and isinstance(e.get("uri"), str)}
+        again = scan.get("again") or set()  # events fetched again by URI bring all their invitees
+        changed = [
+            i
+            for i in page
+            if helpers.needs_invitees(i, since, moment, no_show_days)
+            or (isinstance(i, dict) and i.get("uri") in again)
+        ]
+        uris = helpers.event_uris(changed)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="calendly") as pool:
-            for records in pool.map(lambda uri: _invitees_of(holder.client, uri, page_size), uris):
+            for uri, records in zip(
+                uris, pool.map(lambda uri: _invitees_of(holder.client, uri, page_size), uris), strict=True
+            ):
                 tracker.page("invitees", len(records))
-                good, bad = INVITEES_CONTRACT.partition(helpers.SYSTEM, records)
+                event = events.get(uri)
+                if event is None or "quarantine_id" in event:
+                    # the event itself is quarantined: its invitees wait for it, keyed to it
+                    yield from _with_parent(records, uri)
+                    continue
+                helpers.all_invitees_read(event, records)
+                records = guard.newest_first_wins(records, _uri, lambda r: r.get("updated_at"))
+                good, bad = INVITEES_CONTRACT.partition(helpers.SYSTEM, records, parent=uri)
+                mend.quarantined(bad)
                 if good:
                     yield good
                 yield from bad
@@ -132,7 +186,80 @@ def scheduling_source(
     invitees = dlt.transformer(
         read_invitees, data_from=events, name="invitees", primary_key="uri", write_disposition="merge"
     )
-    return hint_columns(events, EVENT_COLUMNS), hint_columns(invitees, INVITEE_COLUMNS)
+    return (
+        hint_columns(events, {**EVENT_COLUMNS, "updated_at": NEWEST_WINS}),
+        hint_columns(invitees, {**INVITEE_COLUMNS, "updated_at": NEWEST_WINS}),
+    )
+
+
+# one copy per record in a load: the most recently updated (Calendly's timestamps sort as text)
+NEWEST_WINS: TColumnSchema = {"data_type": "text", "nullable": True, "dedup_sort": "desc"}
+
+
+def _uri(record: Any) -> str | None:
+    return record.get("uri") if isinstance(record, dict) and isinstance(record.get("uri"), str) else None
+
+
+def _checked_events(page: list[Any], mend: Mend, now: datetime) -> Iterator[Any]:
+    """One copy per event (the latest updated), contracts checked, and events updated past
+    Calendly's own clock flagged (loaded; the scan's time never comes from them)."""
+    page = guard.newest_first_wins(page, _uri, lambda r: r.get("updated_at"))
+    good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
+    mend.quarantined(bad)
+    if good:
+        yield good
+    yield from bad
+    yield from _flag_future(good, mend, now)
+
+
+def _flag_future(events: list[Any], mend: Mend, now: datetime) -> Iterator[Any]:
+    """Events updated past Calendly's clock: flagged, and fetched again until plausible."""
+    for event in events:
+        if _is_future(event, now):
+            mend.add(event["uri"], FUTURE)
+            clock = helpers.calendly_time(now)
+            detail = f"updated_at {event['updated_at']} is past the server's clock {clock}"
+            yield flag_row(SYSTEM, "scheduled_events", event["uri"], "future_stamp", detail)
+
+
+def _is_future(event: Any, now: datetime) -> bool:
+    return isinstance(event, dict) and guard.is_future(_stamp(event.get("updated_at")), now)
+
+
+def _stamp(value: Any) -> datetime | None:
+    try:
+        return helpers.parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _mended_events(client: ApiClient, mend: Mend, retry: list[str], now: datetime) -> Iterator[Any]:
+    """Events fetched again by URI (a quarantined event, or one whose invitees were): those
+    that keep their contract settle, and bring their invitees along."""
+    accepted = mend_module.accepted(SYSTEM, "scheduled_events")
+    yield from mend.accept(accepted)
+    found, gone = [], []
+    for uri in retry:
+        if uri in accepted:
+            continue
+        event = helpers.event_by_uri(client, uri)
+        if event is None:
+            gone.append(uri)
+        else:
+            found.append(event)
+    good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, found)
+    mend.quarantined(bad)
+    if good:
+        yield good
+    yield from bad
+    yield from mend.settle([e["uri"] for e in good if not _is_future(e, now)], gone)
+    yield from _flag_future(good, mend, now)
+
+
+def _with_parent(records: list[Any], event_uri: str) -> Iterator[Any]:
+    reason = f"its scheduled event {event_uri} is quarantined"
+    for record in records:
+        yield quarantine_row(SYSTEM, "invitees", record, reason, _uri(record), event_uri)
 
 
 class _Holder:
@@ -141,38 +268,6 @@ class _Holder:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         weakref.finalize(self, client.close)
-
-
-def _named_events(client: ApiClient, uris: Sequence[str], page_size: int) -> Iterator[Any]:
-    """Each named event, read by its URI; one that no longer exists (404) is skipped."""
-    tracker = progress.current("scheduling")
-    page: list[Any] = []
-    for uri in dict.fromkeys(uris):
-        uuid = helpers.event_uuid(uri)
-        if uuid is None:
-            log.warning("scheduling: %r is not a scheduled event URI; skipped", uri)
-            continue
-        try:
-            data = client.get(f"{EVENTS_PATH}/{uuid}")
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            log.warning("scheduling: event %s no longer exists; skipped", uuid)
-            continue
-        page.append(data.get("resource") if isinstance(data, dict) else data)
-        if len(page) >= page_size:
-            yield from _checked(page, tracker)
-            page = []
-    if page:
-        yield from _checked(page, tracker)
-
-
-def _checked(page: list[Any], tracker: progress.Progress) -> Iterator[Any]:
-    tracker.page("scheduled_events", len(page))
-    good, bad = EVENTS_CONTRACT.partition(helpers.SYSTEM, page)
-    if good:
-        yield good
-    yield from bad
 
 
 def _invitees_of(client: ApiClient, event_uri: str, page_size: int) -> list[Any]:

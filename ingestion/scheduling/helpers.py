@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingestion.http import ApiClient, ResponseShapeError
+from ingestion import guard
+from ingestion.http import ApiClient, ApiError, ResponseShapeError
 from ingestion.scheduling.settings import EVENTS_URI_PREFIX, ME_PATH
 
 SYSTEM = "scheduling"
@@ -39,9 +40,37 @@ def scan_window(
     return calendly_time(since), calendly_time(now + timedelta(days=horizon_days))
 
 
-def organization_of(client: ApiClient) -> str:
-    """The organization URI of the token's user (`GET /users/me`)."""
-    data = client.get(ME_PATH)
+def me(client: ApiClient) -> Any:
+    """The token's user (`GET /users/me`)."""
+    return client.get(ME_PATH)
+
+
+def server_clock(client: ApiClient) -> datetime:
+    """Calendly's clock: the Date of its latest answer. An API that sends none is an error
+    rather than a reason to fall back on this machine's clock."""
+    moment = client.server_now()
+    if moment is None:
+        raise ResponseShapeError(f"{SYSTEM}: the API's answers carry no Date header to time the scan by")
+    return moment
+
+
+def event_by_uri(client: ApiClient, uri: str) -> dict[str, Any] | None:
+    """One scheduled event read again (None when it no longer exists)."""
+    uuid = event_uuid(uri)
+    if uuid is None:
+        return None
+    try:
+        data = client.get(f"/scheduled_events/{uuid}")
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    resource = data.get("resource") if isinstance(data, dict) else None
+    return resource if isinstance(resource, dict) else None
+
+
+def organization_of(data: Any) -> str:
+    """The organization URI of the token's user (from `GET /users/me`)."""
     resource = data.get("resource") if isinstance(data, dict) else None
     organization = resource.get("current_organization") if isinstance(resource, dict) else None
     if not isinstance(organization, str) or not organization:
@@ -49,9 +78,19 @@ def organization_of(client: ApiClient) -> str:
     return organization
 
 
-def pages(client: ApiClient, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-    """Every page of a Calendly list, following `pagination.next_page_token` until it is null."""
+def pages(
+    client: ApiClient,
+    path: str,
+    params: dict[str, Any],
+    confirm_end: Callable[[list[Any]], None] | None = None,
+) -> Iterator[list[Any]]:
+    """Every page of a Calendly list, following `pagination.next_page_token` until it is null.
+
+    A token read before stops the scan (it would loop); a full page without a token is
+    handed to `confirm_end`, which may look past it and raise when the list was cut short.
+    """
     token: str | None = None
+    advancing = guard.Advancing(f"{SYSTEM}: {path}")
     while True:
         query = dict(params)
         if token:
@@ -64,7 +103,53 @@ def pages(client: ApiClient, path: str, params: dict[str, Any]) -> Iterator[list
         pagination = data.get("pagination")
         token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
         if not token:
+            if confirm_end is not None and len(collection) >= int(params.get("count") or 0) > 0:
+                confirm_end(collection)
             return
+        advancing.check(token)
+
+
+def nothing_after(
+    client: ApiClient, path: str, params: dict[str, Any], began: datetime
+) -> Callable[[list[Any]], None]:
+    """A `confirm_end` for events listed by start time: one page from the last start time read.
+    An event there that was not read and was not created since the scan `began` (new bookings
+    land anywhere in the order) means the list was cut short."""
+
+    def confirm(page: list[Any]) -> None:
+        last = [e for e in page if isinstance(e, dict) and isinstance(e.get("start_time"), str)]
+        if not last:
+            return
+        read = {e.get("uri") for e in page if isinstance(e, dict)}
+        query = {**params, "min_start_time": last[-1]["start_time"]}
+        data = client.get(path, query)
+        for event in data.get("collection") or [] if isinstance(data, dict) else []:
+            if not isinstance(event, dict) or event.get("uri") in read:
+                continue
+            created = event.get("created_at")
+            if not (isinstance(created, str) and _parsed(created) and parse_time(created) >= began):
+                detail = f"a full page had no next page token, and {event.get('uri')} follows it"
+                raise guard.truncated(f"{SYSTEM}: {path}", detail)
+
+    return confirm
+
+
+def _parsed(value: str) -> bool:
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
+def all_invitees_read(event: Any, invitees: list[Any]) -> None:
+    """An event counts its invitees (`invitees_counter.total`, canceled ones included): reading
+    fewer means the list was cut short."""
+    counter = event.get("invitees_counter") if isinstance(event, dict) else None
+    total = counter.get("total") if isinstance(counter, dict) else None
+    if isinstance(total, int) and not isinstance(total, bool) and len(invitees) < total:
+        detail = f"{len(invitees)} invitees read where the event counts {total}"
+        raise guard.truncated(f"{SYSTEM}: invitees of {event.get('uri')}", detail)
 
 
 def event_uuid(uri: str) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sandbox.config import CALENDLY_API, RateLimitConfig, SandboxConfig
-from sandbox.faults import Faults, apply_drift
+from sandbox.faults import FUTURE_SHIFT, OLDER_SHIFT, Faults, apply_drift, shift_iso
 from sandbox.http import Request, Response, Router, json_response
 from sandbox.ratelimit import Decision, Limits
 from sandbox.store import Collection, Record, World
@@ -156,8 +156,12 @@ class CalendlyApp:
             message = "You have exceeded the rate limit. Please try again later."
             return self._error(CalendlyError(429, message), headers)
         handler = self.router.match(request)
-        if handler is None:
+        resource = _resource_of(request.path)
+        if handler is None or self.config.account.is_unused(self.system, resource):
             return self._error(CalendlyError(404, NOT_FOUND), headers)
+        if self.config.account.is_forbidden(self.system, resource):
+            message = "You do not have permission to access this resource."
+            return self._error(CalendlyError(403, message), headers)
         try:
             response = handler(request)
         except CalendlyError as exc:
@@ -225,11 +229,33 @@ class CalendlyApp:
         prefix: tuple[str, ...] = (status,) if status else ()
         name, sort_key = self._event_view(status is not None)
         keys, ids = scheduling.events.view(name, sort_key)
+        if self.config.account.is_empty(self.system, "scheduled_events"):
+            keys, ids = [], []  # a fresh account: none yet
+        if self.faults.stalls(self.system, "scheduled_events"):
+            after = None  # a listing stuck on its first page
         window = (lower, upper)
         page, last = scan_page(keys, ids, scheduling.events, prefix, window, after, descending, count, accept)
-        drift = self.faults.drift_for(self.system, "scheduled_events")
-        records = [apply_drift(e, drift, e["uri"]) if drift else e for e in page]
+        records = self._served("scheduled_events", page)
+        if self.faults.truncates(self.system, "scheduled_events"):
+            last = None  # the page never says more follow
         return json_response(paginated(request, records, last))
+
+    def _served(self, resource: str, page: list[Record]) -> list[Record]:
+        """Records as served: drift, stamps a `future` fault moves years ahead, and the older
+        copies a `duplicate` fault adds (ahead of the record)."""
+        drift = self.faults.drift_for(self.system, resource)
+        records = []
+        for record in page:
+            out = apply_drift(record, drift, record["uri"]) if drift else record
+            if self.faults.in_future(self.system, resource, record["uri"]):
+                out = {**out, "updated_at": shift_iso(out.get("updated_at"), FUTURE_SHIFT)}
+            records.append(out)
+        if records and self.faults.duplicates(self.system, resource):
+            first = records[0]
+            older = {**first, "updated_at": shift_iso(first.get("updated_at"), -OLDER_SHIFT)}
+            older["name" if resource == "scheduled_events" else "timezone"] = "(older)"
+            records.insert(0, older)
+        return records
 
     @staticmethod
     def _event_view(by_status: bool) -> tuple[str, Callable[[Record], Any]]:
@@ -248,14 +274,17 @@ class CalendlyApp:
 
     def _event(self, request: Request) -> Record:
         event = self.world.scheduling.events.get(f"{CALENDLY_API}/scheduled_events/{request.params['event']}")
-        if event is None:
+        if event is None or self.config.account.is_empty(self.system, "scheduled_events"):
             raise CalendlyError(404, NOT_FOUND)
         return event
 
     def get_event(self, request: Request) -> Response:
         event = self._event(request)
         drift = self.faults.drift_for(self.system, "scheduled_events")
-        return json_response({"resource": apply_drift(event, drift, event["uri"]) if drift else event})
+        served = apply_drift(event, drift, event["uri"]) if drift else event
+        if self.faults.in_future(self.system, "scheduled_events", event["uri"]):
+            served = {**served, "updated_at": shift_iso(served.get("updated_at"), FUTURE_SHIFT)}
+        return json_response({"resource": served})
 
     # -- invitees ------------------------------------------------------------------------
 
@@ -279,13 +308,14 @@ class CalendlyApp:
         ]
         chosen.sort(key=lambda i: (normalize_time(i["created_at"]), i["uri"]), reverse=descending)
         keyed = [((normalize_time(i["created_at"]), i["uri"]), i) for i in chosen]
-        if after is not None:
+        if after is not None and not self.faults.stalls(self.system, "invitees"):
             cursor = (after[0], after[1])
             keyed = [(k, i) for k, i in keyed if (k < cursor if descending else k > cursor)]
         page = keyed[:count]
         last = list(page[-1][0]) if page and len(keyed) > count else None
-        drift = self.faults.drift_for(self.system, "invitees")
-        records = [apply_drift(i, drift, i["uri"]) if drift else i for _, i in page]
+        if self.faults.truncates(self.system, "invitees"):
+            last = None
+        records = self._served("invitees", [i for _, i in page])
         return json_response(paginated(request, records, last))
 
     def get_invitee(self, request: Request) -> Response:
@@ -324,6 +354,15 @@ class CalendlyApp:
                     {**invitee, "status": "canceled", "cancellation": dict(cancellation), "updated_at": now}
                 )
         return json_response({"resource": cancellation}, 201)
+
+
+def _resource_of(path: str) -> str:
+    """The resource a path reads: scheduled_events, invitees, or users."""
+    if "/invitees" in path:
+        return "invitees"
+    if path.startswith("/scheduled_events"):
+        return "scheduled_events"
+    return "users"
 
 
 def scan_page(

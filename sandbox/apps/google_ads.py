@@ -489,6 +489,8 @@ class GoogleAdsApp:
 
     def list_accessible(self, request: Request) -> Response:
         names = [f"customers/{c['id']}" for c in self.world.ads.google_customers]
+        if self.config.account.duplicate_accounts:
+            names = [*names, *names]  # discovery that lists an account twice
         return json_response({"resourceNames": names})
 
     def search_stream(self, request: Request) -> Response:
@@ -552,7 +554,12 @@ class GoogleAdsApp:
         customer = self._customer(request.params["cid"])
         query = parse_gaql(text)
         check_query(query)
-        rows = self.execute(query, customer)
+        resource = _resource_of(query)
+        account = self.config.account
+        if account.is_forbidden(self.system, resource) or account.is_unused(self.system, resource):
+            message = "The caller does not have permission"
+            raise AdsError(403, "authorizationError", "CUSTOMER_NOT_ENABLED", message)
+        rows = [] if account.is_empty(self.system, resource) else self.execute(query, customer)
         drift = self.faults.drift_for(self.system, f"google_{query.resource}")
         rendered = []
         for row in rows:
@@ -658,3 +665,12 @@ class GoogleAdsApp:
             for metric in SUMMED:
                 group[f"metrics.{metric}"] += stored.get(metric) or 0
         return [with_derived(g) for g in groups.values()]
+
+
+def _resource_of(query: Query) -> str:
+    """The trueup resource a query reads: customers, campaigns, or campaign metrics."""
+    if query.resource == "customer":
+        return "google_customers"
+    if any(name.startswith(("metrics.", "segments.")) for name in query.select):
+        return "google_campaign_metrics"
+    return "google_campaigns"

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sandbox.config import RateLimitConfig, SandboxConfig
-from sandbox.faults import Faults, apply_drift
+from sandbox.faults import FUTURE_SHIFT, OLDER_SHIFT, Faults, apply_drift, shift_iso
 from sandbox.http import Request, Response, Router, json_response
 from sandbox.ratelimit import Decision, Limits
 from sandbox.store import Collection, Record, World
@@ -680,6 +680,7 @@ class HubSpotApp:
         try:
             if handler is None:
                 raise Problem(404, f"No route for {request.method} {request.path}", "OBJECT_NOT_FOUND")
+            self._check_account(request)
             response = handler(request)
         except Problem as problem:
             response = self._problem(problem)
@@ -706,6 +707,34 @@ class HubSpotApp:
         if limits.hubspot_search_per_s is not None:
             windows["search"] = (limits.hubspot_search_per_s, 1.0)
         self._limits = Limits(windows)
+
+    # -- the account's shape (sandbox/config.py AccountShape) ----------------------------------
+
+    def _check_account(self, request: Request) -> None:
+        """A token without a resource's scope gets HubSpot's 403; an object type the account does
+        not use gets the 400 HubSpot answers for an unknown object type."""
+        account = self.config.account
+        for resource in _resources_of(request):
+            if account.is_forbidden("crm", resource):
+                scope = REQUIRED_SCOPES.get(resource, f"crm.objects.{resource}.read")
+                raise Problem(
+                    403,
+                    "This app hasn't been granted all required scopes to make this call. Read more about "
+                    "required scopes here: https://developers.hubspot.com/scopes.",
+                    "MISSING_SCOPES",
+                    errors=[
+                        {
+                            "message": "One or more of the following scopes are required.",
+                            "context": {"requiredGranularScopes": [scope]},
+                        }
+                    ],
+                    links={"scopes": "https://developers.hubspot.com/scopes"},
+                )
+            if account.is_unused("crm", resource) and resource in OBJECT_TYPES:
+                raise Problem(400, f"Unable to infer object type from: {resource}")
+
+    def _is_empty(self, resource: str) -> bool:
+        return self.config.account.is_empty("crm", resource)
 
     # -- errors and rate limits ---------------------------------------------------------------
 
@@ -790,6 +819,8 @@ class HubSpotApp:
         collection = self.world.crm.objects(object_type)
         if collection is None:
             raise Problem(400, f"Unable to infer object type from: {object_type}")
+        if self._is_empty(object_type):
+            return object_type, Collection()  # a fresh account: none yet
         return object_type, collection
 
     def _body(self, request: Request) -> dict[str, Any]:
@@ -836,6 +867,7 @@ class HubSpotApp:
         history_names = list(history)
         drift = self.faults.drift_for("crm", object_type)
         crm = self.world.crm
+        modified = MODIFIED_PROPERTY[object_type]
 
         def render(record: Record) -> dict[str, Any]:
             props = record["properties"]
@@ -843,11 +875,16 @@ class HubSpotApp:
             for p in maybe:
                 if p in props:
                     shown[p] = props[p]
+            updated = record["updatedAt"]
+            if self.faults.in_future("crm", object_type, str(record["id"])):
+                updated = shift_iso(updated, FUTURE_SHIFT)
+                if modified in shown:
+                    shown[modified] = shift_iso(shown[modified], FUTURE_SHIFT)
             out: dict[str, Any] = {
                 "id": record["id"],
                 "properties": shown,
                 "createdAt": record["createdAt"],
-                "updatedAt": record["updatedAt"],
+                "updatedAt": updated,
                 "archived": bool(record.get("archived", False)),
             }
             if record.get("archivedAt"):
@@ -883,6 +920,8 @@ class HubSpotApp:
         history = _csv(request.args("propertiesWithHistory"))
         limit = _limit(request.arg("limit"), 10, self.LIST_MAX_WITH_HISTORY if history else self.LIST_MAX)
         after = _offset(request.arg("after")) if request.arg("after") else None
+        if self.faults.stalls("crm", object_type):
+            after = None  # a listing stuck on its first page
         if _truthy(request.arg("archived")):
             records, last = self._page_archived(collection, after, limit)
         else:
@@ -893,11 +932,30 @@ class HubSpotApp:
             self._association_types(request.args("associations")),
             history,
         )
-        payload: dict[str, Any] = {"results": [render(r) for r in records]}
+        results = [render(r) for r in records]
+        if self.faults.duplicates("crm", object_type):
+            before = self._last_before(collection, after)
+            results = _with_older_copies(object_type, results, render(before) if before else None)
+        payload: dict[str, Any] = {"results": results}
+        if self.faults.truncates("crm", object_type):
+            last = None  # the page never says more follow
         if last is not None:
             cursor = str(last + 1)  # HubSpot's list cursor is the next id to read from
             payload["paging"] = {"next": {"after": cursor, "link": self._link(request, cursor)}}
         return json_response(payload)
+
+    def _last_before(self, collection: Collection, after: int | None) -> Record | None:
+        """The live record just before a list cursor (the previous page's last one)."""
+        if after is None:
+            return None
+        keys, ids = collection.view("by_id", _id_key)
+        position = bisect.bisect_left(keys, after) - 1
+        while position >= 0:
+            record = collection.get(ids[position])
+            if record is not None and not record.get("archived"):
+                return record
+            position -= 1
+        return None
 
     def _page_live(
         self, collection: Collection, after: int | None, limit: int
@@ -1002,8 +1060,11 @@ class HubSpotApp:
         properties = body.get("properties")
         wanted = _csv(properties if isinstance(properties, list) else [properties or ""])
         render = self._renderer(object_type, wanted or DEFAULT_PROPERTIES[object_type])
-        payload: dict[str, Any] = {"total": total, "results": [render(r) for r in page]}
-        if offset + limit < total:
+        results = [render(r) for r in page]
+        if self.faults.duplicates("crm", object_type):
+            results = _with_older_copies(object_type, results, None)
+        payload: dict[str, Any] = {"total": total, "results": results}
+        if offset + limit < total and not self.faults.truncates("crm", object_type):
             payload["paging"] = {"next": {"after": str(offset + limit)}}
         return json_response(payload)
 
@@ -1443,7 +1504,7 @@ class HubSpotApp:
         email = (request.arg("email") or "").strip().lower()
         owners = [
             o
-            for o in sorted(self.world.crm.owners, key=_id_key)
+            for o in sorted([] if self._is_empty("owners") else self.world.crm.owners, key=_id_key)
             if bool(o.get("archived")) == archived and (not email or str(o.get("email", "")).lower() == email)
         ]
         payload: dict[str, Any] = {"results": owners[offset : offset + limit]}
@@ -1460,7 +1521,9 @@ class HubSpotApp:
 
     def _pipeline_list(self, request: Request) -> list[Record]:
         object_type = TYPE_ALIASES.get(request.params["objectType"].lower(), request.params["objectType"])
-        pipelines = self.world.crm.pipelines if object_type == "deals" else []
+        pipelines = (
+            self.world.crm.pipelines if object_type == "deals" and not self._is_empty("pipelines") else []
+        )
         return sorted(pipelines, key=lambda p: p.get("displayOrder", 0))
 
     def _find_pipeline(self, request: Request) -> Record:
@@ -1514,8 +1577,9 @@ class HubSpotApp:
         started = iso_from_ms(_ms_of(self.world.clock()))
         inputs = self._inputs(self._body(request), self.ASSOCIATION_BATCH_MAX)
         results, errors = [], []
+        empty = self._is_empty(from_type) or self._is_empty(to_type)
         for from_id in dict.fromkeys(str(i.get("id", "")) for i in inputs):
-            linked = sorted(self.world.crm.associated(from_type, from_id, to_type), key=int)
+            linked = [] if empty else sorted(self.world.crm.associated(from_type, from_id, to_type), key=int)
             if linked:
                 to = [{"toObjectId": int(i), "associationTypes": [dict(kind)]} for i in linked]
                 results.append({"from": {"id": from_id}, "to": to})
@@ -1575,3 +1639,55 @@ def _v3_associations(crm: Any, object_type: str, record_id: str, types: list[str
             kind = f"{SINGULAR[object_type]}_to_{SINGULAR[to_type]}"
             linked[to_type] = {"results": [{"id": i, "type": kind} for i in ids]}
     return linked
+
+
+# The granular scope each resource needs (HubSpot names it in a 403's `requiredGranularScopes`).
+REQUIRED_SCOPES = {
+    "contacts": "crm.objects.contacts.read",
+    "companies": "crm.objects.companies.read",
+    "deals": "crm.objects.deals.read",
+    "meetings": "crm.objects.contacts.read",
+    "owners": "crm.objects.owners.read",
+    "pipelines": "crm.objects.deals.read",
+}
+_V3_OBJECTS = re.compile(r"^/crm/v3/objects/([^/]+)")
+_V4_OBJECTS = re.compile(r"^/crm/v4/objects/([^/]+)/[^/]+/associations/([^/]+)")
+_V4_BATCH = re.compile(r"^/crm/v4/associations/([^/]+)/([^/]+)/")
+
+
+def _resources_of(request: Request) -> list[str]:
+    """The resources a request reads or writes (object types by their plural name)."""
+    path = request.path
+    if path.startswith("/crm/v3/owners"):
+        return ["owners"]
+    if path.startswith("/crm/v3/pipelines"):
+        return ["pipelines"]
+    for pattern in (_V3_OBJECTS, _V4_OBJECTS, _V4_BATCH):
+        found = pattern.match(path)
+        if found:
+            return [TYPE_ALIASES.get(name.lower(), name.lower()) for name in found.groups()]
+    return []
+
+
+def _older(object_type: str, rendered: dict[str, Any]) -> dict[str, Any]:
+    """The same record as it was a day earlier: an older stamp and a different value."""
+    modified = MODIFIED_PROPERTY[object_type]
+    props = dict(rendered["properties"])
+    if modified in props:
+        props[modified] = shift_iso(props[modified], -OLDER_SHIFT)
+    for name in props:
+        if name not in READ_ONLY_PROPERTIES:
+            props[name] = f"(older) {props[name]}"
+            break
+    return {**rendered, "properties": props, "updatedAt": shift_iso(rendered["updatedAt"], -OLDER_SHIFT)}
+
+
+def _with_older_copies(
+    object_type: str, results: list[dict[str, Any]], previous: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """A `duplicate` fault: the page carries an older copy of its first record, ahead of it,
+    and one of the previous page's last record, at its end."""
+    if not results:
+        return results
+    copied = [_older(object_type, results[0]), *results]
+    return [*copied, _older(object_type, previous)] if previous is not None else copied

@@ -226,8 +226,12 @@ class MetaApp:
             exc = GraphError("(#17) User request limit reached", code=17, subcode=2446079)
             return self._error(exc, headers, transient=True)
         handler = self.router.match(request)
-        if handler is None:
+        resource = _resource_of(request.path)
+        if handler is None or self.config.account.is_unused(self.system, resource):
             return self._error(self._unsupported(request.path.lstrip("/")), headers)
+        if self.config.account.is_forbidden(self.system, resource):
+            exc = GraphError("(#200) Requires ads_read permission to manage the object", code=200, status=403)
+            return self._error(exc, headers)
         try:
             response = handler(request)
         except GraphError as exc:
@@ -318,6 +322,8 @@ class MetaApp:
     def list_accounts(self, request: Request) -> Response:
         fields = parse_fields(request, ["account_id", "id"])
         rows = [{f: a[f] for f in fields if f in a} for a in self.world.ads.meta_accounts]
+        if self.config.account.duplicate_accounts:
+            rows = [*rows, *rows]  # discovery that lists an account twice
         return json_response(self._page(request, rows))
 
     def get_account(self, request: Request) -> Response:
@@ -340,6 +346,8 @@ class MetaApp:
             and (statuses is None or c.get("effective_status") in statuses)
         ]
         campaigns.sort(key=lambda c: int(c["id"]) if str(c["id"]).isdigit() else 0)
+        if self.config.account.is_empty(self.system, "meta_campaigns"):
+            campaigns = []
         drift = self.faults.drift_for(self.system, "meta_campaigns")
         rows = []
         for campaign in campaigns:
@@ -384,6 +392,8 @@ class MetaApp:
         since, until = self._time_range(request, account)
         bucket = self._bucketing(request, since, until)
         rows = self._insight_rows(account, level, since, until, bucket)
+        if self.config.account.is_empty(self.system, "meta_campaign_insights"):
+            rows = []
         drift = self.faults.drift_for(self.system, "meta_insights")
         names = {str(c["id"]): str(c.get("name", "")) for c in self.world.ads.meta_campaigns}
 
@@ -549,3 +559,12 @@ class MetaApp:
         ]
         query.append((name, cursor))
         return f"{request.base_url}{request.path}?{urlencode(query)}"
+
+
+def _resource_of(path: str) -> str:
+    """The trueup resource a Graph path reads."""
+    if path.endswith("/insights"):
+        return "meta_campaign_insights"
+    if path.endswith("/campaigns"):
+        return "meta_campaigns"
+    return "meta_accounts"

@@ -327,11 +327,21 @@ class StripeApp:
         if decision is not None and not decision.allowed:
             raise self._rate_limited()
         handler = self.router.match(request)
-        if handler is None:
+        resource = request.path.split("/")[2] if request.path.count("/") >= 2 else ""
+        if handler is None or self.config.account.is_unused("billing", resource):
             raise StripeError(
                 404,
                 f"Unrecognized request URL ({request.method}: {request.path}). Please see "
                 "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+            )
+        if self.config.account.is_forbidden("billing", resource):
+            access = "write" if request.method == "POST" else "read"
+            permission = f"rak_{OBJECT_OF.get(resource, resource.rstrip('s'))}_{access}"
+            raise StripeError(
+                403,
+                f"The provided key 'rk_test_****{self.config.tokens.get('stripe', '')[-4:]}' does not have "
+                f"the required permissions for this endpoint on account 'acct_trueupsandbox'. Having the "
+                f"'{permission}' permission would allow this request to continue.",
             )
         if request.method != "POST":
             self._call = _Call(request_id, None, _nest(request.query))
@@ -439,18 +449,28 @@ class StripeApp:
         if resource == "events":
             low = max(low if low is not None else 0, self._now() - EVENT_WINDOW_SECONDS + 1)
         equal, checks = self._filters(resource, params)
+        if resource == "events":
+            checks.append(self._event_of_a_listed_object)
+        if self.faults.stalls("billing", resource):
+            after = None  # a listing stuck on its first page
         cursor_id = after if after is not None else before
         cursor_param = "starting_after" if after is not None else "ending_before"
         cursor = self._cursor(resource, cursor_id, cursor_param)
         keys, ids = self._ordering(resource, equal)
         collection = self._collection(resource)
+        if self.config.account.is_empty("billing", resource):
+            keys, ids = [], []  # a fresh account: none yet
         accept = _all_of(checks)
         page = _walk(keys, ids, collection, (low, high), cursor, before is not None, limit, accept)
         expand = _expand_paths(params.get("expand"), listing=True)
+        data = [self._render(resource, record, expand) for record in page.records]
+        if self.faults.duplicates("billing", resource):
+            previous = collection.get(str(after)) if after is not None else None
+            data = _with_older_copies(data, self._render(resource, previous, expand) if previous else None)
         body: dict[str, Any] = {
             "object": "list",
-            "data": [self._render(resource, record, expand) for record in page.records],
-            "has_more": page.has_more,
+            "data": data,
+            "has_more": page.has_more and not self.faults.truncates("billing", resource),
             "url": f"/v1/{resource}",
         }
         if "total_count" in _as_list(params.get("include")):
@@ -460,6 +480,8 @@ class StripeApp:
     def _retrieve(self, resource: str, object_id: str) -> Response:
         _check_known(self._call.params, frozenset({"expand"}))
         record = self._collection(resource).get(object_id)
+        if self.config.account.is_empty("billing", resource):
+            record = None
         if record is None or (resource == "events" and not self._in_event_window(record)):
             raise _missing(OBJECT_OF[resource], object_id)
         expand = _expand_paths(self._call.params.get("expand"), listing=False)
@@ -587,6 +609,12 @@ class StripeApp:
         if drift is None or resource == "events":
             return event
         return {**event, "data": {**data, "object": apply_drift(obj, drift, str(obj["id"]))}}
+
+    def _event_of_a_listed_object(self, event: Record) -> bool:
+        """Events of an object type a fresh account has none of are not listed either."""
+        obj = (event.get("data") or {}).get("object") or {}
+        resource = RESOURCE_OF.get(str(obj.get("object")))
+        return resource is None or not self.config.account.is_empty("billing", resource)
 
     def _in_event_window(self, event: Record) -> bool:
         return int(event["created"]) > self._now() - EVENT_WINDOW_SECONDS
@@ -1286,12 +1314,21 @@ def _optional_string(value: Any, param: str) -> str | None:
     return text or None
 
 
+INT64 = (-(2**63), 2**63 - 1)
+MAX_AMOUNT = 99_999_999  # Stripe's largest charge in a two-decimal currency: $999,999.99
+
+
 def _integer(value: Any, param: str) -> int:
+    """An integer parameter; Stripe parses integers as int64 and refuses anything else."""
     if isinstance(value, int):
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value.strip()):
+        number = value
+    elif not isinstance(value, str) or not re.fullmatch(r"-?\d+", value.strip()):
         raise _invalid(f"Invalid integer: {value}", param)
-    return int(value)
+    else:
+        number = int(value)
+    if not INT64[0] <= number <= INT64[1]:
+        raise _invalid(f"Invalid integer: {value}", param)
+    return number
 
 
 def _boolean(value: Any, param: str) -> bool:
@@ -1433,10 +1470,16 @@ def _currency(value: Any) -> str:
 
 def _item_amount(params: dict[str, Any], quantity: int) -> int:
     if "amount" in params:
-        return _integer(params["amount"], "amount")
-    if "unit_amount" in params:
-        return _integer(params["unit_amount"], "unit_amount") * quantity
-    raise StripeError(400, "Missing required param: amount.", code="parameter_missing", param="amount")
+        amount, param = _integer(params["amount"], "amount"), "amount"
+    elif "unit_amount" in params:
+        amount, param = _integer(params["unit_amount"], "unit_amount") * quantity, "unit_amount"
+    else:
+        raise StripeError(400, "Missing required param: amount.", code="parameter_missing", param="amount")
+    if abs(amount) > MAX_AMOUNT:
+        raise StripeError(
+            400, "Amount must be no more than $999,999.99", code="amount_too_large", param=param
+        )
+    return amount
 
 
 def _recompute(invoice: Record) -> None:
@@ -1506,3 +1549,29 @@ def _base62(number: int, width: int) -> str:
         number, remainder = divmod(number, 62)
         digits.append(BASE62[remainder])
     return "".join(reversed(digits))
+
+
+def _older(record: Record) -> Record | None:
+    """The object as it was before its latest status transition, or None when it has none
+    (Stripe objects carry no other stamp an older copy could show)."""
+    transitions = record.get("status_transitions")
+    if not isinstance(transitions, dict):
+        return None
+    stamped = {k: v for k, v in transitions.items() if isinstance(v, int)}
+    if not stamped:
+        return None
+    latest = max(stamped, key=lambda k: stamped[k])
+    earlier = {**transitions, latest: None}
+    status = "draft" if latest == "finalized_at" else "open"
+    older = {**record, "status_transitions": earlier, "status": status}
+    if record.get("object") == "invoice" and latest == "paid_at":
+        older.update(paid=False, amount_paid=0, amount_remaining=record.get("amount_due"))
+    return older
+
+
+def _with_older_copies(data: list[Record], previous: Record | None) -> list[Record]:
+    """A `duplicate` fault: the page starts with an older copy of the previous page's last
+    record and of its own first record, where they have an older version (its last record
+    stays last: clients page on from it)."""
+    copies = [_older(r) for r in (previous, data[0] if data else None) if r is not None]
+    return [*(c for c in copies if c is not None), *data]

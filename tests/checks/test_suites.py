@@ -106,10 +106,12 @@ def test_identity_records_dropped_fail_completeness(broken: Warehouse):
 def test_quarantined_records_are_counted_and_judged(broken: Warehouse):
     execute(
         broken,
-        "create table raw_billing._quarantine (quarantine_id varchar, system varchar, resource varchar, "
-        "record_key varchar, reason varchar, payload varchar, quarantined_at timestamptz)",
-        "insert into raw_billing._quarantine select 'q' || i, 'billing', 'charges', 'ch_' || i, "
-        "'amount is str, expected int', '{}', now() from range(200) t(i)",
+        # every run creates the declared `_quarantine` table, empty; create it here if absent
+        "create table if not exists raw_billing._quarantine (quarantine_id varchar, system varchar, "
+        "resource varchar, record_key varchar, reason varchar, payload varchar, quarantined_at timestamptz)",
+        "insert into raw_billing._quarantine by name select 'q' || i as quarantine_id, 'billing' as system, "
+        "'charges' as resource, 'ch_' || i as record_key, 'amount is str, expected int' as reason, "
+        "'{}' as payload, now() as quarantined_at from range(200) t(i)",
     )
     results = run(broken, "completeness")
     share = results["raw_billing/charges:quarantine_share"]

@@ -156,7 +156,11 @@ def test_the_code_location_loads_in_dagster_dev(ui):
     assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
     [repository] = location["locationOrLoadError"]["repositories"]
     assert {j["name"] for j in repository["jobs"]} >= {"nightly", "sync", "refresh"}
-    assert {s["name"] for s in repository["schedules"]} == {"nightly_schedule", "sync_schedule"}
+    assert {s["name"] for s in repository["schedules"]} == {
+        "nightly_schedule",
+        "sync_schedule",
+        "audit_schedule",
+    }
     sensors = {s["name"] for s in repository["sensors"]}
     assert sensors == {"run_failure_alert", "freshness_checks_sensor", "webhook_inbox_sensor"}
 

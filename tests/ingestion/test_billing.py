@@ -149,16 +149,19 @@ def test_an_event_in_another_api_version_is_fetched_again():
     same = {
         "id": "evt_1",
         "api_version": "2024-06-20",
+        "created": 1_700_000_000,
         "type": "customer.updated",
         "data": {"object": snapshot},
     }
     other = {**same, "api_version": "2025-03-31.basil"}
     deleted = {**same, "type": "customer.deleted"}
-    assert helpers.object_from_event(client, same, customers, "2024-06-20") == snapshot
+    version = {"_version_at": 1_700_000_000}  # the event's time versions the object
+    assert helpers.object_from_event(client, same, customers, "2024-06-20") == {**snapshot, **version}
     assert client.asked == []
-    assert helpers.object_from_event(client, other, customers, "2024-06-20") == current
+    assert helpers.object_from_event(client, other, customers, "2024-06-20") == {**current, **version}
     assert helpers.object_from_event(client, deleted, customers, "2024-06-20") == {
         **snapshot,
+        **version,
         "deleted": True,
     }
     assert client.asked == ["/v1/customers/cus_1"]

@@ -12,6 +12,7 @@ import pytest
 
 from ingestion.tables import SYSTEMS, TABLES
 from orchestration import transform
+from orchestration.audit import AUDIT_KEY
 from orchestration.definitions import defs
 from orchestration.publish import PUBLISH_KEY
 from orchestration.report import REPORT_KEY
@@ -48,7 +49,7 @@ def test_asset_groups_are_the_layers_plus_ingestion_and_ops():
     # yet; Dagster keys them as external assets in the default group.
     assert all(k[0].startswith("raw_") and "__" in k[1] for k in found.pop("default", set()))
     assert set(found) == {"ingestion", *LAYERS, "ops", "webhooks"}
-    assert groups()["ops"] == {tuple(PUBLISH_KEY.path), tuple(REPORT_KEY.path)}
+    assert groups()["ops"] == {tuple(PUBLISH_KEY.path), tuple(REPORT_KEY.path), tuple(AUDIT_KEY.path)}
     for layer in LAYERS:
         assert {k[0] for k in found[layer]} == {layer}, layer
 
@@ -108,11 +109,13 @@ def test_dbt_tests_and_code_checks_are_asset_checks():
     assert any(name.startswith("unique_") for name in by_asset[("staging", "stg_crm__contacts")])
     for system in SYSTEMS:  # a freshness check per source, on its raw tables
         assert "freshness_check" in by_asset[(f"raw_{system}", TABLES[system][0])]
+    assert "source_count" in by_asset[("raw_crm", "contacts")]  # HubSpot's own total against raw
+    assert "nothing_missing" in by_asset[tuple(AUDIT_KEY.path)]
 
 
 def test_jobs_are_pinned_and_run_in_process_as_writers():
     names = {job.name for job in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
-    assert names == {"nightly", "sync", "refresh", "webhooks"}
+    assert names == {"nightly", "sync", "refresh", "webhooks", "audit"}
     for name in names:
         job = defs.resolve_job_def(name)
         assert job.executor_def.name == "in_process"
@@ -150,7 +153,9 @@ def test_refresh_reloads_every_source_by_run_config():
 
 def test_schedules_and_sensors_are_pinned():
     schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
-    assert set(schedules) == {"nightly_schedule", "sync_schedule"}
+    assert set(schedules) == {"nightly_schedule", "sync_schedule", "audit_schedule"}
+    assert schedules["audit_schedule"].cron_schedule == "0 1 * * 0"  # weekly, before the nightly
+    assert schedules["audit_schedule"].job_name == "audit"
     assert schedules["nightly_schedule"].cron_schedule == "0 2 * * *"
     assert schedules["nightly_schedule"].job_name == "nightly"
     assert schedules["sync_schedule"].cron_schedule == "0 * * * *"

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
 
 import pytest
 
-from sandbox.config import DEFAULT_TOKENS
+from sandbox.config import DEFAULT_TOKENS, AccountShape
 from sandbox.server import Sandbox
 from sandbox.store import World
 from sandbox.world import generate
@@ -240,11 +239,22 @@ def test_drop_fault_closes_the_socket_without_an_answer(sandbox: Sandbox, connec
     ],
     ids=["get", "head", "admin-404", "prefix-404", "401", "post", "http-1.0", "bad-line", "chunked"],
 )
-def test_every_answer_has_a_date_header(connect: Connect, data: bytes) -> None:
+def test_every_answer_has_a_date_header(connect: Connect, sandbox: Sandbox, data: bytes) -> None:
     sock, reader = connect()
     sock.sendall(data)
     got = read_answer(reader, body=not data.startswith(b"HEAD"))
     assert "date" in got.headers, got.status_line
     sent = parsedate_to_datetime(got.headers["date"])
-    assert abs((sent - datetime.now(UTC)).total_seconds()) < 60
+    # the world's clock (2026-11-01 here), not this machine's
+    assert abs((sent - sandbox.world.clock()).total_seconds()) < 60
     assert got.headers["date"].endswith(" GMT")
+
+
+def test_the_date_header_follows_the_world_and_its_skew(connect: Connect, sandbox: Sandbox) -> None:
+    sock, reader = connect()
+    sock.sendall(HEALTH)
+    before = parsedate_to_datetime(read_answer(reader).headers["date"])
+    sandbox.set_account(AccountShape(clock_skew_seconds=-4 * 3600))
+    sock.sendall(HEALTH)
+    skewed = parsedate_to_datetime(read_answer(reader).headers["date"])
+    assert 4 * 3600 - 5 < (before - skewed).total_seconds() < 4 * 3600 + 5
