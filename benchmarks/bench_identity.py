@@ -24,6 +24,7 @@ from ingestion.pipeline import run_system
 from ingestion.warehouse import Paths
 from orchestration.dbt import run_dbt
 from orchestration.sandbox_runtime import patched_env, source_env, today_anchor
+from sandbox import scoring
 from sandbox import world as world_module
 from sandbox.server import Sandbox
 from sandbox.store import World
@@ -55,42 +56,18 @@ class Score:
         return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
 
 
-def truth_records(world: World) -> list[tuple[str, str, str]]:
-    """(record_system, record_id, person_id) for every record the ground truth knows."""
-    rows: list[tuple[str, str, str]] = []
-    for person in world.truth.persons:
-        rows += [("crm", record_id, person.person_id) for record_id in person.crm_contact_ids]
-        rows += [("billing", record_id, person.person_id) for record_id in person.billing_customer_ids]
-        rows += [("scheduling", uri, person.person_id) for uri in person.scheduling_invitee_uris]
-    return rows
-
-
-PAIR_COUNTS = """
-with joined as (
-    select resolved.customer_id, truth.person_id
-    from intermediate.int_identity__resolved as resolved
-    inner join truth using (record_system, record_id)
-)
-select
-    (select count(*) from joined),
-    (select count(distinct customer_id) from joined),
-    (select count(distinct person_id) from joined),
-    (select coalesce(sum(n * (n - 1) / 2), 0) from (select count(*) as n from joined group by person_id)),
-    (select coalesce(sum(n * (n - 1) / 2), 0) from (select count(*) as n from joined group by customer_id)),
-    (select coalesce(sum(n * (n - 1) / 2), 0)
-        from (select count(*) as n from joined group by customer_id, person_id)),
-    (select count(*) from intermediate.int_identity__review)
-"""
-
-
-def pair_counts(warehouse: Path, truth: list[tuple[str, str, str]]) -> tuple[int, ...]:
+def pair_counts(warehouse: Path, world: World) -> tuple[int, ...]:
     """records, customers, persons, true pairs, predicted pairs, correct pairs, review links."""
+    score = scoring.identity_score(warehouse, world)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute("create temp table truth (record_system varchar, record_id varchar, person_id varchar)")
-        con.executemany("insert into truth values (?, ?, ?)", truth)
-        row = con.execute(PAIR_COUNTS).fetchone()
+        row = con.execute(
+            "select count(*), count(distinct customer_id), "
+            "(select count(*) from intermediate.int_identity__review) "
+            "from intermediate.int_identity__resolved"
+        ).fetchone()
     assert row is not None
-    return tuple(int(value) for value in row)
+    records, customers, review = (int(value) for value in row)
+    return records, customers, len(world.truth.persons), score.true, score.found, score.correct, review
 
 
 def load(world: World, home: Path) -> float:
@@ -121,7 +98,7 @@ def measure(noise: float, contacts: int, seed: int, root: Path) -> Score:
     load_seconds = load(world, home)
     build_seconds, identity_seconds = build(home)
     records, customers, persons, true_pairs, predicted, correct, review = pair_counts(
-        home / "warehouse.duckdb", truth_records(world)
+        home / "warehouse.duckdb", world
     )
     return Score(
         noise,

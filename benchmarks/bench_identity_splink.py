@@ -26,18 +26,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
+from bench_identity import load
 
-from ingestion.pipeline import run_systems
 from ingestion.warehouse import Paths
 from orchestration.dbt import run_dbt
-from orchestration.sandbox_runtime import patched_env, source_env, today_anchor
+from orchestration.sandbox_runtime import today_anchor
 from sandbox import scoring
-from sandbox.server import Sandbox
-from sandbox.store import World
 from sandbox.variety import Variety
 from sandbox.world import generate
 
-SYSTEMS = ("crm", "billing", "scheduling")
 RECORDS = """
 select 'crm' as record_system, contact_id as record_id, email, phone_e164 as phone,
     lower(first_name) as first_name, lower(last_name) as last_name, lower(company_name) as company
@@ -50,14 +47,6 @@ select 'scheduling', invitee_uri, email, phone_e164, lower(first_name), lower(la
     lower(company_answer)
 from staging.stg_scheduling__invitees
 """
-
-
-def load(world: World, home: Path) -> float:
-    started = time.perf_counter()
-    with Sandbox(world) as sandbox, patched_env(source_env(sandbox.base_urls)):
-        run_systems(SYSTEMS, where=Paths(home=home))
-    run_dbt(["seed"], where=Paths(home=home))
-    return time.perf_counter() - started
 
 
 def trueup(home: Path) -> tuple[float, float]:

@@ -14,7 +14,7 @@ import pytest
 
 from ingestion.warehouse import Paths
 from orchestration.dbt import DbtError, run_dbt
-from sandbox.store import World
+from sandbox import scoring
 from tests.conftest import Warehouse, load_world
 
 pytestmark = pytest.mark.slow
@@ -34,63 +34,11 @@ def query(file: Path, sql: str, params: list[Any] | None = None) -> list[dict[st
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def truth_records(world: World) -> list[tuple[str, str, str]]:
-    """(record_system, record_id, person_id) for every record the ground truth knows."""
-    rows: list[tuple[str, str, str]] = []
-    for person in world.truth.persons:
-        rows += [("crm", record_id, person.person_id) for record_id in person.crm_contact_ids]
-        rows += [("billing", record_id, person.person_id) for record_id in person.billing_customer_ids]
-        rows += [("scheduling", uri, person.person_id) for uri in person.scheduling_invitee_uris]
-    return rows
-
-
-@dataclass(frozen=True)
-class PairScore:
-    records: int
-    true_pairs: int
-    predicted_pairs: int
-    correct_pairs: int
-
-    @property
-    def precision(self) -> float:
-        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
-
-
-def pair_score(file: Path, world: World) -> PairScore:
-    """Pairs of records sharing a customer_id against pairs sharing a person_id."""
-    with duckdb.connect(str(file), read_only=True) as con:
-        con.execute("create temp table truth (record_system varchar, record_id varchar, person_id varchar)")
-        con.executemany("insert into truth values (?, ?, ?)", truth_records(world))
-        row = con.execute(
-            """
-            with joined as (
-                select resolved.customer_id, truth.person_id
-                from intermediate.int_identity__resolved as resolved
-                inner join truth using (record_system, record_id)
-            )
-            select
-                (select count(*) from joined),
-                (select coalesce(sum(n * (n - 1) / 2), 0)
-                    from (select count(*) as n from joined group by person_id)),
-                (select coalesce(sum(n * (n - 1) / 2), 0)
-                    from (select count(*) as n from joined group by customer_id)),
-                (select coalesce(sum(n * (n - 1) / 2), 0)
-                    from (select count(*) as n from joined group by customer_id, person_id))
-            """
-        ).fetchone()
-    assert row is not None
-    return PairScore(*(int(value) for value in row))
-
-
 # -- precision and recall against the truth -----------------------------------------------------
 
 
 def test_every_source_record_is_resolved_once(built_warehouse: Warehouse) -> None:
-    truth = {(system, record_id) for system, record_id, _ in truth_records(built_warehouse.world)}
+    truth = {(system, record_id) for system, record_id, _ in scoring.truth_records(built_warehouse.world)}
     rows = query(
         built_warehouse.file, "select record_system, record_id from intermediate.int_identity__resolved"
     )
@@ -100,8 +48,8 @@ def test_every_source_record_is_resolved_once(built_warehouse: Warehouse) -> Non
 
 
 def test_precision_and_recall_at_default_noise(built_warehouse: Warehouse) -> None:
-    score = pair_score(built_warehouse.file, built_warehouse.world)
-    assert score.true_pairs > 1000
+    score = scoring.identity_score(built_warehouse.file, built_warehouse.world)
+    assert score.true > 1000
     assert score.precision >= MIN_PRECISION, score
     assert score.recall >= MIN_RECALL, score
 
@@ -116,7 +64,7 @@ def noisy_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
 
 
 def test_precision_and_recall_at_noise_2(noisy_warehouse: Warehouse) -> None:
-    score = pair_score(noisy_warehouse.file, noisy_warehouse.world)
+    score = scoring.identity_score(noisy_warehouse.file, noisy_warehouse.world)
     assert score.precision >= MIN_PRECISION, score
     assert score.recall >= MIN_RECALL, score
 
