@@ -9,7 +9,6 @@ layer's step runs it, so a failed check stops the layers after it and never runs
 tables it reads are built.
 """
 
-import copy
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
@@ -74,12 +73,11 @@ def check_target(test: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
     return attached if attached in in_latest else in_latest[0]
 
 
-def with_check_targets(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest with each test's model named where dagster-dbt reads it
-    (`meta.dagster.ref`): without it, a singular test reading several models is no check at all,
-    and a generic one reading two layers would sit on the earlier one."""
-    prepared = copy.deepcopy(dict(manifest))
-    nodes = prepared["nodes"]
+def with_check_targets(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Name each test's model where dagster-dbt reads it (`meta.dagster.ref`), in place: without
+    it, a singular test reading several models is no check at all, and a generic one reading two
+    layers would sit on the earlier one."""
+    nodes = manifest["nodes"]
     for node in nodes.values():
         if node["resource_type"] != "test":
             continue
@@ -87,7 +85,7 @@ def with_check_targets(manifest: Mapping[str, Any]) -> dict[str, Any]:
         if target is not None:
             meta = node.setdefault("config", {}).setdefault("meta", {})
             meta.setdefault("dagster", {})["ref"] = {"name": nodes[target]["name"]}
-    return prepared
+    return manifest
 
 
 def layer_select(layer: str, manifest: Mapping[str, Any]) -> str:
