@@ -343,15 +343,15 @@ class ApiClient:
         # Redirects are followed for reads only: a write redirected elsewhere is not repeated.
         follow = method in ("GET", "HEAD")
         last_detail = ""
-        response: httpx.Response | None = None
+        unsettled: httpx.Response | None = None  # the last answer, while it asks for a retry
         for attempt in range(1, self.retry.max_attempts + 1):
             self._wait_turn()
+            unsettled = None
             try:
                 response = self._http.request(
                     method, url, content=content, headers=send_headers, follow_redirects=follow
                 )
             except (httpx.RequestError, httpx.InvalidURL) as exc:
-                response = None
                 last_detail = _failure(exc)
                 if not _retryable(exc):
                     raise ApiError(self.system, method, _strip(path), None, last_detail) from None
@@ -363,6 +363,7 @@ class ApiClient:
                 asked = retry_after_seconds(response)
                 if asked is not None and asked > self.retry.max_retry_after:
                     return response, _parsed(response.content), f"server asked to wait {asked:.0f}s"
+                unsettled = response
                 self._back_off(attempt, asked, method, path, last_detail)
                 continue
             if not response.content:
@@ -374,8 +375,8 @@ class ApiClient:
                     return response, None, None  # an error page, not JSON: the status speaks
                 last_detail = "malformed JSON body"
                 self._back_off(attempt, None, method, path, last_detail)
-        if response is not None and last_detail != "malformed JSON body":
-            return response, _parsed(response.content), f"gave up after retries: {last_detail}"
+        if unsettled is not None:
+            return unsettled, _parsed(unsettled.content), f"gave up after retries: {last_detail}"
         raise ApiError(self.system, method, _strip(path), None, f"gave up after retries: {last_detail}")
 
     def _wait_turn(self) -> None:
