@@ -5,6 +5,9 @@ with backoff and jitter, and never puts a token in a log line or an error messag
 httpx does the HTTP: pooled keep-alive connections, timeouts, HTTP/2 where the server offers
 it (ALPN), gzip, TLS, and the proxies and CA bundle the environment names (`HTTPS_PROXY`,
 `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, `SSL_CERT_DIR`; see the README).
+On loopback a request costs about 0.5 ms of client CPU this way (`benchmarks/bench_transport.py`,
+cookie handling and URL parsing included), several times a bare socket's; against the real
+APIs, which allow a few to a hundred requests a second, the client waits far longer than that.
 """
 
 from __future__ import annotations
