@@ -5,8 +5,9 @@
 The sandbox runs in its own process; one client thread reads the invitees of the same 100
 events over and over on one keep-alive connection and parses each body. Printed per client:
 the client's CPU per request, the sandbox's CPU per request and the wall time per request.
-Clients: `ingestion.http.ApiClient` (the connectors' client, on `ingestion.transport`), the
-bare `Transport`, and for comparison `http.client`, urllib3 and httpx when installed.
+Clients: `ingestion.http.ApiClient` (the connectors' client: pacing, retries and redaction on
+an `httpx.Client`), a bare `httpx.Client`, and for comparison `http.client` and urllib3 when
+installed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import httpx
 import orjson
 
 from ingestion.http import ApiClient
-from ingestion.transport import Transport
 from sandbox.config import DEFAULT_TOKENS
 
 TOKEN = DEFAULT_TOKENS["calendly"]
@@ -42,7 +42,6 @@ def clients(url: str) -> dict[str, Callable[[str], object]]:
     """Name -> a function reading one invitee page and parsing it."""
     base = f"{url}/calendly"
     api = ApiClient("scheduling", base, TOKEN)
-    transport = Transport(url)
     split = urlsplit(url)
     plain = http.client.HTTPConnection(split.hostname or "", split.port)
 
@@ -52,9 +51,6 @@ def clients(url: str) -> dict[str, Callable[[str], object]]:
 
     found: dict[str, Callable[[str], object]] = {
         "ApiClient (connectors)": lambda path: api.get(path, {"count": 100}),
-        "Transport alone": lambda path: orjson.loads(
-            transport.request("GET", f"/calendly{path}?count=100", HEADERS).body
-        ),
         "http.client": with_http_client,
     }
     if importlib.util.find_spec("urllib3") is not None:

@@ -1,11 +1,13 @@
-"""One HTTP client for every connector: paces ahead of each API's rate limit from its
-response headers, retries 429/5xx/423/477 and dropped connections with backoff and jitter,
-and never puts a token in a log line or an error message.
+"""One HTTP client for every connector and reverse-ETL target, on httpx: paces ahead of each
+API's rate limit from its response headers, retries 429/5xx/423/477 and dropped connections
+with backoff and jitter, and never puts a token in a log line or an error message.
 
-Requests go through `ingestion.transport` (keep-alive HTTP/1.1 on the socket) and orjson: an
-ingest makes hundreds of thousands of small requests (one per Calendly event for its
-invitees), and per request these cost a quarter of urllib3's CPU and a seventh of httpx's
-(`benchmarks/bench_transport.py`).
+httpx does the HTTP: pooled keep-alive connections, timeouts, HTTP/2 where the server offers
+it (ALPN), gzip, TLS, and the proxies and CA bundle the environment names (`HTTPS_PROXY`,
+`HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`, `SSL_CERT_DIR`; see the README).
+On loopback a request costs about 0.5 ms of client CPU this way (`benchmarks/bench_transport.py`,
+cookie handling and URL parsing included), several times a bare socket's; against the real
+APIs, which allow a few to a hundred requests a second, the client waits far longer than that.
 """
 
 from __future__ import annotations
@@ -14,20 +16,20 @@ import json
 import logging
 import random
 import re
+import ssl
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
+import httpx
 import orjson
-
-from ingestion.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class ClientStats:
 
 
 class ResponseLike(Protocol):
-    """What the retry and throttle readers look at (a transport `Answer`, or an httpx response)."""
+    """What the retry and throttle readers look at (an httpx response)."""
 
     @property
     def status_code(self) -> int: ...
@@ -185,8 +187,23 @@ def is_meta_throttle(response: ResponseLike) -> bool:
     return code in (4, 17, 32, 613) or 80000 <= code < 81000
 
 
+@dataclass(frozen=True)
+class Reply:
+    """The final answer to a request, after retries, whatever its status (`ApiClient.exchange`)."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive names (httpx.Headers)
+    body: Any  # the parsed JSON body; None when the answer had no body or not a JSON one
+    content: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
 class ApiClient:
-    """A paced, retrying JSON client for one API (one base URL, one credential)."""
+    """A paced, retrying JSON client for one API (one base URL, one credential), on one
+    `httpx.Client`: its connections are pooled and shared by the threads that use it."""
 
     def __init__(
         self,
@@ -203,6 +220,7 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         seed: int | None = None,
         pool_size: int = 32,
+        http2: bool = True,
     ) -> None:
         self.system = system
         self.pace = pace or Pace()
@@ -220,17 +238,22 @@ class ApiClient:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._next_at = 0.0
-        self._server_date_raw: str | None = None
-        self._server_date: datetime | None = None
+        self._server_date: str | None = None
         default_headers = {"Accept": "application/json", "User-Agent": "trueup/0.1"}
         if auth == "bearer":
             default_headers["Authorization"] = f"Bearer {token}"
         default_headers.update(headers or {})
-        self._headers = default_headers
-        split = urlsplit(base_url.rstrip("/"))
-        self._base_path = split.path
-        # Threads past `pool_size` wait for a connection; retries are ours (paced, counted).
-        self._http = Transport(f"{split.scheme}://{split.netloc}", timeout=timeout, pool_size=pool_size)
+        self._base_url = base_url.rstrip("/")
+        # Threads past `pool_size` wait for a connection (no pool timeout); retries are ours
+        # (paced, counted), so httpx makes one attempt per call. Proxies and the CA bundle
+        # come from the environment (trust_env), as httpx reads them.
+        self._http = httpx.Client(
+            headers=default_headers,
+            timeout=httpx.Timeout(timeout, connect=min(30.0, timeout), pool=None),
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            http2=http2,
+            trust_env=True,
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -240,6 +263,18 @@ class ApiClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def server_now(self) -> datetime | None:
+        """The server's clock: the `Date` header of its latest answer (whole seconds, UTC),
+        or None before any answer carried one."""
+        raw = self._server_date
+        if not raw:
+            return None
+        try:
+            moment = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)
@@ -254,50 +289,102 @@ class ApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        form: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send with pacing and retries; returns the parsed body of a 2xx answer."""
+        """Send with pacing and retries; returns the parsed body of a 2xx answer and raises
+        `ApiError` for any other."""
+        response, body, gave_up = self._send(method, path, params, json, form, headers)
+        if gave_up is not None:
+            raise ApiError(self.system, method, _strip(path), None, gave_up)
+        if not 200 <= response.status_code < 300:
+            status, reason = response.status_code, _short_reason(response)
+            raise ApiError(self.system, method, _strip(path), status, reason, body)
+        return body
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        form: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Send with pacing and retries and return the final answer whatever its status: a
+        4xx (a Stripe 400's error body, a HubSpot 207's per-record results) is the caller's to
+        read, as is a 429/5xx once the retries are spent. Raises `ApiError` only when no answer
+        came back (the connection failed on every attempt) or a 2xx body never parsed.
+
+        `form` sends `application/x-www-form-urlencoded` with nested keys as Stripe reads
+        them (`metadata[key]=v`, `items[0][price]=p`); `headers` adds per-request headers
+        (`Idempotency-Key`): a retry re-sends the same ones, so a write keyed this way is
+        applied once."""
+        response, body, _ = self._send(method, path, params, json, form, headers)
+        return Reply(response.status_code, response.headers, body, response.content)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        form: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[httpx.Response, Any, str | None]:
+        """The retry loop: (last answer, its parsed body, why it gave up on a retryable one)."""
+        if json is not None and form is not None:
+            raise ValueError("send either a JSON or a form body, not both")
         if self._auth == "query":
             params = {**dict(params or {}), "access_token": self._token}
-        target = self._base_path + path + (f"?{query_string(params)}" if params else "")
-        send_headers = {**self._headers, **(headers or {})}
-        body = None
+        url = self._base_url + path + (f"?{query_string(params)}" if params else "")
+        send_headers = dict(headers or {})
+        content: bytes | None = None
         if json is not None:
-            body = orjson.dumps(json)
+            content = orjson.dumps(json)
             send_headers["Content-Type"] = "application/json"
+        elif form is not None:
+            content = form_encode(form).encode()
+            send_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        # Redirects are followed for reads only: a write redirected elsewhere is not repeated.
+        follow = method in ("GET", "HEAD")
         last_detail = ""
+        unsettled: httpx.Response | None = None  # the last answer, while it asks for a retry
         for attempt in range(1, self.retry.max_attempts + 1):
             self._wait_turn()
+            unsettled = None
             try:
-                response = self._http.request(method, target, send_headers, body)
-            except TransportError as exc:
-                last_detail = _redact(str(exc))
+                response = self._http.request(
+                    method, url, content=content, headers=send_headers, follow_redirects=follow
+                )
+            except (httpx.RequestError, httpx.InvalidURL) as exc:
+                last_detail = _failure(exc)
+                if not _retryable(exc):
+                    raise ApiError(self.system, method, _strip(path), None, last_detail) from None
                 self._back_off(attempt, None, method, path, last_detail)
                 continue
-            self.stats.requests += 1
-            self.stats.statuses[response.status_code] += 1
-            self._observe(response.headers)
+            self._observe(response)
             if response.status_code in RETRY_STATUSES or is_meta_throttle(response):
                 last_detail = _short_reason(response)
-                self._back_off(attempt, retry_after_seconds(response), method, path, last_detail)
+                asked = retry_after_seconds(response)
+                if asked is not None and asked > self.retry.max_retry_after:
+                    return response, _parsed(response.content), f"server asked to wait {asked:.0f}s"
+                unsettled = response
+                self._back_off(attempt, asked, method, path, last_detail)
                 continue
-            if response.status_code >= 400:
-                status, reason, body = response.status_code, _short_reason(response), _json_or_none(response)
-                raise ApiError(self.system, method, _strip(path), status, reason, body)
+            if not response.content:
+                return response, None, None
             try:
-                data = response.json()
-            except ValueError:
+                return response, orjson.loads(response.content), None
+            except orjson.JSONDecodeError:
+                if response.status_code >= 300:
+                    return response, None, None  # an error page, not JSON: the status speaks
                 last_detail = "malformed JSON body"
                 self._back_off(attempt, None, method, path, last_detail)
-                continue
-            return data
+        if unsettled is not None:
+            return unsettled, _parsed(unsettled.content), f"gave up after retries: {last_detail}"
         raise ApiError(self.system, method, _strip(path), None, f"gave up after retries: {last_detail}")
-
-    def server_now(self) -> datetime | None:
-        """The server's clock: the `Date` of the latest answer (UTC, whole seconds), or None
-        before any answer carried one. Cursors and windows are taken from it, never from this
-        machine's clock."""
-        return self._server_date
 
     def _wait_turn(self) -> None:
         with self._lock:
@@ -318,9 +405,13 @@ class ApiClient:
             self.stats.throttled_seconds += wait
             time.sleep(wait)
 
-    def _observe(self, headers: Mapping[str, str]) -> None:
-        """Pace ahead of the limit: with little of the window left, space requests out."""
-        self._read_date(headers.get("date"))
+    def _observe(self, response: httpx.Response) -> None:
+        """Count the answer, note the server's clock, and pace ahead of the limit: with little
+        of the window left, space requests out."""
+        self.stats.requests += 1
+        self.stats.statuses[response.status_code] += 1
+        headers = response.headers
+        self._server_date = headers.get("date") or self._server_date
         if self._rolling_reader is not None:
             rolling = self._rolling_reader(headers)
             if rolling is not None:
@@ -335,22 +426,9 @@ class ApiClient:
             with self._lock:
                 self._next_at = max(self._next_at, time.monotonic() + spacing)
 
-    def _read_date(self, raw: str | None) -> None:
-        """Keep the answer's `Date` (parsed once per distinct value: it changes once a second)."""
-        if not raw or raw == self._server_date_raw:
-            return
-        try:
-            moment = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return
-        if moment.tzinfo is not None:
-            self._server_date_raw, self._server_date = raw, moment
-
     def _back_off(self, attempt: int, asked: float | None, method: str, path: str, detail: str) -> None:
         if attempt >= self.retry.max_attempts:
             return
-        if asked is not None and asked > self.retry.max_retry_after:
-            raise ApiError(self.system, method, _strip(path), None, f"server asked to wait {asked:.0f}s")
         delay = asked if asked is not None else self.retry.delay(attempt, self._rng)
         self.stats.retries += 1
         log.info(
@@ -366,6 +444,70 @@ class ApiClient:
             self._next_at = max(self._next_at, time.monotonic() + delay)
 
 
+def _parsed(content: bytes) -> Any:
+    try:
+        return orjson.loads(content) if content else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _retryable(exc: Exception) -> bool:
+    """Whether another attempt may succeed: dropped or refused connections, timeouts, a
+    proxy's refusal and bad gzip may pass; a certificate nobody trusts, a URL httpx cannot
+    send or a redirect loop will not."""
+    if isinstance(
+        exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.TooManyRedirects
+    ):
+        return False
+    return _certificate_error(exc) is None
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong, without a secret; a certificate failure says how to trust a CA."""
+    untrusted = _certificate_error(exc)
+    if untrusted is not None:
+        reason = untrusted.verify_message or str(untrusted)
+        return _redact(
+            f"TLS certificate not trusted ({reason}); for a private CA or an intercepting proxy "
+            "point SSL_CERT_FILE (or SSL_CERT_DIR) at its bundle"
+        )
+    return _redact(f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+def form_encode(data: Mapping[str, Any]) -> str:
+    """`application/x-www-form-urlencoded` as Stripe reads it: nested mappings become
+    `key[sub]=v`, lists `key[0]=v`, booleans `true`/`false`; None leaves the key out (send
+    "" to clear a field)."""
+    pairs: list[tuple[str, str]] = []
+
+    def add(key: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, Mapping):
+            for sub, item in value.items():
+                add(f"{key}[{sub}]", item)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                add(f"{key}[{index}]", item)
+        elif isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        else:
+            pairs.append((key, str(value)))
+
+    for key, value in data.items():
+        add(str(key), value)
+    return urlencode(pairs)
+
+
 def query_string(params: Mapping[str, Any]) -> str:
     """Encode query parameters: sequences repeat the key, booleans are `true`/`false`."""
     pairs: list[tuple[str, str]] = []
@@ -377,23 +519,30 @@ def query_string(params: Mapping[str, Any]) -> str:
     return urlencode(pairs)
 
 
-def _json_or_none(response: ResponseLike) -> Any:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None
-
-
 def _short_reason(response: ResponseLike) -> str:
     text = response.text[:300] if response.content else ""
     return f"HTTP {response.status_code} {_redact(text)}".strip()
 
 
 _SECRETISH = re.compile(r"(sk_(?:test|live)_|Bearer\s+|access_token=)[A-Za-z0-9_\-\.]+")
+_USERINFO = re.compile(r"(://)[^/@\s]+@")  # a proxy URL's user:password
 
 
 def _redact(text: str) -> str:
-    return _SECRETISH.sub(lambda m: m.group(1) + "****", text)
+    return _USERINFO.sub(r"\1****@", _SECRETISH.sub(lambda m: m.group(1) + "****", text))
+
+
+class _RedactingFilter(logging.Filter):
+    """httpx logs every request's URL at INFO, and a query-string token with it (Meta's
+    `access_token`): the line is redacted before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = _redact(record.getMessage()), None
+        return True
+
+
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_RedactingFilter())
 
 
 def _strip(path: str) -> str:

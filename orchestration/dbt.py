@@ -1,4 +1,6 @@
-"""dbt without import cost: read the manifest built at install time, run dbt as a subprocess."""
+"""dbt outside Dagster: the project and its manifest (built at install time by `trueup prepare`),
+a light reader of that manifest, and `run_dbt`, one dbt command as a subprocess (the CLI, tests
+and benchmarks use it; the Dagster assets run dbt through dagster-dbt, `orchestration.transform`)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestion.lifetime import killed_with_parent
 from ingestion.warehouse import Paths, paths
+
+if TYPE_CHECKING:  # dagster-dbt imports dbt-core (seconds): only where the assets are built
+    from dagster_dbt import DbtProject
 
 log = logging.getLogger(__name__)
 
@@ -141,17 +146,39 @@ def run_dbt(
     results_file = target / "run_results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if code != 0:
-        failed = [
-            f"{r['unique_id']} ({r['status']}): {(r.get('message') or '').strip()[:200]}"
-            for r in results.get("results", [])
-            if r.get("status") in ("error", "fail", "runtime error")
-        ]
+        failed = failed_nodes(results)
         detail = "\n".join(failed) if failed else "\n".join(tail[-15:])
         raise DbtError(f"dbt {' '.join(args)} failed:\n{detail}", results)
     return results
 
 
+def failed_nodes(results: dict[str, Any]) -> list[str]:
+    """One line per node that errored or failed in a run_results.json, with dbt's message."""
+    return [
+        f"{r['unique_id']} ({r['status']}): {(r.get('message') or '').strip()[:200]}"
+        for r in results.get("results", [])
+        if r.get("status") in ("error", "fail", "runtime error")
+    ]
+
+
+def dbt_project() -> DbtProject:
+    """The dagster-dbt `DbtProject`: its manifest is dbt_project/target/manifest.json."""
+    from dagster_dbt import DbtProject
+
+    return DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR, target_path=MANIFEST.parent.name)
+
+
 def prepare(where: Paths | None = None) -> Path:
-    """Build dbt_project/target/manifest.json (install time), so nothing parses at import."""
-    run_dbt(["parse"], where=where, target_path=MANIFEST.parent)
-    return MANIFEST
+    """Prepare the `DbtProject` (install time): dagster-dbt's preparer installs dbt packages if
+    any and writes the manifest with `dbt parse`, so nothing parses dbt when Dagster loads."""
+    from orchestration.sandbox_runtime import patched_env
+
+    where = where or paths()
+    project = dbt_project()
+    # the preparer runs `dbt` from PATH: this interpreter's own comes first
+    search = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
+    with patched_env({"PATH": search, "TRUEUP_WAREHOUSE": str(where.warehouse)}):
+        project.preparer.prepare(project)
+    if not project.manifest_path.exists():
+        raise DbtError(f"dbt parse wrote no manifest at {project.manifest_path}")
+    return project.manifest_path

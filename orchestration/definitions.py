@@ -1,7 +1,8 @@
 """The one Dagster code location: `defs`, merged from one module per area.
 
-Loading it stays cheap: no dlt, dbt, Great Expectations or pandas import, no dbt parse
-(the assets come from the manifest built at install time).
+Loading it imports neither dlt, Great Expectations nor pandas and never parses dbt (the dbt
+assets come from the manifest built at install time); dagster-dbt, and through it dbt-core's
+Python package, is the one heavy import it makes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ def ingestion_defs() -> dg.Definitions:
 
 
 def transform_defs() -> dg.Definitions:
-    return dg.Definitions(assets=transform.build_dbt_assets())
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.dbt import dbt_executable, dbt_project
+
+    project = dbt_project()
+    return dg.Definitions(
+        assets=transform.build_dbt_assets(project),
+        resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())},
+    )
 
 
 def reverse_etl_defs() -> dg.Definitions:

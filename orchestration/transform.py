@@ -1,159 +1,216 @@
-"""Dagster assets for the dbt project, built from the manifest (no dbt import, no parse
-at load): one asset per model and seed, one asset check per dbt test."""
+"""The dbt project as Dagster assets through dagster-dbt: one `@dbt_assets` step per layer
+(seeds, staging, intermediate, marts, reconciliation, reverse_etl), built from the `DbtProject`
+whose manifest `trueup prepare` wrote at install time (nothing parses dbt here).
 
-import re
-from collections.abc import Iterator
+Models and seeds are keyed `[<schema>, <name>]` and dbt sources `[<source>, <table>]`, the keys
+the ingest assets carry, so lineage runs from the API tables to the report. Every dbt test is an
+asset check, blocking at severity error, shown on the model it reads in the latest layer: that
+layer's step runs it, so a failed check stops the layers after it and never runs before the
+tables it reads are built.
+"""
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
-from orchestration.dbt import DbtError, Manifest, Node, load_manifest, run_dbt
-
-
-def check_name(test: Node) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", test.name)[:120]
-
-
-def _deps(node: Node, manifest: Manifest) -> list[dg.AssetKey]:
-    keys = []
-    for uid in node.depends_on:
-        if uid in manifest.sources:
-            keys.append(dg.AssetKey(manifest.sources[uid]))
-        elif uid in manifest.nodes and manifest.nodes[uid].resource_type != "test":
-            keys.append(dg.AssetKey(manifest.nodes[uid].key))
-    return keys
-
+from orchestration.dbt import MANIFEST, DbtError, dbt_project, failed_nodes
 
 LAYERS = ("seeds", "staging", "intermediate", "marts", "reconciliation", "reverse_etl")
+MODEL_TYPES = ("model", "seed", "snapshot")
 
 
-def build_dbt_assets(manifest: Manifest | None = None) -> list[dg.AssetsDefinition]:
-    """One multi-asset per layer (seeds, staging, ... reverse_etl), so a blocking check on
-    one layer stops the layers downstream of it."""
-    manifest = manifest or load_manifest()
-    models = {n.unique_id: n for n in manifest.models()}
-    layers: dict[str, list[Node]] = {}
-    for node in models.values():
-        layers.setdefault(layer_of(node), []).append(node)
-    checks: dict[str, list[tuple[Node, Node]]] = {}
-    for test in manifest.tests():
-        target = check_target(test, models)
-        if target is not None:
-            checks.setdefault(layer_of(target), []).append((test, target))
-    return [
-        _layer_asset(layer, nodes, checks.get(layer, []), manifest)
-        for layer, nodes in sorted(layers.items(), key=lambda item: _layer_order(item[0]))
-    ]
+class TrueupTranslator(DagsterDbtTranslator):
+    """Keys `[schema, name]` for models and seeds, `[source, table]` for sources; the layer
+    (the model's schema) is its group."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return layer_of(dbt_resource_props)
 
 
-def in_dependency_order(nodes: list[Node]) -> list[Node]:
-    """Nodes sorted so each comes after the nodes it depends on (Dagster requires results
-    in that order), ties broken by name so the order is the same in every process."""
-    pending = {n.unique_id: n for n in nodes}
-    ordered: list[Node] = []
-    while pending:
-        ready = sorted(
-            (n for n in pending.values() if not any(d in pending for d in n.depends_on)),
-            key=lambda n: n.unique_id,
-        )
-        if not ready:  # a cycle cannot come out of dbt; keep going rather than loop forever
-            ready = sorted(pending.values(), key=lambda n: n.unique_id)
-        for node in ready:
-            ordered.append(pending.pop(node.unique_id))
-    return ordered
-
-
-def layer_of(node: Node) -> str:
-    return node.schema if node.schema in LAYERS else "transform"
-
-
-def check_target(test: Node, models: dict[str, Node]) -> Node | None:
-    """The model a dbt test is shown on: in the latest layer among the models it reads
-    (that layer's step is the one that runs it), its own model when that is there."""
-    parents = sorted((models[uid] for uid in test.depends_on if uid in models), key=lambda n: n.unique_id)
-    if not parents:
-        return None  # tests on sources only: observations, not checks
-    latest = max(_layer_order(layer_of(p)) for p in parents)
-    in_latest = [p for p in parents if _layer_order(layer_of(p)) == latest]
-    attached = models.get(str(test.attached_to))
-    return attached if attached in in_latest else in_latest[0]
+def layer_of(node: Mapping[str, Any]) -> str:
+    schema = str(node.get("schema") or "")
+    return schema if schema in LAYERS else "transform"
 
 
 def _layer_order(layer: str) -> int:
     return LAYERS.index(layer) if layer in LAYERS else len(LAYERS)
 
 
-def _layer_asset(
-    layer: str, nodes: list[Node], tests: list[tuple[Node, Node]], manifest: Manifest
-) -> dg.AssetsDefinition:
-    specs = [
-        dg.AssetSpec(
-            node.key,
-            deps=_deps(node, manifest),
-            description=node.description or None,
-            group_name=layer,
-            kinds={"dbt", "duckdb"},
-            skippable=True,
-        )
-        for node in nodes
-    ]
-    check_specs = [
-        dg.AssetCheckSpec(
-            check_name(t),
-            asset=dg.AssetKey(target.key),
-            blocking=t.severity == "error",
-            description=f"dbt test {t.name}",
-        )
-        for t, target in tests
-    ]
-    by_key = {tuple(n.key): n for n in nodes}
+def check_target(test: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The unique id of the model a dbt test is shown on: in the latest layer among the models it
+    reads (that layer's step runs it), its own model when that is there; None for a test that
+    reads only sources."""
+    parents = sorted(
+        (
+            nodes[uid]
+            for uid in test["depends_on"]["nodes"]
+            if nodes.get(uid, {}).get("resource_type") in MODEL_TYPES
+        ),
+        key=lambda n: n["unique_id"],
+    )
+    if not parents:
+        return None
+    latest = max(_layer_order(layer_of(p)) for p in parents)
+    in_latest = [p["unique_id"] for p in parents if _layer_order(layer_of(p)) == latest]
+    attached = test.get("attached_node")
+    return attached if attached in in_latest else in_latest[0]
 
-    @dg.multi_asset(name=f"dbt_{layer}", specs=specs, check_specs=check_specs, can_subset=True)
-    def dbt_layer(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        selected = in_dependency_order([by_key[tuple(k.path)] for k in context.selected_asset_keys])
-        try:
-            # buildable: a test runs in the step of the last layer it reads, never before it exists
-            # and the tests shown on this layer are named, so each runs exactly here
-            names = [n.name for n in selected] + [t.name for t, target in tests if target in selected]
-            select = ["--select", *names, "--indirect-selection", "buildable"]
-            results = run_dbt(["build", *select], on_line=context.log.debug)
-            failure: DbtError | None = None
-        except DbtError as exc:
-            results, failure = exc.results, exc
-        yield from _report(results, selected, tests, context)
-        if failure is not None:
-            raise failure
+
+def with_check_targets(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Name each test's model where dagster-dbt reads it (`meta.dagster.ref`), in place: without
+    it, a singular test reading several models is no check at all, and a generic one reading two
+    layers would sit on the earlier one."""
+    nodes = manifest["nodes"]
+    for node in nodes.values():
+        if node["resource_type"] != "test":
+            continue
+        target = check_target(node, nodes)
+        if target is not None:
+            meta = node.setdefault("config", {}).setdefault("meta", {})
+            meta.setdefault("dagster", {})["ref"] = {"name": nodes[target]["name"]}
+    return manifest
+
+
+def layer_select(layer: str, manifest: Mapping[str, Any]) -> str:
+    """dbt selection of one layer's step: its models, plus the tests shown on it that dbt's
+    `buildable` selection would leave out (they read a model no model of the layer depends on)."""
+    nodes = manifest["nodes"]
+    members = {uid for uid, n in nodes.items() if n["resource_type"] in MODEL_TYPES and layer_of(n) == layer}
+    built = set(members) | _ancestors(members, manifest["parent_map"])
+    extra = sorted(
+        n["name"]
+        for uid, n in nodes.items()
+        if n["resource_type"] == "test"
+        and check_target(n, nodes) in members
+        and not set(n["depends_on"]["nodes"]) <= built
+    )
+    return " ".join([f"config.schema:{layer}", *extra])
+
+
+def _ancestors(members: Iterable[str], parent_map: Mapping[str, list[str]]) -> set[str]:
+    found: set[str] = set()
+    stack = list(members)
+    while stack:
+        for parent in parent_map.get(stack.pop(), []):
+            if parent not in found:
+                found.add(parent)
+                stack.append(parent)
+    return found
+
+
+@cache
+def _manifest() -> dict[str, Any]:
+    if not MANIFEST.exists():
+        raise DbtError(f"{MANIFEST} is missing: run `make install` (or `trueup prepare`) to build it")
+    return with_check_targets(json.loads(MANIFEST.read_text()))
+
+
+def build_dbt_assets(project: DbtProject | None = None) -> list[dg.AssetsDefinition]:
+    """One `@dbt_assets` step per layer, in layer order."""
+    project = project or dbt_project()
+    manifest = _manifest()
+    translator = TrueupTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+    present = {layer_of(n) for n in manifest["nodes"].values() if n["resource_type"] in MODEL_TYPES}
+    return [
+        _layer_assets(layer, manifest, project, translator) for layer in sorted(present, key=_layer_order)
+    ]
+
+
+def _layer_assets(
+    layer: str, manifest: dict[str, Any], project: DbtProject, translator: DagsterDbtTranslator
+) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        select=layer_select(layer, manifest),
+        name=f"dbt_{layer}",
+        dagster_dbt_translator=translator,
+    )
+    def dbt_layer(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        yield from build_layer(context, dbt, manifest)
 
     return dbt_layer
 
 
-def _report(
-    results: dict[str, Any],
-    selected: list[Node],
-    tests: list[tuple[Node, Node]],
-    context: dg.AssetExecutionContext,
+def build_layer(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, manifest: Mapping[str, Any]
 ) -> Iterator[Any]:
-    by_id = {r["unique_id"]: r for r in results.get("results", [])}
-    for node in selected:
-        result = by_id.get(node.unique_id)
-        if result and result.get("status") == "success":
-            yield dg.MaterializeResult(
-                asset_key=node.key,
-                metadata={
-                    "seconds": round(float(result.get("execution_time") or 0), 2),
-                    "rows_affected": (result.get("adapter_response") or {}).get("rows_affected"),
-                },
-            )
-    wanted = context.selected_asset_check_keys
-    for test, target in tests:
-        key = dg.AssetCheckKey(dg.AssetKey(target.key), check_name(test))
-        result = by_id.get(test.unique_id)
-        if key not in wanted or result is None:
+    """`dbt build` of the selected models and their tests; each materialization carries its row
+    count. dbt holds the warehouse file while it runs, so the counts are read after it ends."""
+    from ingestion.warehouse import paths
+    from orchestration.sandbox_runtime import patched_env
+
+    where = paths()
+    target = where.home / "dbt" / "target"
+    # buildable: a test runs once every model it reads is built, in the step of the last of them
+    env = {"TRUEUP_WAREHOUSE": str(where.warehouse), "DBT_INDIRECT_SELECTION": "buildable"}
+    with patched_env(env):
+        invocation = dbt.cli(["build"], context=context, target_path=target, raise_on_error=False)
+    events = list(invocation.stream())
+    try:
+        counts = row_counts(where.warehouse, _relations(events, manifest))
+    except Exception as exc:  # the counts are metadata: without them the results still report
+        context.log.warning(f"could not count the rows of the built models: {exc}")
+        counts = {}
+    for event in events:
+        if isinstance(event, dg.Output) and event.output_name in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[event.output_name]})
+        yield event
+    _raise_on_failure(invocation)
+
+
+def _relations(events: Iterable[Any], manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Output name -> (schema, relation) of each model or seed the run built."""
+    nodes = manifest["nodes"]
+    found: dict[str, tuple[str, str]] = {}
+    for event in events:
+        if not isinstance(event, dg.Output):
             continue
-        yield dg.AssetCheckResult(
-            asset_key=key.asset_key,
-            check_name=key.name,
-            passed=result.get("status") == "pass",
-            severity=dg.AssetCheckSeverity.ERROR if test.severity == "error" else dg.AssetCheckSeverity.WARN,
-            metadata={"failures": int(result.get("failures") or 0), "status": result.get("status")},
+        node = nodes.get(
+            str(getattr(event.metadata.get("unique_id"), "value", event.metadata.get("unique_id")))
         )
+        if node and node.get("config", {}).get("materialized") != "ephemeral":
+            found[event.output_name] = (node["schema"], node.get("alias") or node["name"])
+    return found
+
+
+def row_counts(warehouse: Path, relations: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    """Rows per built relation, counted in one read-only connection (empty if none was built)."""
+    if not relations:
+        return {}
+    import duckdb
+
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for output, (schema, name) in relations.items():
+            row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+            counts[output] = int(row[0]) if row else 0
+    return counts
+
+
+def _raise_on_failure(invocation: DbtCliInvocation) -> None:
+    """Fail the step naming each failed node (after every result was reported)."""
+    if invocation.is_successful():
+        return
+    results_file = invocation.target_path / "run_results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    failed = failed_nodes(results)
+    detail = "\n".join(failed) if failed else str(invocation.get_error() or "see the step's dbt log")
+    raise DbtError(f"dbt build failed:\n{detail}", results)

@@ -21,6 +21,7 @@ import json
 import logging
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -70,8 +71,10 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         webhooks: WebhookConfig | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.world = world
+        self.tls = tls  # a server-side context: serve HTTPS (the handshake runs in each connection's thread)
         self.config = config or SandboxConfig()
         self.faults = Faults(faults)
         self.apps = build_apps(world, self.config, self.faults)
@@ -88,7 +91,7 @@ class Sandbox:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     @property
     def base_urls(self) -> dict[str, str]:
@@ -241,7 +244,19 @@ def _handler_for(sandbox: Sandbox) -> type[socketserver.StreamRequestHandler]:
         # Answers go out in one write, but a client's request may still be split in two.
         disable_nagle_algorithm = True
 
+        def setup(self) -> None:
+            if sandbox.tls is not None:  # HTTPS: the handshake is the first thing `handle` does
+                self.request = sandbox.tls.wrap_socket(
+                    self.request, server_side=True, do_handshake_on_connect=False
+                )
+            super().setup()
+
         def handle(self) -> None:
+            if isinstance(self.connection, ssl.SSLSocket):
+                try:
+                    self.connection.do_handshake()
+                except (ssl.SSLError, OSError):
+                    return  # a client that does not trust the certificate hangs up here
             while True:
                 try:
                     request_line = self.rfile.readline(MAX_LINE + 1)
@@ -253,7 +268,7 @@ def _handler_for(sandbox: Sandbox) -> type[socketserver.StreamRequestHandler]:
                 except BadRequest as exc:
                     self._write(400, {"Content-Type": "text/plain"}, str(exc).encode(), close=True)
                     return
-                except (ConnectionError, TimeoutError):
+                except (ConnectionError, TimeoutError, ssl.SSLError):
                     return
                 if not keep_alive:
                     return

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -17,6 +19,7 @@ from ingestion.http import (
     Pace,
     RetryPolicy,
     calendly_window,
+    form_encode,
     hubspot_rolling,
     hubspot_window,
     is_meta_throttle,
@@ -232,3 +235,64 @@ def test_retry_after_from_google_and_meta_bodies():
     meta = httpx.Response(400, json={"error": {"code": 17, "error_subcode": 2446079}})
     assert is_meta_throttle(meta)
     assert not is_meta_throttle(httpx.Response(400, json={"error": {"code": 100}}))
+
+
+def test_exchange_hands_back_the_final_answer_once_retries_are_spent(serve):
+    url, script = serve([(503, {"Content-Type": "application/json"}, b'{"message": "busy"}')])
+    with ApiClient("crm", url, TOKEN, retry=FAST) as client:
+        reply = client.exchange("GET", "/x")
+        assert (reply.status, reply.body, reply.ok) == (503, {"message": "busy"}, False)
+        assert len(script.seen) == FAST.max_attempts
+        with pytest.raises(ApiError, match="gave up after retries"):
+            client.request("GET", "/x")
+
+
+def test_exchange_returns_a_client_error_at_once_with_its_body(serve):
+    body = b'{"error": {"code": "parameter_invalid", "param": "email"}}'
+    url, script = serve([(400, {"Content-Type": "application/json"}, body)])
+    with ApiClient("billing", url, TOKEN, retry=FAST) as client:
+        reply = client.exchange("GET", "/v1/customers/cus_1")
+    assert reply.status == 400 and reply.body["error"]["param"] == "email"
+    assert reply.headers["content-type"] == "application/json"
+    assert len(script.seen) == 1
+
+
+def test_form_bodies_nest_keys_as_stripe_reads_them():
+    encoded = form_encode(
+        {
+            "metadata": {"crm_id": "c 1", "old": ""},
+            "items": [{"price": "p_1", "quantity": 2}],
+            "expand": ["customer"],
+            "livemode": False,
+            "skipped": None,
+        }
+    )
+    assert encoded.split("&") == [
+        "metadata%5Bcrm_id%5D=c+1",
+        "metadata%5Bold%5D=",
+        "items%5B0%5D%5Bprice%5D=p_1",
+        "items%5B0%5D%5Bquantity%5D=2",
+        "expand%5B0%5D=customer",
+        "livemode=false",
+    ]
+
+
+def test_server_now_is_the_date_of_the_latest_answer(serve):
+    url, _ = serve([OK])
+    with ApiClient("crm", url, TOKEN, retry=FAST) as client:
+        assert client.server_now() is None
+        before = datetime.now(UTC).replace(microsecond=0)
+        client.get("/x")
+        after = datetime.now(UTC)
+        now = client.server_now()
+    assert now is not None and now.tzinfo is not None
+    assert before <= now <= after
+
+
+def test_no_log_line_carries_a_query_token(serve, caplog):
+    url, _ = serve([OK])
+    caplog.set_level(logging.DEBUG)
+    with ApiClient("ads", url, TOKEN, auth="query", retry=FAST) as client:
+        client.get("/v21.0/act_1/insights", params={"level": "campaign"})
+    assert any("HTTP Request" in r.getMessage() for r in caplog.records)  # httpx did log the URL
+    assert TOKEN not in caplog.text

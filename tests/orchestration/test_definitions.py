@@ -188,10 +188,12 @@ def test_a_bad_time_zone_fails_loading_with_a_clear_message():
     assert "Mars/Olympus" in out.stderr and "IANA" in out.stderr
 
 
-def test_loading_the_code_location_imports_no_heavy_library():
+def test_loading_the_code_location_imports_no_heavy_library_but_dagster_dbt():
+    # dagster-dbt, and dbt-core's Python package through it, are the one heavy import: `@dbt_assets`
+    # is built when the code location loads (from the prepared manifest; nothing is parsed)
     code = (
         "import sys, json; from orchestration.definitions import defs; defs.resolve_asset_graph(); "
-        "print(json.dumps([m for m in ('dlt', 'dbt', 'great_expectations', 'pandas', 'dagster_dbt') "
+        "print(json.dumps([m for m in ('dlt', 'great_expectations', 'pandas', 'dbt.parser.manifest') "
         "if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -202,20 +204,41 @@ def test_the_layers_follow_the_manifest():
     assert {a.node_def.name for a in transform.build_dbt_assets()} == {f"dbt_{layer}" for layer in LAYERS}
 
 
-def test_dbt_results_are_yielded_in_dependency_order():
-    from orchestration.dbt import Node
-    from orchestration.transform import in_dependency_order
+def manifest() -> dict:
+    """The manifest as `trueup prepare` wrote it, read without the code under test."""
+    from orchestration.dbt import MANIFEST
 
-    def node(name: str, *deps: str) -> Node:
-        return Node(
-            f"model.trueup.{name}", "model", name, "intermediate", tuple(f"model.trueup.{d}" for d in deps)
+    return json.loads(MANIFEST.read_text())
+
+
+def test_every_model_and_seed_is_an_asset_keyed_schema_and_name_in_its_layer():
+    nodes = [n for n in manifest()["nodes"].values() if n["resource_type"] in ("model", "seed")]
+    found = groups()
+    assert nodes
+    for node in nodes:
+        assert (node["schema"], node["name"]) in found[node["schema"]], node["unique_id"]
+    dbt_keys = set().union(*(found[layer] for layer in LAYERS))
+    assert dbt_keys == {(n["schema"], n["name"]) for n in nodes}
+
+
+def test_every_dbt_test_is_a_check_on_its_model_in_the_latest_layer_it_reads_blocking_at_error():
+    raw = manifest()
+    nodes = raw["nodes"]
+    graph = defs.resolve_asset_graph()
+    expected = {}
+    for test in (n for n in nodes.values() if n["resource_type"] == "test"):
+        parents = sorted(
+            (nodes[u] for u in test["depends_on"]["nodes"] if u in nodes), key=lambda n: n["unique_id"]
         )
-
-    nodes = [
-        node("review", "links"),
-        node("links", "candidates"),
-        node("candidates", "records"),
-        node("records"),
-    ]
-    for shuffled in (nodes, nodes[::-1], nodes[1:] + nodes[:1]):
-        assert [n.name for n in in_dependency_order(shuffled)] == ["records", "candidates", "links", "review"]
+        latest = max(LAYERS.index(p["schema"]) for p in parents)
+        in_latest = [p for p in parents if LAYERS.index(p["schema"]) == latest]
+        attached = next((p for p in in_latest if p["unique_id"] == test.get("attached_node")), in_latest[0])
+        key = dg.AssetCheckKey(dg.AssetKey([attached["schema"], attached["name"]]), test["name"])
+        expected[key] = test["config"]["severity"].lower() == "error"
+    assert expected
+    dbt_checks = {
+        k for k in graph.asset_check_keys if graph.get_check_spec(k).metadata.get("dagster_dbt/unique_id")
+    }
+    assert dbt_checks == set(expected)
+    for key, blocking in expected.items():
+        assert graph.get_check_spec(key).blocking == blocking, key
