@@ -115,11 +115,18 @@ def test_an_integrity_failure_stops_the_assets_downstream(defs: dg.Definitions, 
             "from raw_ads.google_campaign_metrics order by _dlt_id limit 1"
         )
     result = run_job(defs)
-    assert not result.success
+    failed = evaluations(result)["uniqueness"]
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert failed.metadata["observed"].value == 1
+    assert CAMPAIGN_DAYS in materialized(result)
     assert AD_SPEND not in materialized(result)
-    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    test = "unique_int_ads__campaign_days_campaign_day_key"
-    assert failures and test in str(failures[0].event_specific_data)
+    assert not result.success
+    with duckdb.connect(str(home.file), read_only=True) as con:
+        stored = con.execute(
+            "select check_name, status, severity from checks.check_results where not passed and run_id = ?",
+            [result.run_id],
+        ).fetchall()
+    assert stored == [("uniqueness", "failed", "error")]
 
 
 @pytest.mark.slow
