@@ -14,6 +14,7 @@ from orchestration import ingest, transform
 from orchestration.alerts import alerts_defs
 from orchestration.checks import checks_defs
 from orchestration.jobs import NIGHTLY, REFRESH, SYNC, jobs_defs
+from orchestration.path_checks import path_health_defs
 from orchestration.publish import build_publish_asset
 from orchestration.report import build_report_asset
 from orchestration.resources import ops_settings, resources
@@ -59,12 +60,14 @@ def build_defs() -> dg.Definitions:
     areas = [*assets, checks_defs(known), reverse_etl_defs()]
     built = [key for area in areas for key in asset_keys(area)]
     freshness = freshness_checks(settings)
+    path_health, path_checks = path_health_defs(settings)
     return dg.Definitions.merge(
         *areas,
         ops_defs(built),
         schedules_defs(settings, freshness),
+        path_health,
         alerts_defs(),
-        jobs_defs(excluded_checks=freshness),
+        jobs_defs(excluded_checks=[*freshness, path_checks]),
         dg.Definitions(resources=resources()),
     )
 

@@ -5,12 +5,14 @@ from the API tables through the models without glue.
 """
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
 
 from ingestion.tables import QUARANTINE_TABLE, SYSTEMS, TABLES, dataset_name
+from orchestration.health import record_ingest
 
 if TYPE_CHECKING:  # the pipeline module imports dlt: not at code-location load
     from ingestion.pipeline import SystemResult
@@ -74,12 +76,18 @@ def build_ingest_asset() -> dg.AssetsDefinition:
             raise dg.Failure(f"full_refresh names unknown systems: {', '.join(sorted(unknown))}")
         selected = {key for key in context.selected_asset_keys}
         systems = [s for s in SYSTEMS if selected & set(table_keys(s))]
+        started = datetime.now(UTC)
         try:
             results = run_systems(systems, full_refresh=config.full_refresh, report=context.log.info)
         except IngestError as failed:
+            record_ingest(systems, started, failed.results, failed.failures)
             for result in failed.results:
                 yield from _materializations(result)
             raise dg.Failure(str(failed)) from failed
+        except Exception as exc:  # every system of the step failed with it: the paths' health says so
+            record_ingest(systems, started, [], {s: f"{type(exc).__name__}: {exc}" for s in systems})
+            raise
+        record_ingest(systems, started, results, {})
         for result in results:
             yield from _materializations(result)
 

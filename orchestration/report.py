@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ingestion.tables import SYSTEMS, dataset_name
+from ingestion.tables import SYSTEMS
 from ingestion.warehouse import paths
+from orchestration import health
 from orchestration.publish import GROUP, PUBLICATION_SCHEMA, PUBLISH_KEY, CheckOutcome
 from orchestration.resources import ops_settings
 
@@ -130,8 +131,19 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
     database = database or paths().published
     settings = ops_settings()
     report = Report(generated_at=now or datetime.now(UTC), timezone=settings.timezone)
+    # runs from the CLI (`trueup ingest`) count too: the ops store has every ingest
+    logged = health.last_successful_ingests()
     if not database.exists():
-        report.freshness = [FreshnessRow(s, None, settings.freshness_hours[s], None) for s in SYSTEMS]
+        report.freshness = [
+            FreshnessRow(
+                s,
+                None,
+                settings.freshness_hours[s],
+                (report.generated_at - _aware(logged[s])).total_seconds() / 3600 if s in logged else None,
+                logged.get(s),
+            )
+            for s in SYSTEMS
+        ]
         return report
     with duckdb.connect(str(database), read_only=True) as con:
         tables = {f"{s}.{t}" for s, t in con.execute(_TABLES_SQL).fetchall()}
@@ -140,7 +152,7 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
         report.quarantine = _quarantine(con, tables)
         report.checks = _checks(con, tables)
         report.identity = _identity(con, tables)
-        report.freshness = _freshness(con, tables, report.generated_at, settings.freshness_hours)
+        report.freshness = _freshness(con, tables, report.generated_at, settings.freshness_hours, logged)
         report.funnel = _funnel(con, tables)
     return report
 
@@ -219,18 +231,35 @@ def _trend(daily: list[tuple[Any, ...]], runs: list[datetime]) -> list[TrendPoin
 
 
 def _quarantine(con: Any, tables: set[str]) -> list[QuarantineRow] | None:
-    present = [s for s in SYSTEMS if f"{dataset_name(s)}._quarantine" in tables]
-    if not any(f"{dataset_name(s)}._dlt_loads" in tables for s in SYSTEMS):
+    """Quarantined records per system, table and reason (stamped by publish: raw stays behind)."""
+    if f"{PUBLICATION_SCHEMA}.quarantine" not in tables:
         return None
-    rows = []
-    for system in present:
-        for resource, reason, records in _rows(
+    if not any(f.last_loaded_at for f in _loads(con, tables).values()) and not _rows(
+        con, f"select 1 from {PUBLICATION_SCHEMA}.quarantine limit 1"
+    ):
+        return None  # no source loaded yet
+    return [
+        QuarantineRow(str(system), str(resource), str(reason), int(records))
+        for system, resource, reason, records in _rows(
             con,
-            f"select resource, reason, count(*) from {dataset_name(system)}._quarantine "
-            "group by all order by 3 desc, 1, 2",
-        ):
-            rows.append(QuarantineRow(system, str(resource), str(reason), int(records)))
-    return rows
+            f"select system, resource, reason, records from {PUBLICATION_SCHEMA}.quarantine "
+            "order by 4 desc, 1, 2, 3",
+        )
+    ]
+
+
+@dataclass
+class _Load:
+    last_loaded_at: datetime | None
+
+
+def _loads(con: Any, tables: set[str]) -> dict[str, _Load]:
+    if f"{PUBLICATION_SCHEMA}.loads" not in tables:
+        return {}
+    return {
+        str(system): _Load(moment)
+        for system, moment in _rows(con, f"select system, last_loaded_at from {PUBLICATION_SCHEMA}.loads")
+    }
 
 
 def _checks(con: Any, tables: set[str]) -> list[CheckOutcome] | None:
@@ -274,18 +303,27 @@ def _identity(con: Any, tables: set[str]) -> Identity | None:
     )
 
 
-def _freshness(con: Any, tables: set[str], now: datetime, limits: dict[str, float]) -> list[FreshnessRow]:
+def _freshness(
+    con: Any, tables: set[str], now: datetime, limits: dict[str, float], logged: dict[str, datetime]
+) -> list[FreshnessRow]:
     ingested = _ingested(con, tables)
+    loads = _loads(con, tables)
     rows = []
     for system in SYSTEMS:
-        loads = f"{dataset_name(system)}._dlt_loads"
-        loaded = None
-        if loads in tables:
-            loaded = _rows(con, f"select max(inserted_at) from {loads} where status = 0")[0][0]
-        last = ingested.get(system) or loaded
+        loaded = loads[system].last_loaded_at if system in loads else None
+        last = _latest(ingested.get(system), logged.get(system)) or loaded
         age = (now - _aware(last)).total_seconds() / 3600 if last is not None else None
-        rows.append(FreshnessRow(system, loaded, limits[system], age, ingested.get(system)))
+        rows.append(
+            FreshnessRow(
+                system, loaded, limits[system], age, _latest(ingested.get(system), logged.get(system))
+            )
+        )
     return rows
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [_aware(m) for m in moments if m is not None]
+    return max(known) if known else None
 
 
 def _ingested(con: Any, tables: set[str]) -> dict[str, datetime]:
@@ -641,7 +679,7 @@ def to_text(report: Report) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-def _text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in header]] + [[_plain(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(header))]
@@ -680,7 +718,7 @@ def _text_findings(report: Report) -> str:
     if report.rules is None:
         return f"{title}\n{NOT_BUILT}"
     rows = [_rule_cells(r) for r in report.rules]
-    table = _text_table(("rule", "severity", "new", "open", "resolved", "vs previous", "trend"), rows)
+    table = text_table(("rule", "severity", "new", "open", "resolved", "vs previous", "trend"), rows)
     trend = ""
     if report.trend:
         label = _run_label(report)
@@ -697,7 +735,7 @@ def _text_quarantine(report: Report) -> str:
     if not report.quarantine:
         return f"{title}\nnone"
     rows = [(q.system, q.resource, q.reason[:80], q.records) for q in report.quarantine[:25]]
-    return f"{title}\n" + _text_table(("system", "table", "reason", "records"), rows)
+    return f"{title}\n" + text_table(("system", "table", "reason", "records"), rows)
 
 
 def _text_checks(report: Report) -> str:
@@ -707,10 +745,10 @@ def _text_checks(report: Report) -> str:
     summary = _check_summary(report.checks)
     lines = [f"{summary['passed']:,} passed, {summary['failed']:,} failed ({summary['warned']:,} warnings)"]
     if report.checks:
-        lines.append(_text_table(("layer", "checks", "passed", "failed"), _checks_by_layer(report.checks)))
+        lines.append(text_table(("layer", "checks", "passed", "failed"), _checks_by_layer(report.checks)))
     failed = [(c.asset, c.check, c.severity) for c in report.checks if not c.passed][:30]
     if failed:
-        lines.append("failed:\n" + _text_table(("asset", "check", "severity"), failed))
+        lines.append("failed:\n" + text_table(("asset", "check", "severity"), failed))
     return title + "\n" + "\n\n".join(lines)
 
 
@@ -721,14 +759,14 @@ def _text_identity(report: Report) -> str:
         return f"{title}\n{NOT_BUILT}"
     review = NOT_BUILT if identity.review_links is None else f"{identity.review_links:,}"
     rows = [_identity_cells(r) for r in identity.rows]
-    table = _text_table(("system", "records", "matched", "share", "needs review"), rows)
+    table = text_table(("system", "records", "matched", "share", "needs review"), rows)
     return f"{title}\n{identity.customers:,} customers; links waiting for review: {review}\n{table}"
 
 
 def _text_freshness(report: Report) -> str:
     header = ("source", "last ingest", "age", "last new records", "limit", "status")
     rows = [_freshness_cells(report, f) for f in report.freshness]
-    return _underline("Freshness") + "\n" + _text_table(header, rows)
+    return _underline("Freshness") + "\n" + text_table(header, rows)
 
 
 def _text_funnel(report: Report) -> str:
