@@ -13,6 +13,7 @@ import dagster as dg
 from orchestration import ingest, transform
 from orchestration.alerts import alerts_defs
 from orchestration.checks import checks_defs
+from orchestration.findings_job import findings_review
 from orchestration.jobs import NIGHTLY, REFRESH, SYNC, jobs_defs
 from orchestration.path_checks import path_health_defs
 from orchestration.publish import build_publish_asset
@@ -68,7 +69,7 @@ def build_defs() -> dg.Definitions:
         path_health,
         alerts_defs(),
         jobs_defs(excluded_checks=[*freshness, path_checks]),
-        dg.Definitions(resources=resources()),
+        dg.Definitions(resources=resources(), jobs=[findings_review]),
     )
 
 

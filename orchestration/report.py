@@ -7,6 +7,7 @@ renders on a warehouse at any stage of its build.
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import dagster as dg
 from ingestion.tables import SYSTEMS
 from ingestion.warehouse import paths
 from orchestration import health
+from orchestration.findings import Finding, read_findings
 from orchestration.publish import GROUP, PUBLICATION_SCHEMA, PUBLISH_KEY, CheckOutcome
 from orchestration.resources import ops_settings
 
@@ -32,6 +34,8 @@ FUNNEL_STAGES = (
     ("new_customers", "New customers"),
 )
 SPARK = "▁▂▃▄▅▆▇█"
+SHOWN_NEW = 10  # new findings listed per rule (the total is given)
+SHOWN_OLDEST = 5  # oldest open findings listed per rule
 
 
 @dataclass
@@ -92,6 +96,29 @@ class FreshnessRow:
 
 
 @dataclass
+class RuleFindings:
+    """One rule's findings worth opening: this run's new ones and the oldest still open."""
+
+    rule: str
+    new: list[Finding]
+    oldest: list[Finding]
+    new_total: int
+    open_total: int
+
+
+@dataclass
+class PathRow:
+    path: str
+    kind: str
+    measured: health.PathHealth
+    verdicts: list[health.Verdict]
+
+    @property
+    def failing(self) -> list[health.Verdict]:
+        return [v for v in self.verdicts if not v.passed]
+
+
+@dataclass
 class Report:
     generated_at: datetime
     timezone: str = "UTC"
@@ -103,6 +130,8 @@ class Report:
     identity: Identity | None = None
     freshness: list[FreshnessRow] = field(default_factory=list)
     funnel: list[tuple[str, int]] | None = None
+    details: list[RuleFindings] | None = None  # per rule: the new and the oldest open findings
+    paths: list[PathRow] = field(default_factory=list)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -134,6 +163,7 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
     # runs from the CLI (`trueup ingest`) count too: the ops store has every ingest
     logged = health.last_successful_ingests()
     if not database.exists():
+        report.paths = _paths(report.generated_at)
         report.freshness = [
             FreshnessRow(
                 s,
@@ -154,6 +184,8 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
         report.identity = _identity(con, tables)
         report.freshness = _freshness(con, tables, report.generated_at, settings.freshness_hours, logged)
         report.funnel = _funnel(con, tables)
+        report.details = _details(con, tables)
+    report.paths = _paths(report.generated_at)
     return report
 
 
@@ -234,10 +266,8 @@ def _quarantine(con: Any, tables: set[str]) -> list[QuarantineRow] | None:
     """Quarantined records per system, table and reason (stamped by publish: raw stays behind)."""
     if f"{PUBLICATION_SCHEMA}.quarantine" not in tables:
         return None
-    if not any(f.last_loaded_at for f in _loads(con, tables).values()) and not _rows(
-        con, f"select 1 from {PUBLICATION_SCHEMA}.quarantine limit 1"
-    ):
-        return None  # no source loaded yet
+    if not _loads(con, tables) and not _rows(con, f"select 1 from {PUBLICATION_SCHEMA}.quarantine limit 1"):
+        return None  # no source's dataset exists yet
     return [
         QuarantineRow(str(system), str(resource), str(reason), int(records))
         for system, resource, reason, records in _rows(
@@ -331,6 +361,39 @@ def _ingested(con: Any, tables: set[str]) -> dict[str, datetime]:
     if f"{PUBLICATION_SCHEMA}.sources" not in tables:
         return {}
     return dict(_rows(con, f"select system, last_ingested_at from {PUBLICATION_SCHEMA}.sources"))
+
+
+def _details(con: Any, tables: set[str]) -> list[RuleFindings] | None:
+    """Per rule: the findings this run opened or reopened and the oldest open ones, bounded."""
+    if "reconciliation.findings" not in tables:
+        return None
+    latest = _rows(con, "select max(last_seen_at) from reconciliation.findings")[0][0]
+    found = read_findings(con, statuses=("open",), order="rule, first_seen_at, finding_id")
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in found:
+        by_rule.setdefault(finding.rule, []).append(finding)
+    reopened = {
+        fid
+        for (fid,) in _rows(
+            con,
+            "select finding_id from reconciliation.findings where status = 'open' and reopened_at = ?",
+            [latest],
+        )
+    }
+    details = []
+    for rule, items in by_rule.items():
+        new = [f for f in items if f.first_seen_at == latest or f.finding_id in reopened]
+        older = [f for f in items if f not in new]
+        details.append(RuleFindings(rule, new[:SHOWN_NEW], older[:SHOWN_OLDEST], len(new), len(items)))
+    return sorted(details, key=lambda d: (-d.open_total, d.rule))
+
+
+def _paths(now: datetime) -> list[PathRow]:
+    """Every integration path's health now (the ops store, not the copy: it is live)."""
+    rows = []
+    for path, measured in health.evaluate(now=now):
+        rows.append(PathRow(path.name, path.kind, measured, health.judge(path, measured, now)))
+    return rows
 
 
 def _funnel(con: Any, tables: set[str]) -> list[tuple[str, int]] | None:
@@ -476,11 +539,12 @@ def data_uri(svg: str) -> str:
 
 
 def sparkline(values: Sequence[int]) -> str:
+    """One bar per value, scaled from zero to the largest (a steady count shows steady bars,
+    not the flat floor a min-to-max scale gives it)."""
     if not values:
         return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1
-    return "".join(SPARK[round((v - low) / span * (len(SPARK) - 1))] for v in values)
+    high = max(max(values), 1)
+    return "".join(SPARK[round(max(v, 0) / high * (len(SPARK) - 1))] for v in values)
 
 
 # -- markdown (the Dagster UI) -------------------------------------------------------------------
@@ -491,6 +555,8 @@ def to_markdown(report: Report) -> str:
     sections = [
         _md_header(report),
         _md_findings(report),
+        _md_details(report),
+        _md_paths(report),
         _md_quarantine(report),
         _md_checks(report),
         _md_identity(report),
@@ -506,9 +572,26 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+class Markdown(str):
+    """Text that is markdown already (a link the report built): a table cell keeps it as it is."""
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~>-])")
+
+
+def escape(value: Any) -> str:
+    """A source value as literal text in markdown: HTML escaped (so no tag, entity or script
+    reaches the page), markdown's punctuation backslashed, line breaks and tabs as spaces."""
+    text = " ".join(str(value).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
 def _cell(value: Any) -> str:
-    text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    if isinstance(value, Markdown):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return escape(value)
 
 
 def _md_header(report: Report) -> str:
@@ -548,6 +631,84 @@ def _md_findings(report: Report) -> str:
         fmt = _run_label(report)
         parts.append(f"![Findings per night]({data_uri(trend_svg(report.trend, fmt))})")
     return "\n\n".join(parts)
+
+
+FINDING_HEADER = ("finding", "records", "field", "outcome", "values", "authoritative", "action", "first seen")
+
+
+def _md_details(report: Report) -> str:
+    title = "## Findings to act on"
+    if report.details is None:
+        return f"{title}\n\n_{NOT_BUILT}_ (reconciliation.findings)"
+    if not report.details:
+        return f"{title}\n\nNo open findings."
+    parts = [
+        title,
+        "Per rule, the findings this run opened and the oldest still open, each with a link to its "
+        "records. `trueup findings list` gives all of them; `trueup findings accept ID --reason ...` "
+        "accepts one.",
+    ]
+    for rule in report.details:
+        parts.append(f"### {rule.rule}: {rule.new_total:,} new, {rule.open_total:,} open")
+        shown = [("new", f) for f in rule.new] + [("oldest open", f) for f in rule.oldest]
+        rows = [_md_finding_cells(report, kind, f) for kind, f in shown]
+        parts.append(_md_table(FINDING_HEADER, rows))
+        hidden = rule.open_total - len(shown)
+        if hidden > 0:
+            parts.append(f"_{hidden:,} more open: `trueup findings list --rule {rule.rule}`_")
+    return "\n\n".join(parts)
+
+
+def _md_finding_cells(report: Report, kind: str, f: Finding) -> tuple[Any, ...]:
+    records = Markdown(
+        "<br>".join(
+            f"[{escape(link.system)} {escape(link.object)} {escape(link.record_id)}]({link.url})"
+            if link.url
+            else f"{escape(link.system)} {escape(link.object)} {escape(link.record_id)}"
+            for link in f.links
+        )
+    )
+    return (
+        Markdown(f"`{f.finding_id[:8]}` ({kind})"),
+        records,
+        f.field,
+        f.outcome or "",
+        Markdown("<br>".join(f"{escape(s)}: {escape(v)}" for s, v in f.values.items() if v is not None)),
+        f"{f.authoritative_system}: {f.authoritative_value}" if f.authoritative_system else "-",
+        f.proposed_action,
+        report.local(f.first_seen_at) if f.first_seen_at else "",
+    )
+
+
+def _md_paths(report: Report) -> str:
+    title = "## Integration paths"
+    if not report.paths:
+        return f"{title}\n\nNo integration path registered."
+    header = ("path", "kind", "last success", "latency", "failure rate", "rejected", "backlog", "status")
+    rows = [(*_path_cells(report, p), _md_path_status(p)) for p in report.paths]
+    return f"{title}\n\n" + _md_table(header, rows)
+
+
+def _path_cells(report: Report, p: PathRow) -> tuple[Any, ...]:
+    h = p.measured
+    rate = "-" if h.failure_rate is None else f"{h.failure_rate:.0%} ({h.failures}/{h.attempts})"
+    return (
+        p.path,
+        p.kind,
+        hours_text(h.age_hours(report.generated_at)) + " ago" if h.last_success else "never",
+        "-" if h.latency_seconds is None else f"{h.latency_seconds:,.0f} s",
+        rate,
+        "-" if h.rejected is None else h.rejected,
+        "-" if h.backlog is None else f"{h.backlog:,} {h.backlog_unit}",
+    )
+
+
+def _md_path_status(p: PathRow) -> Any:
+    if not p.failing:
+        return "ok"
+    return Markdown(
+        "<br>".join(f"**{escape(v.metric)}** {escape(v.message)} ([runbook]({v.runbook}))" for v in p.failing)
+    )
 
 
 def _delta(rule: RuleRow) -> str:
@@ -674,7 +835,8 @@ def _md_funnel(report: Report) -> str:
 
 def to_text(report: Report) -> str:
     """The same report for a terminal: aligned tables, a sparkline and text bars."""
-    sections = [_text_header(report), _text_findings(report), _text_quarantine(report)]
+    sections = [_text_header(report), _text_findings(report), _text_details(report), _text_paths(report)]
+    sections += [_text_quarantine(report)]
     sections += [_text_checks(report), _text_identity(report), _text_freshness(report), _text_funnel(report)]
     return "\n\n".join(sections) + "\n"
 
@@ -726,6 +888,49 @@ def _text_findings(report: Report) -> str:
             f"{label(p.run_at)}: {p.open}" for p in report.trend
         )
     return f"{title}\n{table}{trend}"
+
+
+def _text_details(report: Report) -> str:
+    title = _underline("Findings to act on")
+    if report.details is None:
+        return f"{title}\n{NOT_BUILT}"
+    if not report.details:
+        return f"{title}\nno open findings"
+    lines = [title]
+    for rule in report.details:
+        lines.append(f"{rule.rule}: {rule.new_total:,} new, {rule.open_total:,} open")
+        for kind, f in [("new", x) for x in rule.new] + [("oldest", x) for x in rule.oldest]:
+            values = ", ".join(f"{s}={_plain_value(v)}" for s, v in f.values.items() if v is not None)
+            lines.append(f"  {f.finding_id[:8]} {kind:<6} {f.field}: {values} -> {f.proposed_action}")
+            for link in f.links:
+                lines.append(
+                    f"           {link.system} {link.object} {link.record_id}  {link.url or ''}".rstrip()
+                )
+        hidden = rule.open_total - len(rule.new) - len(rule.oldest)
+        if hidden > 0:
+            lines.append(f"  ... {hidden:,} more: trueup findings list --rule {rule.rule}")
+    return "\n".join(lines)
+
+
+def _plain_value(value: Any, width: int = 60) -> str:
+    text = " ".join(str(value).split())
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _text_paths(report: Report) -> str:
+    title = _underline("Integration paths")
+    header = ("path", "kind", "last success", "latency", "failure rate", "rejected", "backlog", "status")
+    rows = [
+        (
+            *_path_cells(report, p),
+            "ok" if not p.failing else "FAILING: " + ", ".join(v.metric for v in p.failing),
+        )
+        for p in report.paths
+    ]
+    failing = [
+        f"  {p.path} {v.metric}: {v.message} (runbook: {v.runbook})" for p in report.paths for v in p.failing
+    ]
+    return "\n".join([title, text_table(header, rows), *failing])
 
 
 def _text_quarantine(report: Report) -> str:
