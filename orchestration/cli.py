@@ -275,6 +275,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         for f in collected.freshness
     )
     print(f"Freshness        {fresh}")
+    paths_line = ", ".join(
+        f"{p.path} {'ok' if not p.failing else 'FAILING ' + '/'.join(v.metric for v in p.failing)}"
+        for p in collected.paths
+    )
+    print(f"Integration paths {paths_line}")
+    for path in collected.paths:
+        for verdict in path.failing:
+            print(f"  {path.path} {verdict.metric}: {verdict.message} (runbook: {verdict.runbook})")
     for line in _run_lines():
         print(line)
     recent = alerts.read_alerts(where, limit=3)

@@ -410,128 +410,18 @@ def _aware(moment: datetime) -> datetime:
 
 # -- pictures -----------------------------------------------------------------------------------
 
-_FONT = "font-family='Helvetica,Arial,sans-serif'"
-_COLORS = {"open": "#4f6bed", "new": "#e8833a", "resolved": "#3aa76d", "bar": "#7b8ce0", "grid": "#d9dce3"}
-
-
 def trend_svg(points: Sequence[TrendPoint], label: Any = None) -> str:
-    """Two panels over the last runs: open findings (line), and below it the findings each
-    run opened (orange, up) and resolved (green, down)."""
-    width, left, right = 640, 44, 16
-    step = (width - left - right) / max(1, len(points))
-    xs = [left + step * (i + 0.5) for i in range(len(points))]
-    parts = [_svg_open(width, 330), _title("Drift: open findings per night, and what each night changed")]
-    parts += _open_panel(points, xs, top=40, height=130, left=left, right=width - right)
-    parts += _change_panel(
-        points, xs, middle=228, half=40, left=left, right=width - right, bar=min(22.0, step / 2)
-    )
-    label = label or (lambda moment: moment.strftime("%m-%d %H:%M"))
-    for x, p in zip(xs, points, strict=True):
-        day, _, clock = label(p.run_at).partition(" ")
-        parts.append(_text(x, 302, day, anchor="middle"))
-        parts.append(_text(x, 315, clock, anchor="middle", size=9))
-    return "".join([*parts, "</svg>"])
+    """The drift chart (orchestration/charts.py: Vega-Lite through altair, SVG by vl-convert)."""
+    from orchestration import charts
 
-
-def _open_panel(
-    points: Sequence[TrendPoint], xs: Sequence[float], top: float, height: float, left: float, right: float
-) -> list[str]:
-    scale = _nice_ceiling(max([1, *(p.open for p in points)]))
-
-    def y(value: float) -> float:
-        return top + height - height * value / scale
-
-    parts = []
-    for tick in range(5):
-        value = scale * tick / 4
-        parts.append(_line(left, y(value), right, y(value), _COLORS["grid"]))
-        parts.append(_text(left - 6, y(value) + 4, f"{value:g}", anchor="end"))
-    coordinates = " ".join(f"{x:.1f},{y(p.open):.1f}" for x, p in zip(xs, points, strict=True))
-    parts.append(
-        f"<polyline points='{coordinates}' fill='none' stroke='{_COLORS['open']}' stroke-width='2.5'/>"
-    )
-    for x, p in zip(xs, points, strict=True):
-        parts.append(f"<circle cx='{x:.1f}' cy='{y(p.open):.1f}' r='3.5' fill='{_COLORS['open']}'/>")
-        parts.append(_text(x, y(p.open) - 8, f"{p.open:,}", anchor="middle", weight="bold"))
-    parts.append(_text(right, top - 6, "open", anchor="end", weight="bold"))
-    return parts
-
-
-def _change_panel(
-    points: Sequence[TrendPoint],
-    xs: Sequence[float],
-    middle: float,
-    half: float,
-    left: float,
-    right: float,
-    bar: float,
-) -> list[str]:
-    scale = max([1, *(max(p.new, p.resolved) for p in points)])
-    parts = [_line(left, middle, right, middle, "#9aa0ad")]
-    parts.append(_text(left - 6, middle - half + 8, "new", anchor="end", size=10))
-    parts.append(_text(left - 6, middle + half, "resolved", anchor="end", size=10))
-    for x, p in zip(xs, points, strict=True):
-        up, down = half * p.new / scale, half * p.resolved / scale
-        parts.append(_rect(x - bar / 2, middle - up, bar, up, _COLORS["new"]))
-        parts.append(_rect(x - bar / 2, middle, bar, down, _COLORS["resolved"]))
-        if p.new:
-            parts.append(_text(x, middle - up - 3, f"+{p.new:,}", anchor="middle", size=10))
-        if p.resolved:
-            parts.append(_text(x, middle + down + 11, f"-{p.resolved:,}", anchor="middle", size=10))
-    return parts
+    return charts.trend_svg(points, label)
 
 
 def funnel_svg(stages: Sequence[tuple[str, int]]) -> str:
-    """Horizontal funnel bars, each with its count and its conversion from the stage before."""
-    width, row, left, top = 640, 34, 130, 30
-    height = top + row * len(stages) + 10
-    widest = max([1, *(count for _, count in stages)])
-    parts = [_svg_open(width, height), _title("Funnel: all channels, all months")]
-    previous = None
-    for i, (name, count) in enumerate(stages):
-        y = top + i * row
-        bar = (width - left - 150) * count / widest
-        parts.append(_text(left - 8, y + 17, name, anchor="end"))
-        parts.append(_rect(left, y + 4, max(bar, 1.0), row - 10, _COLORS["bar"]))
-        note = f"{count:,}" + (f"  ({count / previous:.0%} of previous)" if previous else "")
-        parts.append(_text(left + bar + 8, y + 17, note))
-        previous = count or None
-    return "".join([*parts, "</svg>"])
+    """The funnel chart (orchestration/charts.py)."""
+    from orchestration import charts
 
-
-def _nice_ceiling(value: int) -> int:
-    for step in (4, 8, 20, 40, 80, 200, 400, 800, 2000, 4000, 8000, 20000, 40000):
-        if value <= step:
-            return step
-    return ((value // 40000) + 1) * 40000
-
-
-def _svg_open(width: int, height: int) -> str:
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}'><rect width='100%' height='100%' fill='white'/>"
-    )
-
-
-def _title(text: str) -> str:
-    return _text(10, 18, text, weight="bold", size=13)
-
-
-def _text(
-    x: float, y: float, text: str, anchor: str = "start", weight: str = "normal", size: int = 11
-) -> str:
-    return (
-        f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='{anchor}' font-weight='{weight}' "
-        f"{_FONT} font-size='{size}' fill='#2b2f3a'>{html.escape(text)}</text>"
-    )
-
-
-def _line(x1: float, y1: float, x2: float, y2: float, color: str) -> str:
-    return f"<line x1='{x1:.1f}' y1='{y1:.1f}' x2='{x2:.1f}' y2='{y2:.1f}' stroke='{color}'/>"
-
-
-def _rect(x: float, y: float, w: float, h: float, color: str) -> str:
-    return f"<rect x='{x:.1f}' y='{y:.1f}' width='{w:.1f}' height='{max(h, 0):.1f}' fill='{color}'/>"
+    return charts.funnel_svg(stages)
 
 
 def data_uri(svg: str) -> str:
@@ -576,7 +466,9 @@ class Markdown(str):
     """Text that is markdown already (a link the report built): a table cell keeps it as it is."""
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~>-])")
+# markdown's active characters in a table cell: escapes, code, emphasis, links, pipes, strikes
+# (an underscore only where it can start or end emphasis: intra-word ones stay readable)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|~]|(?<!\w)_|_(?!\w))")
 
 
 def escape(value: Any) -> str:
@@ -661,7 +553,7 @@ def _md_details(report: Report) -> str:
 
 def _md_finding_cells(report: Report, kind: str, f: Finding) -> tuple[Any, ...]:
     records = Markdown(
-        "<br>".join(
+        " · ".join(
             f"[{escape(link.system)} {escape(link.object)} {escape(link.record_id)}]({link.url})"
             if link.url
             else f"{escape(link.system)} {escape(link.object)} {escape(link.record_id)}"
@@ -673,7 +565,7 @@ def _md_finding_cells(report: Report, kind: str, f: Finding) -> tuple[Any, ...]:
         records,
         f.field,
         f.outcome or "",
-        Markdown("<br>".join(f"{escape(s)}: {escape(v)}" for s, v in f.values.items() if v is not None)),
+        Markdown(" · ".join(f"{escape(s)}: {escape(v)}" for s, v in f.values.items() if v is not None)),
         f"{f.authoritative_system}: {f.authoritative_value}" if f.authoritative_system else "-",
         f.proposed_action,
         report.local(f.first_seen_at) if f.first_seen_at else "",
@@ -707,7 +599,7 @@ def _md_path_status(p: PathRow) -> Any:
     if not p.failing:
         return "ok"
     return Markdown(
-        "<br>".join(f"**{escape(v.metric)}** {escape(v.message)} ([runbook]({v.runbook}))" for v in p.failing)
+        " · ".join(f"**{escape(v.metric)}** {escape(v.message)} ([runbook]({v.runbook}))" for v in p.failing)
     )
 
 

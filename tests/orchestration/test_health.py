@@ -95,9 +95,7 @@ def test_the_path_health_job_reports_failing_checks_with_their_runbook(where):
     attempt(where, "crm", datetime.now(UTC) - timedelta(hours=10))
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("path_health").execute_in_process(instance=instance)
-    evaluations = {
-        (e.asset_key.path[0], e.check_name): e for e in result.get_asset_check_evaluations()
-    }
+    evaluations = {(e.asset_key.path[0], e.check_name): e for e in result.get_asset_check_evaluations()}
     stale = evaluations[("raw_crm", "crm_last_success")]
     assert not stale.passed
     assert "docs/runbooks/source-ingest.md#last-success" in (stale.description or "")

@@ -39,7 +39,9 @@ print(json.dumps({"version": duckdb.__version__, "rows": rows, "tables": tables,
 @pytest.fixture(scope="module")
 def client() -> Path:
     if not CLIENT.exists():
-        pytest.skip(f"no DuckDB 1.x client at {CLIENT.parent.parent} (`make install` prepares it; it needs PyPI)")
+        pytest.skip(
+            f"no DuckDB 1.x client at {CLIENT.parent.parent} (`make install` prepares it; it needs PyPI)"
+        )
     return CLIENT
 
 
@@ -47,7 +49,11 @@ def test_a_duckdb_1x_client_reads_every_mart_and_its_comments(built_warehouse: W
     copy = built_warehouse.copy_to(tmp_path / "home")  # publish checkpoints: never the shared file
     result = publish(copy.paths, run_id="bi", job="test")
     out = subprocess.run(
-        [str(client), "-c", READER, str(result.path)], capture_output=True, text=True, timeout=300, check=False
+        [str(client), "-c", READER, str(result.path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout)
