@@ -227,7 +227,8 @@ def print_summary(run_id: str, seconds: float, report: bool = True) -> None:
     for schema, tables, total in rows:
         print(f"{schema:<{width}}  {tables:>6}  {int(total or 0):>10,}")
     if report:
-        print("\n" + report_module.to_text(report_module.collect(where.published)), end="")
+        # one finding per rule here; `trueup report` lists more, `trueup findings list` all
+        print("\n" + report_module.to_text(report_module.collect(where.published), per_rule=1), end="")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

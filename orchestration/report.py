@@ -410,6 +410,7 @@ def _aware(moment: datetime) -> datetime:
 
 # -- pictures -----------------------------------------------------------------------------------
 
+
 def trend_svg(points: Sequence[TrendPoint], label: Any = None) -> str:
     """The drift chart (orchestration/charts.py: Vega-Lite through altair, SVG by vl-convert)."""
     from orchestration import charts
@@ -725,9 +726,11 @@ def _md_funnel(report: Report) -> str:
 # -- plain text (the terminal) -------------------------------------------------------------------
 
 
-def to_text(report: Report) -> str:
-    """The same report for a terminal: aligned tables, a sparkline and text bars."""
-    sections = [_text_header(report), _text_findings(report), _text_details(report), _text_paths(report)]
+def to_text(report: Report, per_rule: int | None = None) -> str:
+    """The same report for a terminal: aligned tables, a sparkline and text bars; `per_rule`
+    bounds the findings listed per rule (default: as many as the UI lists)."""
+    details = _text_details(report, per_rule)
+    sections = [_text_header(report), _text_findings(report), details, _text_paths(report)]
     sections += [_text_quarantine(report)]
     sections += [_text_checks(report), _text_identity(report), _text_freshness(report), _text_funnel(report)]
     return "\n\n".join(sections) + "\n"
@@ -782,7 +785,9 @@ def _text_findings(report: Report) -> str:
     return f"{title}\n{table}{trend}"
 
 
-def _text_details(report: Report) -> str:
+def _text_details(report: Report, per_rule: int | None = None) -> str:
+    """One line per finding (new first, then the oldest open), its first record's link inline;
+    `per_rule` bounds the lines per rule (the totals always show)."""
     title = _underline("Findings to act on")
     if report.details is None:
         return f"{title}\n{NOT_BUILT}"
@@ -790,18 +795,22 @@ def _text_details(report: Report) -> str:
         return f"{title}\nno open findings"
     lines = [title]
     for rule in report.details:
-        lines.append(f"{rule.rule}: {rule.new_total:,} new, {rule.open_total:,} open")
-        for kind, f in [("new", x) for x in rule.new] + [("oldest", x) for x in rule.oldest]:
-            values = ", ".join(f"{s}={_plain_value(v)}" for s, v in f.values.items() if v is not None)
-            lines.append(f"  {f.finding_id[:8]} {kind:<6} {f.field}: {values} -> {f.proposed_action}")
-            for link in f.links:
-                lines.append(
-                    f"           {link.system} {link.object} {link.record_id}  {link.url or ''}".rstrip()
-                )
-        hidden = rule.open_total - len(rule.new) - len(rule.oldest)
-        if hidden > 0:
-            lines.append(f"  ... {hidden:,} more: trueup findings list --rule {rule.rule}")
+        shown = [("new", x) for x in rule.new] + [("oldest", x) for x in rule.oldest]
+        shown = shown[:per_rule] if per_rule is not None else shown
+        hidden = rule.open_total - len(shown)
+        more = f" ({hidden:,} more: trueup findings list --rule {rule.rule})" if hidden > 0 else ""
+        lines.append(f"{rule.rule}: {rule.new_total:,} new, {rule.open_total:,} open{more}")
+        for kind, f in shown:
+            lines.append("  " + _text_finding(kind, f))
     return "\n".join(lines)
+
+
+def _text_finding(kind: str, f: Finding) -> str:
+    values = ", ".join(f"{s}={_plain_value(v, 30)}" for s, v in f.values.items() if v is not None)
+    linked = [link for link in f.links if link.url]
+    where = linked[0].url if linked else ", ".join(f"{x.system} {x.object} {x.record_id}" for x in f.links)
+    more = f" (+{len(linked) - 1} more)" if len(linked) > 1 else ""
+    return f"{f.finding_id[:8]} {kind:<6} {f.field}: {values} -> {f.proposed_action}  {where}{more}"
 
 
 def _plain_value(value: Any, width: int = 60) -> str:
