@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
         )
     ],
     "checks": [(["bench_checks.py", "--contacts", "1000000"], ["bench_checks.py", "--contacts", "5000"])],
+    "report": [(["bench_report.py"], ["bench_report.py"])],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],
