@@ -25,7 +25,8 @@ started = time.perf_counter()
 from datetime import UTC, datetime, timedelta
 from orchestration import charts
 from orchestration.report import TrendPoint
-points = [TrendPoint(datetime(2026, 11, 1, 2, tzinfo=UTC) + timedelta(days=i), 80 + i, 5, 3) for i in range(14)]
+start = datetime(2026, 11, 1, 2, tzinfo=UTC)
+points = [TrendPoint(start + timedelta(days=i), 80 + i, 5, 3) for i in range(14)]
 first = time.perf_counter()
 charts.trend_svg(points)
 charts.funnel_svg([("Leads", 1980), ("Opportunities", 693), ("Won deals", 283), ("New customers", 260)])
@@ -61,7 +62,8 @@ def publish(warehouse: Path) -> None:
         size = (home / "warehouse.duckdb").stat().st_size
         print(
             f"publish: {result.seconds:.2f}s for {len(result.tables)} tables, {result.bytes / 1e6:.1f} MB "
-            f"(storage v1.0.0, analysts' schemas) vs a plain copy of the {size / 1e6:.1f} MB file in {plain:.2f}s"
+            f"(storage v1.0.0, analysts' schemas) vs a plain copy of the {size / 1e6:.1f} MB file "
+            f"in {plain:.2f}s"
         )
         from orchestration import report
 
