@@ -42,6 +42,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     warehouse = paths().warehouse
     results = run_checks(warehouse, suites=args.suite)
+    if results and all(r.status == "not_built" for r in results):
+        print(f"nothing is built in {warehouse} yet: load and build it first (trueup run nightly)")
+        return 1
     shown = [r for r in results if not (args.failures and r.passed)]
     print(render_table(shown, sample=args.sample))
     print(render_summary(results))
