@@ -40,7 +40,8 @@ def make_findings(file) -> None:
         con.execute("create schema reconciliation")
         con.execute(
             "create table reconciliation.findings as select * from (values "
-            "('f-open', 'email_mismatch', 'warn', 'open', 'email', '{\"contact_id\":\"1\",\"customer_id\":\"cus_1\"}',"
+            "('f-open', 'email_mismatch', 'warn', 'open', 'email', "
+            '\'{"contact_id":"1","customer_id":"cus_1"}\','
             " 'a@x.io', 'b@x.io', null, null, 'crm', 'a@x.io', 'push_to_billing', now(), now()),"
             "('f-gone', 'email_mismatch', 'warn', 'resolved', 'email', '{\"contact_id\":\"2\"}',"
             " 'c@x.io', null, null, null, 'crm', 'c@x.io', 'review', now(), now())"
