@@ -182,7 +182,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.job in WRITER_JOBS:
             check_settings()
         run_id = run_job(args.job, verbose=args.verbose)
-    print_summary(run_id, time.monotonic() - started, report=args.job not in ("sync", "path_health"))
+    if args.job == "path_health":
+        from orchestration import report as report_module
+
+        print(f"\nDagster run {run_id} succeeded in {time.monotonic() - started:.1f}s\n")
+        print(report_module.paths_text(report_module.collect()))
+        return 0
+    print_summary(run_id, time.monotonic() - started, report=args.job != "sync")
     return 0
 
 

@@ -818,6 +818,11 @@ def _plain_value(value: Any, width: int = 60) -> str:
     return repr(text if len(text) <= width else text[: width - 1] + "…")
 
 
+def paths_text(report: Report) -> str:
+    """The integration-paths section alone (`trueup run path_health`)."""
+    return _text_paths(report)
+
+
 def _text_paths(report: Report) -> str:
     title = _underline("Integration paths")
     header = ("path", "kind", "last success", "latency", "failure rate", "rejected", "backlog", "status")

@@ -58,3 +58,20 @@ def test_a_missing_setting_names_its_variable_and_file_in_a_few_lines(tmp_path, 
     assert "sources.crm.base_url is missing: set SOURCES__CRM__BASE_URL" in err
     assert "access_token under [sources.crm] in .dlt/secrets.toml" in err
     assert "Traceback" not in err
+
+
+def test_status_counts_an_ingest_run_from_the_cli(tmp_path, monkeypatch, capsys):
+    from datetime import UTC, datetime
+
+    from ingestion.pipeline import SystemResult
+    from ingestion.warehouse import Paths
+    from orchestration.health import record_ingest
+
+    monkeypatch.setenv("TRUEUP_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    record_ingest(["crm"], datetime.now(UTC), [SystemResult("crm", 3.0)], {}, Paths(tmp_path), origin="cli")
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "crm fresh" in out and "billing STALE" in out
+    assert "crm ok" in out and "billing FAILING last_success" in out
+    assert f"instance {tmp_path / 'dagster'}" in out
