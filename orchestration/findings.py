@@ -209,7 +209,22 @@ def read_findings(
             "where table_schema = 'reconciliation' and table_name = 'findings'"
         ).fetchall()
     }
-    outcome = "outcome" if "outcome" in columns else "null"
+    wanted = (
+        "finding_id",
+        "rule",
+        "severity",
+        "status",
+        "field",
+        "record_keys",
+        *VALUE_COLUMNS,
+        "authoritative_system",
+        "authoritative_value",
+        "proposed_action",
+        "first_seen_at",
+        "last_seen_at",
+        "outcome",
+    )  # a column the table lacks (an older build, the outcome before it exists) reads as null
+    select = ", ".join(name if name in columns else f"null as {name}" for name in wanted)
     conditions, params = ["true"], []
     if rules:
         conditions.append(f"rule in ({', '.join('?' for _ in rules)})")
@@ -220,9 +235,7 @@ def read_findings(
     if where:
         conditions.append(where)
     sql = (
-        "select finding_id, rule, severity, status, field, record_keys, crm_value, billing_value, "
-        f"scheduling_value, ads_value, authoritative_system, authoritative_value, proposed_action, "
-        f"first_seen_at, last_seen_at, {outcome} from reconciliation.findings "
+        f"select {select} from reconciliation.findings "
         f"where {' and '.join(conditions)} order by {order}" + (f" limit {int(limit)}" if limit else "")
     )
     accounts = accounts_of(con, tables)

@@ -367,6 +367,16 @@ def _details(con: Any, tables: set[str]) -> list[RuleFindings] | None:
     """Per rule: the findings this run opened or reopened and the oldest open ones, bounded."""
     if "reconciliation.findings" not in tables:
         return None
+    columns = {
+        c
+        for (c,) in _rows(
+            con,
+            "select column_name from information_schema.columns "
+            "where table_schema = 'reconciliation' and table_name = 'findings'",
+        )
+    }
+    if not {"status", "first_seen_at", "last_seen_at", "reopened_at"} <= columns:
+        return None  # a findings table from before these columns: nothing to list by age
     latest = _rows(con, "select max(last_seen_at) from reconciliation.findings")[0][0]
     found = read_findings(con, statuses=("open",), order="rule, first_seen_at, finding_id")
     by_rule: dict[str, list[Finding]] = {}

@@ -300,7 +300,7 @@ def test_a_decision_on_an_unknown_or_closed_finding_records_nothing(runs: Runs) 
     with pytest.raises(DecisionError, match="no such finding"):
         decide("accept", ["nope"], "x", where=runs.warehouse.paths, hold_lock=False)
     with pytest.raises(DecisionError, match="not open"):
-        decide("accept", [runs.fixed_id], "x", where=runs.warehouse.paths, hold_lock=False)
+        decide("accept", [runs.pushed_id], "x", where=runs.warehouse.paths, hold_lock=False)
     with pytest.raises(DecisionError, match="reason"):
         decide("accept", [runs.new_id], " ", where=runs.warehouse.paths, hold_lock=False)
     decisions = query(runs.warehouse.file, "select count(*) as n from reconciliation.finding_decisions")
