@@ -223,6 +223,7 @@ def read_findings(
         "first_seen_at",
         "last_seen_at",
         "outcome",
+        "systems",
     )  # a column the table lacks (an older build, the outcome before it exists) reads as null
     select = ", ".join(name if name in columns else f"null as {name}" for name in wanted)
     conditions, params = ["true"], []
@@ -257,7 +258,7 @@ def read_findings(
                 proposed_action=row[12],
                 first_seen_at=row[13],
                 last_seen_at=row[14],
-                outcome=row[15] or _outcome(row[6:10], row[1]),
+                outcome=row[15] or _outcome(row[6:10], row[16]),
                 links=record_links(keys, accounts),
                 decision=decisions.get(row[0]),
             )
@@ -265,8 +266,12 @@ def read_findings(
     return found
 
 
-def _outcome(values: Sequence[Any], rule: str) -> str | None:
-    """`missing` (a fill) or `conflict` (both present, different) when the table has no column for it."""
+def _outcome(values: Sequence[Any], systems: Any) -> str | None:
+    """`conflict` (both present, different) or `missing` (one side lacks it: a fill) for a finding
+    between systems, when the table has no outcome column; None for a rule within one system
+    (a duplicate, a malformed value)."""
+    if "," not in str(systems or ""):
+        return None
     present = [v for v in values if v not in (None, "")]
     if len(present) >= 2:
         return "conflict"

@@ -42,12 +42,13 @@ def make_findings(file) -> None:
             "create table reconciliation.findings as select * from (values "
             "('f-open', 'email_mismatch', 'warn', 'open', 'email', "
             '\'{"contact_id":"1","customer_id":"cus_1"}\','
-            " 'a@x.io', 'b@x.io', null, null, 'crm', 'a@x.io', 'push_to_billing', now(), now()),"
+            " 'a@x.io', 'b@x.io', null, null, 'crm', 'a@x.io', 'push_to_billing', now(), now(),"
+            " 'crm,billing'),"
             "('f-gone', 'email_mismatch', 'warn', 'resolved', 'email', '{\"contact_id\":\"2\"}',"
-            " 'c@x.io', null, null, null, 'crm', 'c@x.io', 'review', now(), now())"
+            " 'c@x.io', null, null, null, 'crm', 'c@x.io', 'review', now(), now(), 'crm,billing')"
             ") t(finding_id, rule, severity, status, field, record_keys, crm_value, billing_value,"
             " scheduling_value, ads_value, authoritative_system, authoritative_value, proposed_action,"
-            " first_seen_at, last_seen_at)"
+            " first_seen_at, last_seen_at, systems)"
         )
 
 
