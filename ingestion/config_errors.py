@@ -15,6 +15,8 @@ SECRETS_FILE = ".dlt/secrets.toml"
 class SettingError(ValueError):
     """A source setting is missing or cannot be read; the message says how to set it."""
 
+    expected = True  # the CLI prints the message alone
+
 
 def setting_lines(system: str, field: str, secret: bool, problem: str = "is missing") -> list[str]:
     section = f"sources.{system}"

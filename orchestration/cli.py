@@ -49,13 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             raise
         print(f"trueup: error: {exc}", file=sys.stderr)
-        if not isinstance(exc, Expected):
+        if not getattr(exc, "expected", False):  # a message that says it all needs no traceback hint
             print("(run with -v for the traceback)", file=sys.stderr)
         return 1
 
 
 class Expected(RuntimeError):
     """An error whose message says all there is (nothing built yet, a setting missing)."""
+
+    expected = True
 
 
 def version() -> str:

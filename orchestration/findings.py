@@ -69,6 +69,8 @@ STRIPE_OBJECTS = {"customer": "customers", "invoice": "invoices"}
 class DecisionError(ValueError):
     """A decision that cannot be recorded (an unknown id, no reason); nothing was written."""
 
+    expected = True  # the CLI prints the message alone
+
 
 @dataclass(frozen=True)
 class RecordLink:
