@@ -25,7 +25,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,15 +179,18 @@ def record_ingest(
     origin: str = "dagster",
 ) -> None:
     """Append one attempt per system (a line each, O_APPEND, so concurrent writers never mix)."""
-    finished = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC)
     by_system = {r.system: r for r in results}
     lines = []
     for system in systems:
         result = by_system.get(system)
+        # a system's result says when, after the start, it was loaded (systems load one by one)
+        seconds = float(getattr(result, "seconds", 0.0) or 0.0)
+        finished = min(now, started_at + timedelta(seconds=seconds)) if seconds > 0 else now
         attempt = IngestAttempt(
             system=system,
             started_at=started_at.isoformat(),
-            finished_at=finished,
+            finished_at=finished.isoformat(),
             ok=system not in failures and result is not None,
             records=int(result.records) if result is not None else 0,
             rejected=int(result.quarantined) if result is not None else 0,
