@@ -39,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from orchestration.instance import use_default_home
 
+    previous = os.environ.get("DAGSTER_HOME")
     use_default_home()  # one Dagster instance for every entry point: $TRUEUP_HOME/dagster by default
     try:
         return int(args.func(args) or 0)
@@ -52,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(exc, "expected", False):  # a message that says it all needs no traceback hint
             print("(run with -v for the traceback)", file=sys.stderr)
         return 1
+    finally:  # main() called in a process of its own leaves nothing behind (tests call it many times)
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
 
 
 class Expected(RuntimeError):

@@ -79,6 +79,7 @@ class StepWatcher:
         self._thread = threading.Thread(target=self._loop, name="trueup-step-watcher", daemon=True)
 
     def __enter__(self) -> StepWatcher:
+        self.poll()  # once here first: the storage's modules are imported by this thread, not two at once
         self._thread.start()
         return self
 

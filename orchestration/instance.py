@@ -56,8 +56,10 @@ def use_default_home() -> Path:
 
 
 def get_instance() -> dg.DagsterInstance:
-    """The persistent instance under `dagster_home()` (created on first use)."""
+    """The persistent instance under `dagster_home()` (created on first use; the environment is
+    left as it is)."""
     import dagster as dg
 
-    use_default_home()
-    return dg.DagsterInstance.get()
+    home = dagster_home()
+    write_instance_config(home, overwrite=False)
+    return dg.DagsterInstance.from_config(str(home))

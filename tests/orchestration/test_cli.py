@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 
 from orchestration.cli import build_parser, main, version
 
@@ -45,6 +46,9 @@ def test_report_check_and_findings_exit_non_zero_when_nothing_is_built(tmp_path,
     duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()  # a warehouse with nothing built
     assert main(["check", "--no-store"]) == 1
     assert "nothing is built" in capsys.readouterr().out
+    for thread in threading.enumerate():  # the checks' background import of GX: let it finish here
+        if thread.name == "checks-judge-warm-up":
+            thread.join(timeout=120)
 
 
 def test_a_missing_setting_names_its_variable_and_file_in_a_few_lines(tmp_path, monkeypatch, capsys):
