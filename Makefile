@@ -14,10 +14,12 @@ export DAGSTER_HOME ?= $(TRUEUP_HOME)/dagster
 
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 MANIFEST := dbt_project/target/manifest.json
+BI_CLIENT := .venv-duckdb1
+BI_DUCKDB := 1.1.3
 
 .PHONY: install demo test bench lint format ui browser-deps clean
 
-install: $(VENV)/.installed $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
+install: $(VENV)/.installed $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml $(BI_CLIENT)/.installed
 
 # Bytecode is compiled here because interpreters running with PYTHONDONTWRITEBYTECODE would
 # otherwise recompile dlt, dbt and Dagster in every process they start (~2 s each).
@@ -30,6 +32,13 @@ $(VENV)/.installed: pyproject.toml uv.lock
 # The dbt manifest is built here, at install time, so nothing parses dbt at import.
 $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	$(BIN)/trueup prepare
+
+# A DuckDB 1.x client in an environment of its own, as BI tools' drivers embed one: the tests open
+# the published copy with it (no network at test time). Without it they skip and say why.
+$(BI_CLIENT)/.installed:
+	@($(UV) venv -q --python $(PYTHON) $(BI_CLIENT) && $(UV) pip install -q --python $(BI_CLIENT)/bin/python \
+		duckdb==$(BI_DUCKDB) pytz && touch $@) \
+		|| echo "notice: could not prepare the DuckDB $(BI_DUCKDB) client in $(BI_CLIENT); its tests will be skipped"
 
 # The Dagster instance: telemetry off, and a run queue that lets one warehouse writer run at a
 # time (the config lives in orchestration/ui.py, which `trueup ui` also writes when missing).
@@ -74,4 +83,4 @@ browser-deps:
 	fi
 
 clean:
-	rm -rf $(TRUEUP_HOME) dbt_project/target dbt_project/logs
+	rm -rf $(TRUEUP_HOME) dbt_project/target dbt_project/logs $(BI_CLIENT)

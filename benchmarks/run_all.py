@@ -62,6 +62,7 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
             ["bench_webhooks.py", "--deliveries", "2000", "--changes", "4", "--contacts", "300"],
         )
     ],
+    "report": [(["bench_report.py"], ["bench_report.py"])],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],

@@ -48,6 +48,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     with writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
         results = run_checks(warehouse, suites=args.suite)
         run_id = store_results(results, warehouse, origin="cli") if args.store else None
+    if results and all(r.status == "not_built" for r in results):
+        print(f"nothing is built in {warehouse} yet: load and build it first (trueup run nightly)")
+        return 1
     shown = [r for r in results if not (args.failures and r.passed)]
     print(render_table(shown, sample=args.sample))
     print(render_summary(results))

@@ -2,12 +2,14 @@
 resources skipped or failed (`_resource_status`), the sources' own counts against raw
 (`_source_counts`), and the latest completeness audit (`audit.completeness`).
 
-`collect` reads them from a warehouse connection (the report passes the published copy's);
-`markdown` and `text` render the report's section.
+`collect` reads them from a warehouse connection; the publish step stores them in the published
+copy (`dumps`), where the report reads them back (`read_published`): the copy leaves the raw
+schemas behind. `markdown` and `text` render the report's section.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +70,30 @@ def collect(con: Any, tables: Collection[str]) -> IngestHealth:
         names = [d[0] for d in cursor.description]
         health.audit = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return health
+
+
+def dumps(health: IngestHealth) -> str:
+    """The figures as JSON (timestamps as ISO text), for the published copy."""
+    return json.dumps(
+        {"unread": health.unread, "counts": health.counts, "audit": health.audit, "flagged": health.flagged},
+        default=str,
+    )
+
+
+def read_published(con: Any, tables: Collection[str], schema: str) -> IngestHealth | None:
+    """The figures the publish step stored in `schema.completeness` (None before any was)."""
+    if f"{schema}.completeness" not in tables:
+        return None
+    rows = con.execute(f"select health from {schema}.completeness").fetchall()
+    if not rows:
+        return None
+    data = json.loads(rows[0][0])
+    return IngestHealth(
+        unread=[tuple(r) for r in data["unread"]],
+        counts=[tuple(r) for r in data["counts"]],
+        audit=list(data["audit"]),
+        flagged=[tuple(r) for r in data["flagged"]],
+    )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 import dlt
 from dlt.common.storages.exceptions import SchemaNotFoundError
 
-from ingestion import declared, history, lifetime, local_state
+from ingestion import config_errors, declared, history, lifetime, local_state
 from ingestion import progress as progress_module
 from ingestion.guard import FAILED, SKIPPED, Outcome
 from ingestion.tables import (
@@ -159,7 +159,13 @@ def load_source(system: str, **kwargs: Any) -> Any:
     if system not in SOURCES:
         raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
     module_name, _, attribute = SOURCES[system].partition(":")
-    source = getattr(importlib.import_module(module_name), attribute)(**kwargs)
+    try:
+        source = getattr(importlib.import_module(module_name), attribute)(**kwargs)
+    except Exception as exc:  # a setting's error says how to set it, in a few lines
+        readable = config_errors.describe(system, exc)
+        if readable is None:
+            raise
+        raise readable from None
     # Raw keeps what the API said: ISO-looking strings stay strings; staging casts them.
     source.schema.remove_type_detection("iso_timestamp")
     return source

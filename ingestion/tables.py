@@ -27,6 +27,7 @@ TABLES = {
         "contacts_to_deals",
         "contacts_to_meetings",
         "deals_to_companies",
+        "account_info",
     ),
     "billing": ("customers", "invoices", "charges", "payment_intents", "subscriptions"),
     "scheduling": ("scheduled_events", "invitees"),

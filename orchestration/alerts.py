@@ -114,7 +114,12 @@ class _HideUrl(logging.Filter):
 
 
 def deliver(alert: Alert, where: Paths | None = None, url: str | None = None) -> str:
-    """Record the alert, then post it when a webhook is configured; record the outcome."""
+    """Record the alert, then post it when a webhook is configured; record the outcome.
+
+    One alert per failed run: a run started from the CLI alerts at once, and a daemon's
+    failure sensor that sees the same run later finds it recorded and stays quiet."""
+    if any(row.get("run_id") == alert.run_id for row in read_alerts(where, limit=200)):
+        return "already alerted"
     append_row(asdict(alert), where)
     outcome = post(url, alert) if url else "no webhook configured"
     append_row({"kind": "delivery", "alert_id": alert.alert_id, "outcome": outcome}, where)

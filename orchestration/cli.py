@@ -18,9 +18,11 @@ import httpx
 from checks.cli import add_check_command
 from ingestion.tables import SYSTEMS
 from ingestion.warehouse import Paths, paths
+from orchestration.findings_cli import add_findings_command
 
 DEFAULT_SANDBOX_PORT = 8765
-JOBS = ("nightly", "sync", "refresh")
+JOBS = ("nightly", "sync", "refresh", "path_health")
+WRITER_JOBS = ("nightly", "sync", "refresh")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    from orchestration.instance import use_default_home
+
+    previous = os.environ.get("DAGSTER_HOME")
+    use_default_home()  # one Dagster instance for every entry point: $TRUEUP_HOME/dagster by default
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -44,21 +50,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             raise
         print(f"trueup: error: {exc}", file=sys.stderr)
+        if not getattr(exc, "expected", False):  # a message that says it all needs no traceback hint
+            print("(run with -v for the traceback)", file=sys.stderr)
         return 1
+    finally:  # main() called in a process of its own leaves nothing behind (tests call it many times)
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
+class Expected(RuntimeError):
+    """An error whose message says all there is (nothing built yet, a setting missing)."""
+
+    expected = True
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("trueup")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trueup", description="ELT and reconciliation warehouse.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, full tracebacks")
+    parser.add_argument("--version", action="version", version=f"trueup {version()}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="Dagster's event stream, debug logging, full tracebacks"
+    )
     sub = parser.add_subparsers(metavar="command")
 
     demo = sub.add_parser("demo", help="run the nightly job on the embedded sandbox and summarize")
-    demo.add_argument("--contacts", type=int, default=2000)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--contacts", type=int, default=2000, help="contacts in the generated world (default 2000)"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="the world generator's seed (default 7)")
     demo.set_defaults(func=cmd_demo)
 
-    run = sub.add_parser("run", help="run a Dagster job in this process (nightly, sync, refresh)")
-    run.add_argument("job", choices=JOBS)
+    run = sub.add_parser("run", help="run a Dagster job in this process (nightly, sync, refresh, ...)")
+    run.add_argument("job", choices=JOBS, help="the job to run")
     run.add_argument("--sandbox", metavar="URL", help="point every source at a running sandbox")
     run.set_defaults(func=cmd_run)
 
@@ -71,9 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     ui = sub.add_parser("ui", help="`dagster dev` on loopback with the sandbox")
-    ui.add_argument("--port", type=int, default=int(os.environ.get("TRUEUP_UI_PORT") or 3000))
-    ui.add_argument("--contacts", type=int, default=2000)
-    ui.add_argument("--seed", type=int, default=7)
+    ui.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("TRUEUP_UI_PORT") or 3000),
+        help="the UI's port on 127.0.0.1 (default 3000, or TRUEUP_UI_PORT)",
+    )
+    ui.add_argument("--contacts", type=int, default=2000, help="contacts in the sandbox world (default 2000)")
+    ui.add_argument("--seed", type=int, default=7, help="the world generator's seed (default 7)")
     ui.add_argument("--no-sandbox", action="store_true", help="use the configured sources instead")
     ui.add_argument(
         "--write-instance-config", action="store_true", help="write $DAGSTER_HOME/dagster.yaml, exit"
@@ -81,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
 
     ingest = sub.add_parser("ingest", help="load the source systems into the warehouse")
-    ingest.add_argument("--system", action="append", choices=SYSTEMS)
+    ingest.add_argument("--system", action="append", choices=SYSTEMS, help="only this system (repeatable)")
     ingest.add_argument("--full-refresh", action="store_true", help="drop state and reload everything")
     ingest.add_argument("--sandbox", metavar="URL", help="point every source at a running sandbox")
     ingest.add_argument(
@@ -122,23 +161,31 @@ def build_parser() -> argparse.ArgumentParser:
     accept.set_defaults(func=cmd_quarantine_accept)
 
     build = sub.add_parser("build", help="dbt build the warehouse models")
-    build.add_argument("--select", nargs="*", default=[])
+    build.add_argument("--select", nargs="*", default=[], help="dbt node selection (default: everything)")
     build.set_defaults(func=cmd_build)
 
     prepare = sub.add_parser("prepare", help="build the dbt manifest (install time)")
     prepare.set_defaults(func=cmd_prepare)
 
+    docs = sub.add_parser("docs", help="generate dbt's documentation site and serve it")
+    docs.add_argument("--port", type=int, default=8580, help="serve on 127.0.0.1:PORT (default 8580)")
+    docs.add_argument("--no-serve", action="store_true", help="generate only; print where the site is")
+    docs.set_defaults(func=cmd_docs)
+
     add_check_command(sub)
     add_webhooks_command(sub)
+    add_findings_command(sub)
 
     box = sub.add_parser("sandbox", help="the embedded stand-in for the four systems")
     box_sub = box.add_subparsers(metavar="action")
     serve = box_sub.add_parser("serve", help="serve a generated world until interrupted")
-    serve.add_argument("--contacts", type=int, default=2000)
-    serve.add_argument("--seed", type=int, default=7)
-    serve.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
-    serve.add_argument("--limits", choices=["off", "realistic"], default="off")
-    serve.add_argument("--truth-dir", type=Path)
+    serve.add_argument("--contacts", type=int, default=2000, help="contacts in the world (default 2000)")
+    serve.add_argument("--seed", type=int, default=7, help="the world generator's seed (default 7)")
+    serve.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT, help="loopback port (0: any free)")
+    serve.add_argument(
+        "--limits", choices=["off", "realistic"], default="off", help="rate limits like the real APIs"
+    )
+    serve.add_argument("--truth-dir", type=Path, help="write the world's ground truth here")
     serve.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     serve.add_argument(
         "--webhook-url", help="send signed webhooks of its changes to {URL}/{stripe,hubspot,calendly}"
@@ -146,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_sandbox_serve)
     advance = box_sub.add_parser("advance", help="move a running sandbox's world forward")
     advance.add_argument("--days", type=_day_count, default=1, help="whole days to move forward (1 or more)")
-    advance.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_SANDBOX_PORT}")
+    advance.add_argument(
+        "--url", default=f"http://127.0.0.1:{DEFAULT_SANDBOX_PORT}", help="the running sandbox"
+    )
     advance.set_defaults(func=cmd_sandbox_advance)
     return parser
 
@@ -161,7 +210,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Generating a {args.contacts:,}-contact world and starting the sandbox ...", flush=True)
     with embedded_sandbox(contacts=args.contacts, seed=args.seed) as sandbox:
         print(f"Sandbox serving on {sandbox.url}", flush=True)
-        run_id = run_job("nightly")
+        run_id = run_job("nightly", verbose=args.verbose)
     print_summary(run_id, time.monotonic() - started)
     return 0
 
@@ -172,30 +221,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     env = source_env(sandbox_base_urls(args.sandbox)) if args.sandbox else {}
     with patched_env(env):
-        run_id = run_job(args.job)
+        if args.job in WRITER_JOBS:
+            check_settings()
+        run_id = run_job(args.job, verbose=args.verbose)
+    if args.job == "path_health":
+        from orchestration import report as report_module
+
+        print(f"\nDagster run {run_id} succeeded in {time.monotonic() - started:.1f}s\n")
+        print(report_module.paths_text(report_module.collect()))
+        return 0
     print_summary(run_id, time.monotonic() - started, report=args.job != "sync")
     return 0
 
 
-def run_job(name: str) -> str:
-    """Execute a Dagster job in this process; raise when it fails.
+def check_settings(systems: Sequence[str] = SYSTEMS) -> None:
+    """Fail before a run starts when a source's settings are missing or wrong, in a few lines."""
+    from ingestion.config_errors import SettingError
+    from ingestion.pipeline import load_source
 
-    The run holds the warehouse writer lock from its first step to its last (the
-    `warehouse_writer` resource), so it waits for, and never overlaps, another writer.
-    """
-    import dagster as dg
+    problems = []
+    for system in systems:
+        try:
+            load_source(system)
+        except SettingError as exc:
+            problems.append(str(exc))
+    if problems:
+        hint = "(or run on the embedded sandbox: `trueup demo`, or `trueup run JOB --sandbox URL`)"
+        raise Expected("source settings need attention:\n" + "\n".join(problems) + "\n" + hint)
 
-    from orchestration.definitions import defs
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    print(f"Running Dagster job {name!r} (in-process) ...", flush=True)
-    result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        from orchestration.alerts import step_error
+def run_job(name: str, verbose: bool = False, **kwargs: Any) -> str:
+    """Execute a Dagster job in this process on the one instance; raise when it fails."""
+    from orchestration.console import run_job as run
 
-        failures = [f"{e.step_key}: {step_error(e)}" for e in result.all_events if e.is_step_failure]
-        raise RuntimeError(f"job {name!r} failed: " + ("; ".join(failures[:3]) or "see the run's logs"))
-    return result.run_id
+    return run(name, verbose=verbose, **kwargs)
 
 
 def print_summary(run_id: str, seconds: float, report: bool = True) -> None:
@@ -216,13 +275,20 @@ def print_summary(run_id: str, seconds: float, report: bool = True) -> None:
     for schema, tables, total in rows:
         print(f"{schema:<{width}}  {tables:>6}  {int(total or 0):>10,}")
     if report:
-        print("\n" + report_module.to_text(report_module.collect(where.published)), end="")
+        # one finding per rule here; `trueup report` lists more, `trueup findings list` all
+        print("\n" + report_module.to_text(report_module.collect(where.published), per_rule=1), end="")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from orchestration import report
 
-    collected = report.collect(args.database or paths().published)
+    database = args.database or paths().published
+    if not database.exists():
+        raise Expected(
+            f"no published warehouse at {database}: nothing is built yet "
+            "(run `trueup run nightly`, or `trueup demo` on the embedded sandbox)"
+        )
+    collected = report.collect(database)
     print(report.to_markdown(collected) if args.markdown else report.to_text(collected), end="")
     return 0
 
@@ -269,6 +335,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         if health.audit:
             when = max(row["audited_at"] for row in health.audit)
             print(f"Last audit       {str(when)[:16]}: {health.audit_remaining:,} records still missing")
+    paths_line = ", ".join(
+        f"{p.path} {'ok' if not p.failing else 'FAILING ' + '/'.join(v.metric for v in p.failing)}"
+        for p in collected.paths
+    )
+    print(f"Integration paths {paths_line}")
+    for path in collected.paths:
+        for verdict in path.failing:
+            print(f"  {path.path} {verdict.metric}: {verdict.message} (runbook: {verdict.runbook})")
     for line in _run_lines():
         print(line)
     for line in webhooks_status_lines(where):
@@ -314,15 +388,13 @@ def _writer_state(where: Paths) -> str:
 
 
 def _run_lines(limit: int = 5) -> list[str]:
-    """The last runs from the Dagster instance at $DAGSTER_HOME, when there is one."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home or not (Path(home) / "dagster.yaml").exists():
-        return ["Last runs        (DAGSTER_HOME is not set)"]
-    import dagster as dg
+    """The last runs of the one Dagster instance (the CLI's, the UI's and the schedules')."""
+    from orchestration.instance import get_instance
 
-    with dg.DagsterInstance.get() as instance:
+    with get_instance() as instance:
         records = instance.get_run_records(limit=limit)
-    lines = [f"Last runs        {'none' if not records else ''}"]
+        home = instance.root_directory
+    lines = [f"Last runs        {'none' if not records else ''}(instance {home})"]
     for record in records:
         run = record.dagster_run
         start, end = record.start_time, record.end_time
@@ -433,10 +505,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingestion.pipeline import IngestError, result_lines, run_systems
+    from orchestration.health import record_ingest
     from orchestration.resources import ops_settings, writer_lock
     from orchestration.sandbox_runtime import patched_env, sandbox_base_urls, source_env
 
     env = source_env(sandbox_base_urls(args.sandbox)) if args.sandbox else {}
+    systems = args.system or list(SYSTEMS)
     with patched_env(env), writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
         if args.reset_state:
             from ingestion.local_state import reset
@@ -444,17 +518,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             for system in args.system or SYSTEMS:
                 moved = reset(system, paths())
                 print(f"{system}: {'working folder moved to ' + str(moved) if moved else 'nothing to reset'}")
+        started = datetime.now(UTC)
         try:
             results = run_systems(
-                args.system or SYSTEMS,
-                full_refresh=args.full_refresh,
-                report=print,
-                parallel=not args.sequential,
+                systems, full_refresh=args.full_refresh, report=print, parallel=not args.sequential
             )
         except IngestError as failed:
+            record_ingest(systems, started, failed.results, failed.failures, origin="cli")
             print("\n".join(result_lines(failed.results)))
             print(f"error: {failed}")
             return 1
+        record_ingest(systems, started, results, {}, origin="cli")
     print("\n".join(result_lines(results)))
     return 0
 
@@ -503,6 +577,31 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     with writer_lock(wait_seconds=ops_settings().writer_wait_seconds):
         run_dbt(["build", *(["--select", *args.select] if args.select else [])], on_line=print)
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """`dbt docs generate` against the warehouse (paths resolved here, whatever the working
+    directory), then `dbt docs serve` on loopback until interrupted."""
+    from orchestration.dbt import run_dbt
+    from orchestration.resources import ops_settings, writer_lock
+
+    where = paths()
+    if not where.warehouse.exists():
+        raise Expected(f"no warehouse at {where.warehouse}: build it first (trueup run nightly)")
+    target = where.home / "dbt" / "docs"
+    with writer_lock(where, wait_seconds=ops_settings().writer_wait_seconds):  # dbt opens it read-write
+        run_dbt(["docs", "generate"], where=where, target_path=target)
+    print(f"dbt docs: {target / 'index.html'}")
+    if args.no_serve:
+        return 0
+    print(f"serving on http://127.0.0.1:{args.port} (Ctrl-C stops)", flush=True)
+    run_dbt(
+        ["docs", "serve", "--host", "127.0.0.1", "--port", str(args.port), "--no-browser"],
+        where=where,
+        target_path=target,
+        on_line=print,
+    )
     return 0
 
 

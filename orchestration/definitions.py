@@ -15,7 +15,9 @@ from orchestration import ingest, transform
 from orchestration.alerts import alerts_defs
 from orchestration.audit import audit_defs
 from orchestration.checks import checks_defs
+from orchestration.findings_job import findings_review
 from orchestration.jobs import NIGHTLY, REFRESH, SYNC, jobs_defs
+from orchestration.path_checks import path_health_defs
 from orchestration.publish import build_publish_asset
 from orchestration.report import build_report_asset
 from orchestration.resources import ops_settings, resources
@@ -70,13 +72,15 @@ def build_defs() -> dg.Definitions:
     areas = [*assets, checks_defs(known), reverse_etl_defs(), webhooks_defs(), audit_defs(settings)]
     built = [key for area in areas for key in asset_keys(area)]
     freshness = freshness_checks(settings)
+    path_health, path_checks = path_health_defs(settings)
     return dg.Definitions.merge(
         *areas,
         ops_defs(built),
         schedules_defs(settings, freshness),
+        path_health,
         alerts_defs(),
-        jobs_defs(excluded_checks=freshness),
-        dg.Definitions(resources=resources()),
+        jobs_defs(excluded_checks=[*freshness, path_checks]),
+        dg.Definitions(resources=resources(), jobs=[findings_review]),
     )
 
 

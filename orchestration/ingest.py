@@ -5,12 +5,14 @@ from the API tables through the models without glue.
 """
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
 from ingestion.tables import QUARANTINE_TABLE, SYSTEMS, TABLES, dataset_name
+from orchestration.health import record_ingest
 
 if TYPE_CHECKING:  # the pipeline module imports dlt: not at code-location load
     from ingestion.pipeline import SystemResult
@@ -135,15 +137,21 @@ def build_ingest_asset() -> dg.AssetsDefinition:
         checks = set(context.selected_asset_check_keys)
         systems = [s for s in SYSTEMS if selected & set(table_keys(s))]
         kwargs = {"scheduling": {"event_uris": config.scheduling_events}} if config.scheduling_events else {}
+        started = datetime.now(UTC)
         try:
             results = run_systems(
                 systems, full_refresh=config.full_refresh, report=context.log.info, source_kwargs=kwargs
             )
         except IngestError as failed:
+            record_ingest(systems, started, failed.results, failed.failures)
             for result in failed.results:
                 yield from _materializations(result)
                 yield from _count_results(result, checks)
             raise dg.Failure(str(failed)) from failed
+        except Exception as exc:  # every system of the step failed with it: the paths' health says so
+            record_ingest(systems, started, [], {s: f"{type(exc).__name__}: {exc}" for s in systems})
+            raise
+        record_ingest(systems, started, results, {})
         for result in results:
             yield from _materializations(result)
             yield from _count_results(result, checks)

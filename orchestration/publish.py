@@ -1,15 +1,22 @@
 """The read-only copy BI tools and the report read: published atomically at the end of a run.
 
-The writer checkpoints the warehouse (so the file holds everything and no WAL is left),
-copies it to a temporary file beside the published one, stamps the copy with what it
-holds (`_publication` schema), and renames it over the previous copy. A reader that has
-the old copy open keeps reading it; a reader that opens the path gets the old or the new
-copy, never a half-written one.
+The writer checkpoints the warehouse, writes the schemas analysts read into a temporary file
+beside the published one, stamps it with what it holds (`_publication` schema), and renames it
+over the previous copy. A reader that has the old copy open keeps reading it; a reader that
+opens the path gets the old or the new copy, never a half-written one.
+
+The copy is written in DuckDB's storage version v1.0.0 (storage format 64), which every DuckDB
+from 0.10 on reads, the 1.x drivers of BI tools included (DBeaver, Metabase, Superset); the
+default of the DuckDB writing it (2.x) cannot be opened by 1.x. The marts need nothing newer:
+their types (integers, HUGEINT, DECIMAL, DOUBLE, BOOLEAN, DATE, TIMESTAMPTZ, VARCHAR and lists
+of it) and comments are all in v1.0.0; what v1.2.0+ adds is lighter compression (the copy is
+about 14% larger). Views become tables in the copy, so a reader never needs a schema left out
+or a function its DuckDB lacks. Table and column comments (dbt descriptions, persist_docs)
+are carried over.
 """
 
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +27,7 @@ from typing import Any
 
 import dagster as dg
 
+from ingestion.quarantine import open_quarantine_sql
 from ingestion.tables import SYSTEMS, TABLES, dataset_name
 from ingestion.warehouse import Paths, paths
 
@@ -28,6 +36,11 @@ log = logging.getLogger(__name__)
 GROUP = "ops"
 PUBLISH_KEY = dg.AssetKey(["ops", "published_warehouse"])
 PUBLICATION_SCHEMA = "_publication"
+# The schemas analysts read; dlt's raw_* and raw_*_staging schemas, seeds and the check history
+# stay in the warehouse (the report's figures from them are stamped into `_publication`).
+DEFAULT_SCHEMAS = ("staging", "intermediate", "marts", "reconciliation", "reverse_etl")
+STORAGE_VERSION = "v1.0.0"
+COPY = "trueup_copy"  # the copy's catalog name while it is written
 # Lowest priority but the report: with the in-process executor the step runs only once
 # every other step of the run, asset checks included, is done.
 PUBLISH_PRIORITY = "-100"
@@ -75,51 +88,161 @@ def publish(
     started = time.monotonic()
     if not where.warehouse.exists():
         raise FileNotFoundError(f"{where.warehouse} does not exist: nothing to publish")
-    with duckdb.connect(str(where.warehouse)) as con:
-        con.execute("checkpoint")
-        tables = table_rows(con)
-    wal = where.warehouse.with_name(where.warehouse.name + ".wal")
-    if wal.exists():
-        raise RuntimeError(f"{wal} still exists after a checkpoint: another process is writing")
     target = where.published
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        shutil.copyfile(where.warehouse, temporary)
         sources = latest_ingests(read_sources(target), ingested or {})
+        with duckdb.connect(str(where.warehouse)) as con:
+            con.execute("checkpoint")
+            tables = write_copy(con, temporary, published_schemas())
+            ops_summary = summaries(con)
         publication = Publication(target, run_id, job, datetime.now(UTC), tables, sources)
-        stamp(temporary, publication, checks)
+        stamp(temporary, publication, checks, ops_summary)
         _fsync(temporary)
         os.replace(temporary, target)
         _fsync(target.parent)
     finally:
         temporary.unlink(missing_ok=True)
+        temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
     publication.bytes = target.stat().st_size
     publication.seconds = time.monotonic() - started
     log.info("published %s (%d tables) in %.1fs", target, len(tables), publication.seconds)
     return publication
 
 
-def table_rows(con: Any) -> dict[str, int]:
-    """Rows per base table of every schema but dlt's staging schemas."""
-    names = con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_type = 'BASE TABLE' and table_schema not like '%\\_staging' escape '\\' "
-        "order by 1, 2"
-    ).fetchall()
-    counts = {}
-    for schema, table in names:
-        row = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
-        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+def published_schemas() -> list[str]:
+    """The schemas analysts read (setting `published_schemas`, names separated by commas or spaces)."""
+    from orchestration.resources import setting
+
+    raw = setting("published_schemas")
+    if not raw:
+        return list(DEFAULT_SCHEMAS)
+    return [name for name in raw.replace(",", " ").split() if name]
+
+
+def write_copy(con: Any, target: Path, schemas: Sequence[str]) -> dict[str, int]:
+    """Write `schemas` of the open warehouse into a new file at `target` (storage v1.0.0): tables
+    and views alike as tables, with their comments. Returns rows per `schema.table`."""
+    con.execute(f"attach '{_sql_text(str(target))}' as {COPY} (storage_version '{STORAGE_VERSION}')")
+    try:
+        relations = _relations(con, schemas)
+        counts: dict[str, int] = {}
+        for schema in sorted({schema for schema, _, _ in relations}):
+            con.execute(f"create schema {COPY}.{_quote(schema)}")
+        for schema, name, comment in relations:
+            source, copy = f"{_quote(schema)}.{_quote(name)}", f"{COPY}.{_quote(schema)}.{_quote(name)}"
+            con.execute(f"create table {copy} as select * from {source}")
+            row = con.execute(f"select count(*) from {copy}").fetchone()
+            counts[f"{schema}.{name}"] = int(row[0]) if row else 0
+            _copy_comments(con, schema, name, comment)
+        con.execute(f"checkpoint {COPY}")
+    finally:
+        con.execute(f"detach {COPY}")
     return counts
 
 
-def stamp(database: Path, publication: Publication, checks: Iterable[CheckOutcome]) -> None:
-    """Write `_publication.run`, `.tables` and `.asset_checks` into the (unpublished) copy."""
+def _relations(con: Any, schemas: Sequence[str]) -> list[tuple[str, str, str | None]]:
+    if not schemas:
+        return []
+    marks = ", ".join("?" for _ in schemas)
+    return [
+        (str(schema), str(name), comment)
+        for schema, name, comment in con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() "
+            f"where database_name = current_database() and schema_name in ({marks}) "
+            "union all select schema_name, view_name, comment from duckdb_views() "
+            f"where database_name = current_database() and not internal and schema_name in ({marks}) "
+            "order by 1, 2",
+            [*schemas, *schemas],
+        ).fetchall()
+    ]
+
+
+def _copy_comments(con: Any, schema: str, name: str, comment: str | None) -> None:
+    copy = f"{COPY}.{_quote(schema)}.{_quote(name)}"
+    if comment:
+        con.execute(f"comment on table {copy} is '{_sql_text(comment)}'")
+    for column, text in con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = current_database() "
+        "and schema_name = ? and table_name = ? and comment is not null and comment != ''",
+        [schema, name],
+    ).fetchall():
+        con.execute(f"comment on column {copy}.{_quote(column)} is '{_sql_text(text)}'")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def summaries(con: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """What the report reads from the schemas the copy leaves out: quarantined records per
+    system, table and reason (the open ones), each source's last successful load, and the ingest
+    health (resources not read, the sources' counts against raw, the latest audit)."""
+    present = {
+        str(schema)
+        for (schema,) in con.execute(
+            "select distinct schema_name from duckdb_tables() where database_name = current_database() "
+            "and table_name in ('_quarantine', '_dlt_loads')"
+        ).fetchall()
+    }
+    quarantine: list[tuple[Any, ...]] = []
+    loads: list[tuple[Any, ...]] = []
+    for system in SYSTEMS:
+        schema = dataset_name(system)
+        if schema not in present:
+            continue
+        tables = {
+            str(t)
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = current_database() "
+                "and schema_name = ?",
+                [schema],
+            ).fetchall()
+        }
+        if "_quarantine" in tables:  # the open rows: healed and accepted ones are resolved
+            quarantine += con.execute(
+                f"select '{system}', resource, reason, count(*) "
+                f"from ({open_quarantine_sql(schema, tables)}) group by all"
+            ).fetchall()
+        if "_dlt_loads" in tables:
+            loads += con.execute(
+                f"select '{system}', max(inserted_at) from {schema}._dlt_loads where status = 0"
+            ).fetchall()
+    from ingestion import health
+    from orchestration.findings import account_rows
+
+    every = {
+        f"{s}.{t}"
+        for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+    return {
+        "quarantine": quarantine,
+        "loads": loads,
+        "accounts": account_rows(con),
+        "completeness": [(health.dumps(health.collect(con, every)),)],
+    }
+
+
+def stamp(
+    database: Path,
+    publication: Publication,
+    checks: Iterable[CheckOutcome],
+    ops_summary: Mapping[str, Sequence[tuple[Any, ...]]] | None = None,
+) -> None:
+    """Write `_publication.run`, `.tables`, `.asset_checks`, `.sources`, `.quarantine`, `.loads`,
+    `.accounts` and `.completeness` into the (unpublished) copy."""
     import duckdb
 
     s = PUBLICATION_SCHEMA
+    summary = ops_summary or {}
     with duckdb.connect(str(database)) as con:
         con.execute(f"create schema if not exists {s}")
         con.execute(
@@ -130,23 +253,38 @@ def stamp(database: Path, publication: Publication, checks: Iterable[CheckOutcom
             f"insert into {s}.run values (?, ?, ?, ?)",
             [publication.run_id, publication.job, publication.published_at, str(publication.path)],
         )
-        con.execute(
-            f"create or replace table {s}.tables (table_schema varchar, table_name varchar, rows bigint)"
+        _table(
+            con,
+            f"{s}.tables (table_schema varchar, table_name varchar, rows bigint)",
+            [(*name.split(".", 1), count) for name, count in publication.tables.items()],
         )
-        rows = [(*name.split(".", 1), count) for name, count in publication.tables.items()]
-        if rows:
-            con.executemany(f"insert into {s}.tables values (?, ?, ?)", rows)
-        con.execute(
-            f"create or replace table {s}.asset_checks (asset varchar, check_name varchar, passed boolean, "
-            "severity varchar, failures bigint, description varchar)"
+        _table(
+            con,
+            f"{s}.asset_checks (asset varchar, check_name varchar, passed boolean, severity varchar, "
+            "failures bigint, description varchar)",
+            [(c.asset, c.check, c.passed, c.severity, c.failures, c.description) for c in checks],
         )
-        outcomes = [(c.asset, c.check, c.passed, c.severity, c.failures, c.description) for c in checks]
-        if outcomes:
-            con.executemany(f"insert into {s}.asset_checks values (?, ?, ?, ?, ?, ?)", outcomes)
-        con.execute(f"create or replace table {s}.sources (system varchar, last_ingested_at timestamptz)")
-        if publication.sources:
-            con.executemany(f"insert into {s}.sources values (?, ?)", list(publication.sources.items()))
+        _table(
+            con, f"{s}.sources (system varchar, last_ingested_at timestamptz)", publication.sources.items()
+        )
+        _table(
+            con,
+            f"{s}.quarantine (system varchar, resource varchar, reason varchar, records bigint)",
+            summary.get("quarantine", []),
+        )
+        _table(con, f"{s}.loads (system varchar, last_loaded_at timestamptz)", summary.get("loads", []))
+        _table(con, f"{s}.accounts (key varchar, value varchar)", summary.get("accounts", []))
+        _table(con, f"{s}.completeness (health varchar)", summary.get("completeness", []))
         con.execute("checkpoint")
+
+
+def _table(con: Any, definition: str, rows: Iterable[Sequence[Any]]) -> None:
+    con.execute(f"create or replace table {definition}")
+    values = [tuple(row) for row in rows]
+    if values:
+        name = definition.split(" ", 1)[0]
+        marks = ", ".join("?" for _ in values[0])
+        con.executemany(f"insert into {name} values ({marks})", values)
 
 
 def read_sources(path: Path) -> dict[str, datetime]:

@@ -7,6 +7,7 @@ renders on a warehouse at any stage of its build.
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,12 +17,13 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ingestion import health
-from ingestion.quarantine import open_quarantine_sql
-from ingestion.tables import SYSTEMS, dataset_name
+from ingestion import health as ingest_health
+from ingestion.tables import SYSTEMS
 from ingestion.warehouse import paths
 from ingestion.webhooks.monitor import intake_health
 from ingestion.webhooks.monitor import report_section as intake_section
+from orchestration import health
+from orchestration.findings import Finding, read_findings
 from orchestration.publish import GROUP, PUBLICATION_SCHEMA, PUBLISH_KEY, CheckOutcome
 from orchestration.resources import ops_settings
 
@@ -35,6 +37,8 @@ FUNNEL_STAGES = (
     ("new_customers", "New customers"),
 )
 SPARK = "▁▂▃▄▅▆▇█"
+SHOWN_NEW = 10  # new findings listed per rule (the total is given)
+SHOWN_OLDEST = 5  # oldest open findings listed per rule
 
 
 @dataclass
@@ -95,6 +99,29 @@ class FreshnessRow:
 
 
 @dataclass
+class RuleFindings:
+    """One rule's findings worth opening: this run's new ones and the oldest still open."""
+
+    rule: str
+    new: list[Finding]
+    oldest: list[Finding]
+    new_total: int
+    open_total: int
+
+
+@dataclass
+class PathRow:
+    path: str
+    kind: str
+    measured: health.PathHealth
+    verdicts: list[health.Verdict]
+
+    @property
+    def failing(self) -> list[health.Verdict]:
+        return [v for v in self.verdicts if not v.passed]
+
+
+@dataclass
 class Report:
     generated_at: datetime
     timezone: str = "UTC"
@@ -108,6 +135,8 @@ class Report:
     funnel: list[tuple[str, int]] | None = None
     intake: Any = None  # ingestion.webhooks.monitor.IntakeHealth, read from the inbox (not the copy)
     completeness: Any = None  # ingestion.health.IngestHealth
+    details: list[RuleFindings] | None = None  # per rule: the new and the oldest open findings
+    paths: list[PathRow] = field(default_factory=list)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -137,8 +166,20 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
     settings = ops_settings()
     report = Report(generated_at=now or datetime.now(UTC), timezone=settings.timezone)
     report.intake = intake_health()
+    # runs from the CLI (`trueup ingest`) count too: the ops store has every ingest
+    logged = health.last_successful_ingests()
     if not database.exists():
-        report.freshness = [FreshnessRow(s, None, settings.freshness_hours[s], None) for s in SYSTEMS]
+        report.paths = _paths(report.generated_at)
+        report.freshness = [
+            FreshnessRow(
+                s,
+                None,
+                settings.freshness_hours[s],
+                (report.generated_at - _aware(logged[s])).total_seconds() / 3600 if s in logged else None,
+                logged.get(s),
+            )
+            for s in SYSTEMS
+        ]
         return report
     with duckdb.connect(str(database), read_only=True) as con:
         tables = {f"{s}.{t}" for s, t in con.execute(_TABLES_SQL).fetchall()}
@@ -147,9 +188,11 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
         report.quarantine = _quarantine(con, tables)
         report.checks = _checks(con, tables)
         report.identity = _identity(con, tables)
-        report.freshness = _freshness(con, tables, report.generated_at, settings.freshness_hours)
+        report.freshness = _freshness(con, tables, report.generated_at, settings.freshness_hours, logged)
         report.funnel = _funnel(con, tables)
-        report.completeness = health.collect(con, tables)
+        report.completeness = ingest_health.read_published(con, tables, PUBLICATION_SCHEMA)
+        report.details = _details(con, tables)
+    report.paths = _paths(report.generated_at)
     return report
 
 
@@ -227,20 +270,33 @@ def _trend(daily: list[tuple[Any, ...]], runs: list[datetime]) -> list[TrendPoin
 
 
 def _quarantine(con: Any, tables: set[str]) -> list[QuarantineRow] | None:
-    present = [s for s in SYSTEMS if f"{dataset_name(s)}._quarantine" in tables]
-    if not any(f"{dataset_name(s)}._dlt_loads" in tables for s in SYSTEMS):
+    """Quarantined records per system, table and reason (stamped by publish: raw stays behind)."""
+    if f"{PUBLICATION_SCHEMA}.quarantine" not in tables:
         return None
-    rows = []
-    for system in present:
-        schema = dataset_name(system)
-        open_rows = open_quarantine_sql(
-            schema, {t.partition(".")[2] for t in tables if t.startswith(schema + ".")}
+    if not _loads(con, tables) and not _rows(con, f"select 1 from {PUBLICATION_SCHEMA}.quarantine limit 1"):
+        return None  # no source's dataset exists yet
+    return [
+        QuarantineRow(str(system), str(resource), str(reason), int(records))
+        for system, resource, reason, records in _rows(
+            con,
+            f"select system, resource, reason, records from {PUBLICATION_SCHEMA}.quarantine "
+            "order by 4 desc, 1, 2, 3",
         )
-        for resource, reason, records in _rows(
-            con, f"select resource, reason, count(*) from ({open_rows}) group by all order by 3 desc, 1, 2"
-        ):
-            rows.append(QuarantineRow(system, str(resource), str(reason), int(records)))
-    return rows
+    ]
+
+
+@dataclass
+class _Load:
+    last_loaded_at: datetime | None
+
+
+def _loads(con: Any, tables: set[str]) -> dict[str, _Load]:
+    if f"{PUBLICATION_SCHEMA}.loads" not in tables:
+        return {}
+    return {
+        str(system): _Load(moment)
+        for system, moment in _rows(con, f"select system, last_loaded_at from {PUBLICATION_SCHEMA}.loads")
+    }
 
 
 def _checks(con: Any, tables: set[str]) -> list[CheckOutcome] | None:
@@ -284,18 +340,27 @@ def _identity(con: Any, tables: set[str]) -> Identity | None:
     )
 
 
-def _freshness(con: Any, tables: set[str], now: datetime, limits: dict[str, float]) -> list[FreshnessRow]:
+def _freshness(
+    con: Any, tables: set[str], now: datetime, limits: dict[str, float], logged: dict[str, datetime]
+) -> list[FreshnessRow]:
     ingested = _ingested(con, tables)
+    loads = _loads(con, tables)
     rows = []
     for system in SYSTEMS:
-        loads = f"{dataset_name(system)}._dlt_loads"
-        loaded = None
-        if loads in tables:
-            loaded = _rows(con, f"select max(inserted_at) from {loads} where status = 0")[0][0]
-        last = ingested.get(system) or loaded
+        loaded = loads[system].last_loaded_at if system in loads else None
+        last = _latest(ingested.get(system), logged.get(system)) or loaded
         age = (now - _aware(last)).total_seconds() / 3600 if last is not None else None
-        rows.append(FreshnessRow(system, loaded, limits[system], age, ingested.get(system)))
+        rows.append(
+            FreshnessRow(
+                system, loaded, limits[system], age, _latest(ingested.get(system), logged.get(system))
+            )
+        )
     return rows
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [_aware(m) for m in moments if m is not None]
+    return max(known) if known else None
 
 
 def _ingested(con: Any, tables: set[str]) -> dict[str, datetime]:
@@ -303,6 +368,49 @@ def _ingested(con: Any, tables: set[str]) -> dict[str, datetime]:
     if f"{PUBLICATION_SCHEMA}.sources" not in tables:
         return {}
     return dict(_rows(con, f"select system, last_ingested_at from {PUBLICATION_SCHEMA}.sources"))
+
+
+def _details(con: Any, tables: set[str]) -> list[RuleFindings] | None:
+    """Per rule: the findings this run opened or reopened and the oldest open ones, bounded."""
+    if "reconciliation.findings" not in tables:
+        return None
+    columns = {
+        c
+        for (c,) in _rows(
+            con,
+            "select column_name from information_schema.columns "
+            "where table_schema = 'reconciliation' and table_name = 'findings'",
+        )
+    }
+    if not {"status", "first_seen_at", "last_seen_at", "reopened_at"} <= columns:
+        return None  # a findings table from before these columns: nothing to list by age
+    latest = _rows(con, "select max(last_seen_at) from reconciliation.findings")[0][0]
+    found = read_findings(con, statuses=("open",), order="rule, first_seen_at, finding_id")
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in found:
+        by_rule.setdefault(finding.rule, []).append(finding)
+    reopened = {
+        fid
+        for (fid,) in _rows(
+            con,
+            "select finding_id from reconciliation.findings where status = 'open' and reopened_at = ?",
+            [latest],
+        )
+    }
+    details = []
+    for rule, items in by_rule.items():
+        new = [f for f in items if f.first_seen_at == latest or f.finding_id in reopened]
+        older = [f for f in items if f not in new]
+        details.append(RuleFindings(rule, new[:SHOWN_NEW], older[:SHOWN_OLDEST], len(new), len(items)))
+    return sorted(details, key=lambda d: (-d.open_total, d.rule))
+
+
+def _paths(now: datetime) -> list[PathRow]:
+    """Every integration path's health now (the ops store, not the copy: it is live)."""
+    rows = []
+    for path, measured in health.evaluate(now=now):
+        rows.append(PathRow(path.name, path.kind, measured, health.judge(path, measured, now)))
+    return rows
 
 
 def _funnel(con: Any, tables: set[str]) -> list[tuple[str, int]] | None:
@@ -319,128 +427,19 @@ def _aware(moment: datetime) -> datetime:
 
 # -- pictures -----------------------------------------------------------------------------------
 
-_FONT = "font-family='Helvetica,Arial,sans-serif'"
-_COLORS = {"open": "#4f6bed", "new": "#e8833a", "resolved": "#3aa76d", "bar": "#7b8ce0", "grid": "#d9dce3"}
-
 
 def trend_svg(points: Sequence[TrendPoint], label: Any = None) -> str:
-    """Two panels over the last runs: open findings (line), and below it the findings each
-    run opened (orange, up) and resolved (green, down)."""
-    width, left, right = 640, 44, 16
-    step = (width - left - right) / max(1, len(points))
-    xs = [left + step * (i + 0.5) for i in range(len(points))]
-    parts = [_svg_open(width, 330), _title("Drift: open findings per night, and what each night changed")]
-    parts += _open_panel(points, xs, top=40, height=130, left=left, right=width - right)
-    parts += _change_panel(
-        points, xs, middle=228, half=40, left=left, right=width - right, bar=min(22.0, step / 2)
-    )
-    label = label or (lambda moment: moment.strftime("%m-%d %H:%M"))
-    for x, p in zip(xs, points, strict=True):
-        day, _, clock = label(p.run_at).partition(" ")
-        parts.append(_text(x, 302, day, anchor="middle"))
-        parts.append(_text(x, 315, clock, anchor="middle", size=9))
-    return "".join([*parts, "</svg>"])
+    """The drift chart (orchestration/charts.py: Vega-Lite through altair, SVG by vl-convert)."""
+    from orchestration import charts
 
-
-def _open_panel(
-    points: Sequence[TrendPoint], xs: Sequence[float], top: float, height: float, left: float, right: float
-) -> list[str]:
-    scale = _nice_ceiling(max([1, *(p.open for p in points)]))
-
-    def y(value: float) -> float:
-        return top + height - height * value / scale
-
-    parts = []
-    for tick in range(5):
-        value = scale * tick / 4
-        parts.append(_line(left, y(value), right, y(value), _COLORS["grid"]))
-        parts.append(_text(left - 6, y(value) + 4, f"{value:g}", anchor="end"))
-    coordinates = " ".join(f"{x:.1f},{y(p.open):.1f}" for x, p in zip(xs, points, strict=True))
-    parts.append(
-        f"<polyline points='{coordinates}' fill='none' stroke='{_COLORS['open']}' stroke-width='2.5'/>"
-    )
-    for x, p in zip(xs, points, strict=True):
-        parts.append(f"<circle cx='{x:.1f}' cy='{y(p.open):.1f}' r='3.5' fill='{_COLORS['open']}'/>")
-        parts.append(_text(x, y(p.open) - 8, f"{p.open:,}", anchor="middle", weight="bold"))
-    parts.append(_text(right, top - 6, "open", anchor="end", weight="bold"))
-    return parts
-
-
-def _change_panel(
-    points: Sequence[TrendPoint],
-    xs: Sequence[float],
-    middle: float,
-    half: float,
-    left: float,
-    right: float,
-    bar: float,
-) -> list[str]:
-    scale = max([1, *(max(p.new, p.resolved) for p in points)])
-    parts = [_line(left, middle, right, middle, "#9aa0ad")]
-    parts.append(_text(left - 6, middle - half + 8, "new", anchor="end", size=10))
-    parts.append(_text(left - 6, middle + half, "resolved", anchor="end", size=10))
-    for x, p in zip(xs, points, strict=True):
-        up, down = half * p.new / scale, half * p.resolved / scale
-        parts.append(_rect(x - bar / 2, middle - up, bar, up, _COLORS["new"]))
-        parts.append(_rect(x - bar / 2, middle, bar, down, _COLORS["resolved"]))
-        if p.new:
-            parts.append(_text(x, middle - up - 3, f"+{p.new:,}", anchor="middle", size=10))
-        if p.resolved:
-            parts.append(_text(x, middle + down + 11, f"-{p.resolved:,}", anchor="middle", size=10))
-    return parts
+    return charts.trend_svg(points, label)
 
 
 def funnel_svg(stages: Sequence[tuple[str, int]]) -> str:
-    """Horizontal funnel bars, each with its count and its conversion from the stage before."""
-    width, row, left, top = 640, 34, 130, 30
-    height = top + row * len(stages) + 10
-    widest = max([1, *(count for _, count in stages)])
-    parts = [_svg_open(width, height), _title("Funnel: all channels, all months")]
-    previous = None
-    for i, (name, count) in enumerate(stages):
-        y = top + i * row
-        bar = (width - left - 150) * count / widest
-        parts.append(_text(left - 8, y + 17, name, anchor="end"))
-        parts.append(_rect(left, y + 4, max(bar, 1.0), row - 10, _COLORS["bar"]))
-        note = f"{count:,}" + (f"  ({count / previous:.0%} of previous)" if previous else "")
-        parts.append(_text(left + bar + 8, y + 17, note))
-        previous = count or None
-    return "".join([*parts, "</svg>"])
+    """The funnel chart (orchestration/charts.py)."""
+    from orchestration import charts
 
-
-def _nice_ceiling(value: int) -> int:
-    for step in (4, 8, 20, 40, 80, 200, 400, 800, 2000, 4000, 8000, 20000, 40000):
-        if value <= step:
-            return step
-    return ((value // 40000) + 1) * 40000
-
-
-def _svg_open(width: int, height: int) -> str:
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}'><rect width='100%' height='100%' fill='white'/>"
-    )
-
-
-def _title(text: str) -> str:
-    return _text(10, 18, text, weight="bold", size=13)
-
-
-def _text(
-    x: float, y: float, text: str, anchor: str = "start", weight: str = "normal", size: int = 11
-) -> str:
-    return (
-        f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='{anchor}' font-weight='{weight}' "
-        f"{_FONT} font-size='{size}' fill='#2b2f3a'>{html.escape(text)}</text>"
-    )
-
-
-def _line(x1: float, y1: float, x2: float, y2: float, color: str) -> str:
-    return f"<line x1='{x1:.1f}' y1='{y1:.1f}' x2='{x2:.1f}' y2='{y2:.1f}' stroke='{color}'/>"
-
-
-def _rect(x: float, y: float, w: float, h: float, color: str) -> str:
-    return f"<rect x='{x:.1f}' y='{y:.1f}' width='{w:.1f}' height='{max(h, 0):.1f}' fill='{color}'/>"
+    return charts.funnel_svg(stages)
 
 
 def data_uri(svg: str) -> str:
@@ -448,11 +447,12 @@ def data_uri(svg: str) -> str:
 
 
 def sparkline(values: Sequence[int]) -> str:
+    """One bar per value, scaled from zero to the largest (a steady count shows steady bars,
+    not the flat floor a min-to-max scale gives it)."""
     if not values:
         return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1
-    return "".join(SPARK[round((v - low) / span * (len(SPARK) - 1))] for v in values)
+    high = max(max(values), 1)
+    return "".join(SPARK[round(max(v, 0) / high * (len(SPARK) - 1))] for v in values)
 
 
 # -- markdown (the Dagster UI) -------------------------------------------------------------------
@@ -463,6 +463,8 @@ def to_markdown(report: Report) -> str:
     sections = [
         _md_header(report),
         _md_findings(report),
+        _md_details(report),
+        _md_paths(report),
         _md_quarantine(report),
         _md_checks(report),
         _md_identity(report),
@@ -471,7 +473,7 @@ def to_markdown(report: Report) -> str:
         intake_section(report.intake, markdown=True),
     ]
     if report.completeness is not None:
-        sections.append(health.markdown(report.completeness))
+        sections.append(ingest_health.markdown(report.completeness))
     return "\n\n".join(sections) + "\n"
 
 
@@ -481,9 +483,28 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+class Markdown(str):
+    """Text that is markdown already (a link the report built): a table cell keeps it as it is."""
+
+
+# markdown's active characters in a table cell: escapes, code, emphasis, links, pipes, strikes
+# (an underscore only where it can start or end emphasis: intra-word ones stay readable)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|~]|(?<!\w)_|_(?!\w))")
+
+
+def escape(value: Any) -> str:
+    """A source value as literal text in markdown: HTML escaped (so no tag, entity or script
+    reaches the page), markdown's punctuation backslashed, line breaks and tabs as spaces."""
+    text = " ".join(str(value).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
 def _cell(value: Any) -> str:
-    text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    if isinstance(value, Markdown):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return escape(value)
 
 
 def _md_header(report: Report) -> str:
@@ -523,6 +544,84 @@ def _md_findings(report: Report) -> str:
         fmt = _run_label(report)
         parts.append(f"![Findings per night]({data_uri(trend_svg(report.trend, fmt))})")
     return "\n\n".join(parts)
+
+
+FINDING_HEADER = ("finding", "records", "field", "outcome", "values", "authoritative", "action", "first seen")
+
+
+def _md_details(report: Report) -> str:
+    title = "## Findings to act on"
+    if report.details is None:
+        return f"{title}\n\n_{NOT_BUILT}_ (reconciliation.findings)"
+    if not report.details:
+        return f"{title}\n\nNo open findings."
+    parts = [
+        title,
+        "Per rule, the findings this run opened and the oldest still open, each with a link to its "
+        "records. `trueup findings list` gives all of them; `trueup findings accept ID --reason ...` "
+        "accepts one.",
+    ]
+    for rule in report.details:
+        parts.append(f"### {rule.rule}: {rule.new_total:,} new, {rule.open_total:,} open")
+        shown = [("new", f) for f in rule.new] + [("oldest open", f) for f in rule.oldest]
+        rows = [_md_finding_cells(report, kind, f) for kind, f in shown]
+        parts.append(_md_table(FINDING_HEADER, rows))
+        hidden = rule.open_total - len(shown)
+        if hidden > 0:
+            parts.append(f"_{hidden:,} more open: `trueup findings list --rule {rule.rule}`_")
+    return "\n\n".join(parts)
+
+
+def _md_finding_cells(report: Report, kind: str, f: Finding) -> tuple[Any, ...]:
+    records = Markdown(
+        " · ".join(
+            f"[{escape(link.system)} {escape(link.object)} {escape(link.record_id)}]({link.url})"
+            if link.url
+            else f"{escape(link.system)} {escape(link.object)} {escape(link.record_id)}"
+            for link in f.links
+        )
+    )
+    return (
+        Markdown(f"`{f.finding_id[:8]}` ({kind})"),
+        records,
+        f.field,
+        f.outcome or "",
+        Markdown(" · ".join(f"{escape(s)}: {escape(v)}" for s, v in f.values.items() if v is not None)),
+        f"{f.authoritative_system}: {f.authoritative_value}" if f.authoritative_system else "-",
+        f.proposed_action,
+        report.local(f.first_seen_at) if f.first_seen_at else "",
+    )
+
+
+def _md_paths(report: Report) -> str:
+    title = "## Integration paths"
+    if not report.paths:
+        return f"{title}\n\nNo integration path registered."
+    header = ("path", "kind", "last success", "latency", "failure rate", "rejected", "backlog", "status")
+    rows = [(*_path_cells(report, p), _md_path_status(p)) for p in report.paths]
+    return f"{title}\n\n" + _md_table(header, rows)
+
+
+def _path_cells(report: Report, p: PathRow) -> tuple[Any, ...]:
+    h = p.measured
+    rate = "-" if h.failure_rate is None else f"{h.failure_rate:.0%} ({h.failures}/{h.attempts})"
+    return (
+        p.path,
+        p.kind,
+        hours_text(h.age_hours(report.generated_at)) + " ago" if h.last_success else "never",
+        "-" if h.latency_seconds is None else f"{h.latency_seconds:,.0f} s",
+        rate,
+        "-" if h.rejected is None else h.rejected,
+        "-" if h.backlog is None else f"{h.backlog:,} {h.backlog_unit}",
+    )
+
+
+def _md_path_status(p: PathRow) -> Any:
+    if not p.failing:
+        return "ok"
+    return Markdown(
+        " · ".join(f"**{escape(v.metric)}** {escape(v.message)} ([runbook]({v.runbook}))" for v in p.failing)
+    )
 
 
 def _delta(rule: RuleRow) -> str:
@@ -647,17 +746,20 @@ def _md_funnel(report: Report) -> str:
 # -- plain text (the terminal) -------------------------------------------------------------------
 
 
-def to_text(report: Report) -> str:
-    """The same report for a terminal: aligned tables, a sparkline and text bars."""
-    sections = [_text_header(report), _text_findings(report), _text_quarantine(report)]
+def to_text(report: Report, per_rule: int | None = None) -> str:
+    """The same report for a terminal: aligned tables, a sparkline and text bars; `per_rule`
+    bounds the findings listed per rule (default: as many as the UI lists)."""
+    details = _text_details(report, per_rule)
+    sections = [_text_header(report), _text_findings(report), details, _text_paths(report)]
+    sections += [_text_quarantine(report)]
     sections += [_text_checks(report), _text_identity(report), _text_freshness(report), _text_funnel(report)]
     sections.append(intake_section(report.intake, markdown=False))
     if report.completeness is not None:
-        sections.append(health.text(report.completeness))
+        sections.append(ingest_health.text(report.completeness))
     return "\n\n".join(sections) + "\n"
 
 
-def _text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in header]] + [[_plain(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(header))]
@@ -696,7 +798,7 @@ def _text_findings(report: Report) -> str:
     if report.rules is None:
         return f"{title}\n{NOT_BUILT}"
     rows = [_rule_cells(r) for r in report.rules]
-    table = _text_table(("rule", "severity", "new", "open", "resolved", "vs previous", "trend"), rows)
+    table = text_table(("rule", "severity", "new", "open", "resolved", "vs previous", "trend"), rows)
     trend = ""
     if report.trend:
         label = _run_label(report)
@@ -706,6 +808,60 @@ def _text_findings(report: Report) -> str:
     return f"{title}\n{table}{trend}"
 
 
+def _text_details(report: Report, per_rule: int | None = None) -> str:
+    """One line per finding (new first, then the oldest open), its first record's link inline;
+    `per_rule` bounds the lines per rule (the totals always show)."""
+    title = _underline("Findings to act on")
+    if report.details is None:
+        return f"{title}\n{NOT_BUILT}"
+    if not report.details:
+        return f"{title}\nno open findings"
+    lines = [title]
+    for rule in report.details:
+        shown = [("new", x) for x in rule.new] + [("oldest", x) for x in rule.oldest]
+        shown = shown[:per_rule] if per_rule is not None else shown
+        hidden = rule.open_total - len(shown)
+        more = f" ({hidden:,} more: trueup findings list --rule {rule.rule})" if hidden > 0 else ""
+        lines.append(f"{rule.rule}: {rule.new_total:,} new, {rule.open_total:,} open{more}")
+        for kind, f in shown:
+            lines.append("  " + _text_finding(kind, f))
+    return "\n".join(lines)
+
+
+def _text_finding(kind: str, f: Finding) -> str:
+    values = ", ".join(f"{s}={_plain_value(v, 30)}" for s, v in f.values.items() if v is not None)
+    linked = [link for link in f.links if link.url]
+    where = linked[0].url if linked else ", ".join(f"{x.system} {x.object} {x.record_id}" for x in f.links)
+    more = f" (+{len(linked) - 1} more)" if len(linked) > 1 else ""
+    return f"{f.finding_id[:8]} {kind:<6} {f.field}: {values} -> {f.proposed_action}  {where}{more}"
+
+
+def _plain_value(value: Any, width: int = 60) -> str:
+    text = " ".join(str(value).split())
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def paths_text(report: Report) -> str:
+    """The integration-paths section alone (`trueup run path_health`)."""
+    return _text_paths(report)
+
+
+def _text_paths(report: Report) -> str:
+    title = _underline("Integration paths")
+    header = ("path", "kind", "last success", "latency", "failure rate", "rejected", "backlog", "status")
+    rows = [
+        (
+            *_path_cells(report, p),
+            "ok" if not p.failing else "FAILING: " + ", ".join(v.metric for v in p.failing),
+        )
+        for p in report.paths
+    ]
+    failing = [
+        f"  {p.path} {v.metric}: {v.message} (runbook: {v.runbook})" for p in report.paths for v in p.failing
+    ]
+    return "\n".join([title, text_table(header, rows), *failing])
+
+
 def _text_quarantine(report: Report) -> str:
     title = _underline("Quarantined records")
     if report.quarantine is None:
@@ -713,7 +869,7 @@ def _text_quarantine(report: Report) -> str:
     if not report.quarantine:
         return f"{title}\nnone"
     rows = [(q.system, q.resource, q.reason[:80], q.records) for q in report.quarantine[:25]]
-    return f"{title}\n" + _text_table(("system", "table", "reason", "records"), rows)
+    return f"{title}\n" + text_table(("system", "table", "reason", "records"), rows)
 
 
 def _text_checks(report: Report) -> str:
@@ -723,10 +879,10 @@ def _text_checks(report: Report) -> str:
     summary = _check_summary(report.checks)
     lines = [f"{summary['passed']:,} passed, {summary['failed']:,} failed ({summary['warned']:,} warnings)"]
     if report.checks:
-        lines.append(_text_table(("layer", "checks", "passed", "failed"), _checks_by_layer(report.checks)))
+        lines.append(text_table(("layer", "checks", "passed", "failed"), _checks_by_layer(report.checks)))
     failed = [(c.asset, c.check, c.severity) for c in report.checks if not c.passed][:30]
     if failed:
-        lines.append("failed:\n" + _text_table(("asset", "check", "severity"), failed))
+        lines.append("failed:\n" + text_table(("asset", "check", "severity"), failed))
     return title + "\n" + "\n\n".join(lines)
 
 
@@ -737,14 +893,14 @@ def _text_identity(report: Report) -> str:
         return f"{title}\n{NOT_BUILT}"
     review = NOT_BUILT if identity.review_links is None else f"{identity.review_links:,}"
     rows = [_identity_cells(r) for r in identity.rows]
-    table = _text_table(("system", "records", "matched", "share", "needs review"), rows)
+    table = text_table(("system", "records", "matched", "share", "needs review"), rows)
     return f"{title}\n{identity.customers:,} customers; links waiting for review: {review}\n{table}"
 
 
 def _text_freshness(report: Report) -> str:
     header = ("source", "last ingest", "age", "last new records", "limit", "status")
     rows = [_freshness_cells(report, f) for f in report.freshness]
-    return _underline("Freshness") + "\n" + _text_table(header, rows)
+    return _underline("Freshness") + "\n" + text_table(header, rows)
 
 
 def _text_funnel(report: Report) -> str:

@@ -111,6 +111,8 @@ def _float_setting(name: str, fallback: str | None, default: float) -> float:
 class WriterBusy(RuntimeError):
     """Another process holds the warehouse writer lock for longer than we may wait."""
 
+    expected = True  # the CLI prints the message alone
+
 
 def lock_path(where: Paths) -> Path:
     """The file whose `flock` is the warehouse's writer lock."""

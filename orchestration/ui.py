@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,44 +24,31 @@ from types import FrameType
 
 from ingestion.lifetime import stopped_with_parent
 from ingestion.warehouse import paths
+from orchestration.instance import INSTANCE_CONFIG, dagster_home, write_instance_config
 
 log = logging.getLogger(__name__)
+
+__all__ = ["INSTANCE_CONFIG", "dagster_home", "serve", "write_instance_config"]
 
 DEFAULT_UI_PORT = 3000
 SANDBOX_START_SECONDS = 600.0  # world generation at large scales takes minutes
 STOP_SECONDS = 20.0
 
-# The instance: telemetry off; runs go through a queue that lets one warehouse writer run
-# at a time (runs tagged trueup/writer=warehouse), others (freshness checks) run alongside.
-INSTANCE_CONFIG = """\
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 4
-    tag_concurrency_limits:
-      - key: trueup/writer
-        value: warehouse
-        limit: 1
-"""
+
+class PortBusy(RuntimeError):
+    """The UI's port is taken: fail before starting anything, so nothing is left behind."""
 
 
-def dagster_home() -> Path:
-    return Path(os.environ.get("DAGSTER_HOME") or paths().home / "dagster").resolve()
-
-
-def write_instance_config(home: Path | None = None, overwrite: bool = True) -> Path:
-    """Write `dagster.yaml` (the Makefile calls this, so the one copy of the config is here)."""
-    target = (home or dagster_home()) / "dagster.yaml"
-    if target.exists() and not overwrite:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".tmp")
-    temporary.write_text(INSTANCE_CONFIG)
-    temporary.replace(target)
-    return target
+def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise PortBusy when something listens on (host, port) already."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortBusy(
+                f"port {port} on {host} is in use ({exc.strerror}); pick another with --port "
+                "(or TRUEUP_UI_PORT / `make ui UI_PORT=...`)"
+            ) from None
 
 
 def default_signals() -> None:
@@ -158,6 +146,7 @@ def serve(
     report: Callable[[str], None] = print,
 ) -> int:
     """Run the sandbox and `dagster dev` until interrupted; returns dagster's exit code."""
+    ensure_port_free(port)
     write_instance_config(overwrite=False)
     sandbox = None
     if with_sandbox:

@@ -64,3 +64,39 @@
         (select cast(null as varchar) as finding_id where false)
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+    The decisions people recorded on findings (`trueup findings accept|reopen`, or the Dagster
+    job `findings_review`), when the table exists: finding_id, action (accept, reopen), reason,
+    decided_by, decided_at and the four values the finding had then. Otherwise an empty relation.
+-#}
+{% macro finding_decisions() -%}
+    {%- set table = adapter.get_relation(target.database, 'reconciliation', 'finding_decisions')
+        if execute else none -%}
+    {%- if table is not none -%}
+        (
+            select
+                cast(finding_id as varchar) as finding_id,
+                cast(action as varchar) as action,
+                cast(decided_at as timestamptz) as decided_at,
+                cast(crm_value as varchar) as crm_value,
+                cast(billing_value as varchar) as billing_value,
+                cast(scheduling_value as varchar) as scheduling_value,
+                cast(ads_value as varchar) as ads_value
+            from {{ table }}
+        )
+    {%- else -%}
+        (
+            select
+                cast(null as varchar) as finding_id,
+                cast(null as varchar) as action,
+                cast(null as timestamptz) as decided_at,
+                cast(null as varchar) as crm_value,
+                cast(null as varchar) as billing_value,
+                cast(null as varchar) as scheduling_value,
+                cast(null as varchar) as ads_value
+            where false
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from ingestion.crm.settings import (
     Association,
     CrmObject,
 )
-from ingestion.http import ApiClient, Pace, RetryPolicy, hubspot_rolling, hubspot_window
+from ingestion.http import ApiClient, ApiError, Pace, RetryPolicy, hubspot_rolling, hubspot_window
 from ingestion.mend import AUDIT, FUTURE, Mend
 
 __all__ = ["crm_source"]
@@ -47,6 +48,8 @@ ID_COLUMN: TTableSchemaColumns = {"id": {"data_type": "text", "nullable": False}
 # Records handed to dlt at a time: dlt's per-item work on an Arrow table is fixed, so bigger
 # batches cost less per record (the API pages stay at their own size).
 BATCH_RECORDS = 5_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,7 +139,12 @@ def crm_source(
     # whether they read everything) before the reverse reads that could then be skipped; a
     # reverse read that runs first only repeats work.
     objects = {obj.name: object_resource(obj, clients, run, knobs) for obj in OBJECTS}
-    resources: list[DltResource] = [*objects.values(), owners_resource(clients), pipelines_resource(clients)]
+    resources: list[DltResource] = [
+        *objects.values(),
+        owners_resource(clients),
+        pipelines_resource(clients),
+        account_resource(clients),
+    ]
     for assoc in ASSOCIATIONS:
         resources.append(forward_associations(assoc, objects[assoc.from_type], clients, run, knobs))
         resources.append(reverse_associations(assoc, objects[assoc.to_type], clients, run, knobs))
@@ -396,6 +404,32 @@ def owners_resource(clients: Clients) -> DltResource:
 
     resource = dlt.resource(read_owners, name="owners", primary_key="id", write_disposition="replace")
     return hint_columns(resource, ID_COLUMN)
+
+
+ACCOUNT_PATH = "/account-info/v3/details"
+
+
+def account_resource(clients: Clients) -> DltResource:
+    """The account's details (one row): its portal id is in every HubSpot record URL. A token
+    without the scope to read them costs the links, not the load."""
+
+    def read_account() -> Iterator[Any]:
+        try:
+            details = clients.api.get(ACCOUNT_PATH)
+        except ApiError as exc:
+            if exc.status not in (401, 403, 404):
+                raise
+            log.warning(
+                "crm: cannot read the account details (%s); record links will lack the portal", exc.status
+            )
+            return
+        progress.current("crm").page("account_info", 1)
+        if isinstance(details, dict) and details.get("portalId") is not None:
+            yield {**details, "portalId": str(details["portalId"])}
+
+    return dlt.resource(
+        read_account, name="account_info", primary_key="portalId", write_disposition="replace"
+    )
 
 
 def stage_violation(pipeline: dict[str, Any]) -> str | None:

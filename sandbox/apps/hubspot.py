@@ -655,6 +655,7 @@ class HubSpotApp:
         add("POST", "/crm/v3/objects/{type}/batch/create", self._batch_create)
         add("GET", "/crm/v3/objects/{type}/{id}", self._get_object)
         add("PATCH", "/crm/v3/objects/{type}/{id}", self._patch_object)
+        add("GET", "/account-info/v3/details", self._account_details)
         add("GET", "/crm/v3/owners", self._owners)
         add("GET", "/crm/v3/owners/{id}", self._owner)
         add("GET", "/crm/v3/pipelines/{objectType}", self._pipelines)
@@ -1496,6 +1497,23 @@ class HubSpotApp:
             self.world.crm.associate(object_type, record_id, to_type, to_id)
 
     # -- owners and pipelines -----------------------------------------------------------------
+
+    def _account_details(self, request: Request) -> Response:
+        """`GET /account-info/v3/details`: the portal (Hub) id that record URLs carry, and the
+        account's settings; the id is fixed per world seed."""
+        return json_response(
+            {
+                "portalId": 40_000_000 + self.world.seed,
+                "accountType": "STANDARD",
+                "timeZone": "US/Eastern",
+                "companyCurrency": "USD",
+                "additionalCurrencies": [],
+                "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18_000_000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
+        )
 
     def _owners(self, request: Request) -> Response:
         limit = _limit(request.arg("limit"), 100, self.OWNERS_PAGE_MAX)

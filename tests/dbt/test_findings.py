@@ -12,7 +12,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from orchestration.cli import main
 from orchestration.dbt import DbtError, run_dbt
+from orchestration.findings import DecisionError, decide
 from tests.conftest import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -41,7 +43,6 @@ THRESHOLD = 0.9  # dbt_project.yml var identity_confidence_threshold
 OWN_TEST_FILES = (
     "models/reconciliation/",
     "models/reverse_etl/",
-    "seeds/_reconciliation_seeds.yml",
     "tests/reconciliation/",
 )
 
@@ -128,6 +129,7 @@ class Runs:
     fixed_id: str = ""  # email_mismatch: fixed before run 2, broken again before run 3
     new_id: str = ""  # name_mismatch: introduced before run 2, accepted before run 3
     pushed_id: str = ""  # phone_mismatch: fixed by a recorded push before run 3
+    kept_id: str = ""  # name_mismatch: accepted through the CLI after run 1, its value changed before run 4
 
 
 def build(warehouse: Warehouse, target: Path, *select: str) -> None:
@@ -170,6 +172,14 @@ def runs(loaded_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) 
     build(warehouse, result.target)
     snapshot(result)
 
+    # after run 1 a standing name difference is accepted through the CLI (stays so in runs 2, 3)
+    name = loaded_warehouse.world.truth.of_kind("name_mismatch")[0].keys
+    result.kept_id = finding_id_of(warehouse.file, "name_mismatch", name)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TRUEUP_HOME", str(warehouse.home))
+        env.delenv("TRUEUP_WAREHOUSE", raising=False)
+        assert main(["findings", "accept", result.kept_id, "--reason", "known nickname", "--by", "ops"]) == 0
+
     # run 2: billing takes the CRM's email (fixed); a clean customer's name changes (new)
     email = loaded_warehouse.world.truth.of_kind("email_mismatch")[0].keys
     result.fixed_id = finding_id_of(warehouse.file, "email_mismatch", email)
@@ -195,11 +205,6 @@ def runs(loaded_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) 
         con.execute(
             "update raw_billing.customers set email = ? where id = ?", [billing_email, email["customer_id"]]
         )
-        con.execute(
-            "insert into seeds.accepted_findings (finding_id, accepted_by, reason) "
-            "values (?, 'ops', 'known')",
-            [result.new_id],
-        )
         con.execute("create schema if not exists reverse_etl")
         con.execute(
             "create or replace table reverse_etl.ledger as select ? as finding_id, 'succeeded' as status",
@@ -210,10 +215,19 @@ def runs(loaded_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) 
             "(select properties__phone from raw_crm.contacts where id = ?) where id = ?",
             [phone["contact_id"], phone["customer_id"]],
         )
+    decide("accept", [result.new_id], "known", decided_by="ops", where=warehouse.paths, hold_lock=False)
     build(warehouse, result.target, *SELECT_OWN)
     snapshot(result)
     outbox = query(warehouse.file, "select finding_id from reverse_etl.outbox_billing")
     result.outbox_finding_ids = {row["finding_id"] for row in outbox}
+
+    # run 4: the accepted name difference changes value (reopens); the other stays accepted
+    with duckdb.connect(str(warehouse.file)) as con:
+        con.execute(
+            "update raw_billing.customers set name = name || '-Nowak' where id = ?", [name["customer_id"]]
+        )
+    build(warehouse, result.target, *SELECT_OWN)
+    snapshot(result)
     return result
 
 
@@ -237,7 +251,7 @@ def test_a_standing_disagreement_keeps_its_first_seen(runs: Runs) -> None:
     standing = [i for i in first if i != runs.fixed_id]
     assert len(standing) > 50
     for finding_id in standing:
-        assert second[finding_id]["status"] == "open"
+        assert second[finding_id]["status"] == ("accepted" if finding_id == runs.kept_id else "open")
         assert second[finding_id]["first_seen_at"] == first[finding_id]["first_seen_at"] == runs.run_at[0]
         assert second[finding_id]["last_seen_at"] == runs.run_at[1]
         assert second[finding_id]["seen_run_count"] == 2
@@ -265,19 +279,50 @@ def test_an_accepted_finding_is_accepted_and_leaves_the_outbox(runs: Runs) -> No
     assert runs.outbox_finding_ids, "the other pushes stay in the outbox"
 
 
+def test_an_accept_holds_over_nights_until_the_values_change(runs: Runs) -> None:
+    states = [snap[runs.kept_id]["status"] for snap in runs.snapshots]
+    assert states == ["open", "accepted", "accepted", "open"]
+    assert runs.snapshots[3][runs.kept_id]["reopened_at"] == runs.run_at[3]
+    assert runs.snapshots[3][runs.new_id]["status"] == "accepted"  # its values did not change
+    [decision] = query(
+        runs.warehouse.file,
+        "select * from reconciliation.finding_decisions where finding_id = ?",
+        [runs.kept_id],
+    )
+    assert (decision["action"], decision["decided_by"], decision["reason"]) == (
+        "accept",
+        "ops",
+        "known nickname",
+    )
+    assert decision["billing_value"] == runs.snapshots[0][runs.kept_id]["billing_value"]
+
+
+def test_a_decision_on_an_unknown_or_closed_finding_records_nothing(runs: Runs) -> None:
+    with pytest.raises(DecisionError, match="no such finding"):
+        decide("accept", ["nope"], "x", where=runs.warehouse.paths, hold_lock=False)
+    with pytest.raises(DecisionError, match="not open"):
+        decide("accept", [runs.pushed_id], "x", where=runs.warehouse.paths, hold_lock=False)
+    with pytest.raises(DecisionError, match="reason"):
+        decide("accept", [runs.new_id], " ", where=runs.warehouse.paths, hold_lock=False)
+    decisions = query(runs.warehouse.file, "select count(*) as n from reconciliation.finding_decisions")
+    assert decisions == [{"n": 2}]
+
+
 def test_findings_daily_has_a_row_per_run_and_rule(runs: Runs) -> None:
     rows = query(runs.warehouse.file, "select * from reconciliation.findings_daily")
     by_run_rule = {(row["run_at"], row["rule"]): row for row in rows}
-    assert len(rows) == len(by_run_rule) == 3 * len(RULES)
+    assert len(rows) == len(by_run_rule) == 4 * len(RULES)
     assert {run for run, _ in by_run_rule} == set(runs.run_at)
-    first, second, third = runs.run_at
+    first, second, third, fourth = runs.run_at
     opened = sum(r["new_count"] for r in rows if r["run_at"] == first)
     assert opened == len(runs.snapshots[0])
     assert by_run_rule[(second, "email_mismatch")]["resolved_count"] == 1
     assert by_run_rule[(second, "name_mismatch")]["new_count"] == 1
     assert by_run_rule[(third, "email_mismatch")]["reopened_count"] == 1
     assert by_run_rule[(third, "phone_mismatch")]["repaired_count"] == 1
-    assert by_run_rule[(third, "name_mismatch")]["accepted_count"] == 1
+    assert by_run_rule[(third, "name_mismatch")]["accepted_count"] == 2
+    assert by_run_rule[(fourth, "name_mismatch")]["reopened_count"] == 1
+    assert by_run_rule[(fourth, "name_mismatch")]["accepted_count"] == 1
     for run, snap in zip(runs.run_at, runs.snapshots, strict=True):
         open_now = sum(1 for f in snap.values() if f["status"] == "open")
         assert sum(r["open_count"] for r in rows if r["run_at"] == run) == open_now
@@ -406,9 +451,6 @@ BREAK_STATEMENTS = [
     """insert into reconciliation.findings_daily by name
        select null::timestamptz as run_at, null as rule""",
     """insert into reconciliation.findings_daily select * from reconciliation.findings_daily limit 1""",
-    # accepted_findings seed: keys
-    """insert into seeds.accepted_findings by name
-       select 'broken' as finding_id union all select 'broken' union all select null""",
 ]
 BREAK_OUTBOX = """
     insert into reverse_etl.{table} by name
@@ -441,7 +483,7 @@ def test_every_reconciliation_test_fails_on_broken_input(
         con.execute(BREAK_OUTBOX.format(table="outbox_billing", target="billing", object_type="customers"))
     with pytest.raises(DbtError) as failure:
         run_dbt(
-            ["test", "--select", *SELECT_OWN, "accepted_findings"],
+            ["test", "--select", *SELECT_OWN],
             where=warehouse.paths,
             target_path=runs.target,
         )

@@ -5,6 +5,8 @@ second night."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -16,7 +18,7 @@ import duckdb
 import pytest
 
 from orchestration import report
-from orchestration.cli import main, run_job
+from orchestration.cli import main, print_summary, run_job
 from orchestration.sandbox_runtime import embedded_sandbox
 from sandbox import world as world_module
 
@@ -36,6 +38,7 @@ class Nights:
     world_emails: dict[str, Any]  # the sandbox's contacts then
     truth: list[dict[str, int]]  # anomalies active/fixed before and after the advance
     reader: dict[str, Any]
+    console: str  # what the first night printed (what `trueup demo` prints after its first lines)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,10 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
         for name in ("TRUEUP_WAREHOUSE", "DAGSTER_HOME", "TRUEUP_TIMEZONE"):
             env.delenv(name, raising=False)
         with embedded_sandbox(contacts=CONTACTS, seed=SEED) as sandbox:
-            first = run_job("nightly")
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                first = run_job("nightly")
+                print_summary(first, 1.0)
             published = home / "published" / "warehouse.duckdb"
             reports = [report.collect(published)]
             staged, world = staged_emails(published), world_emails(sandbox.world)
@@ -57,7 +63,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
             with ReaderProcess(published, home.parent) as reader:
                 second = run_job("nightly")
             reports.append(report.collect(published))
-    return Nights(home, [first, second], reports, staged, world, truth, reader.summary)
+    return Nights(home, [first, second], reports, staged, world, truth, reader.summary, printed.getvalue())
 
 
 def staged_emails(published: Path) -> dict[str, str | None]:
@@ -113,6 +119,25 @@ def test_the_first_night_reports_every_section(nights):
     assert report.NOT_BUILT not in report.to_markdown(first)
 
 
+def test_a_night_prints_a_line_per_step_the_summary_and_the_report(nights):
+    lines = nights.console.splitlines()
+    assert len(lines) < 150 - 3, nights.console  # `make demo` adds its command and two lines of its own
+    assert not any(" - DEBUG - " in line or "STEP_" in line for line in lines)
+    steps = [line for line in lines if line.startswith("  ok ")]
+    assert {line.split()[1] for line in steps} >= {"ingest", "dbt_staging", "ops__published_warehouse"}
+    for section in ("Findings by rule", "Findings to act on", "Integration paths", "Freshness"):
+        assert section in nights.console
+
+
+def test_the_report_lists_findings_with_links_to_their_records(nights):
+    details = nights.reports[0].details or []
+    assert details and sum(d.open_total for d in details) == nights.reports[0].totals["open"]
+    links = [link.url for d in details for f in d.new for link in f.links if link.url]
+    assert any(url.startswith("https://app.hubspot.com/contacts/40000007/record/0-1/") for url in links)
+    assert any(url.startswith("https://dashboard.stripe.com/test/customers/cus_") for url in links)
+    assert any(url.startswith("https://calendly.com/app/scheduled_events/") for url in links)
+
+
 def test_the_world_changed_between_the_nights(nights):
     before, after = nights.truth
     assert after["fixed"] > before["fixed"]
@@ -158,4 +183,6 @@ def test_trueup_status(nights, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert f"run {nights.runs[1][:8]} (nightly)" in out
     assert "Writer           idle" in out
+    assert nights.runs[0][:8] in out and nights.runs[1][:8] in out  # runs of the one instance
+    assert "Integration paths" in out
     assert f"{nights.reports[1].totals['open']:,} open" in out

@@ -81,8 +81,9 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     home = tmp_path_factory.mktemp("ui") / "home"
     home.mkdir()
     port = browser.free_port()
-    env = {**os.environ, "TRUEUP_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    env.pop("TRUEUP_WAREHOUSE", None)
+    env = {**os.environ, "TRUEUP_HOME": str(home)}
+    for name in ("TRUEUP_WAREHOUSE", "DAGSTER_HOME"):  # the instance defaults to $TRUEUP_HOME/dagster
+        env.pop(name, None)
     log = home / "ui.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -155,11 +156,20 @@ def test_the_code_location_loads_in_dagster_dev(ui):
     [location] = data["workspaceOrError"]["locationEntries"]
     assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
     [repository] = location["locationOrLoadError"]["repositories"]
-    assert {j["name"] for j in repository["jobs"]} >= {"nightly", "sync", "refresh"}
+    assert {j["name"] for j in repository["jobs"]} >= {
+        "nightly",
+        "sync",
+        "refresh",
+        "webhooks",
+        "audit",
+        "findings_review",
+        "path_health",
+    }
     assert {s["name"] for s in repository["schedules"]} == {
         "nightly_schedule",
         "sync_schedule",
         "audit_schedule",
+        "path_health_schedule",
     }
     sensors = {s["name"] for s in repository["sensors"]}
     assert sensors == {"run_failure_alert", "freshness_checks_sensor", "webhook_inbox_sensor"}
@@ -182,6 +192,18 @@ def test_the_report_page_shows_the_findings_and_the_checks(ui, nightly_run):
         assert page.click_text("[Show Markdown]")
         text = page.wait_for_text("Findings by rule", "Check results", "Identity resolution", "Freshness")
         assert "deal_won_no_invoice" in text and "passed" in text
+        assert "Findings to act on" in page.wait_for_text("Findings to act on", "Integration paths")
+        # a finding's row, with the link to its record in the CRM's web app
+        link = page.run(
+            "const a = Array.from(document.querySelectorAll('a')).find("
+            "a => a.href.startsWith('https://app.hubspot.com/contacts/')); "
+            "if (!a) return null; a.scrollIntoView({block: 'center'}); "
+            "const row = a.closest('tr'); return [a.href, row ? row.innerText : '']"
+        )
+        assert link is not None, "no record link on the report page"
+        href, row = link
+        assert ("/record/0-1/" in href and "push_to" in row) or "review" in row, (href, row)
+        page.screenshot(OUTPUT / "nightly_report_finding.png")
         page.dismiss(COMMUNITY_DIALOG, "Skip")
         assert COMMUNITY_DIALOG not in page.text()
         assert (
@@ -193,6 +215,30 @@ def test_the_report_page_shows_the_findings_and_the_checks(ui, nightly_run):
         )
         shot = page.screenshot(OUTPUT / "nightly_report.png")
     assert shot.stat().st_size > 10_000
+
+
+def test_a_run_started_from_the_cli_shows_in_the_ui_and_in_status(ui, nightly_run):
+    env = {**os.environ, "TRUEUP_HOME": str(ui.home)}
+    for name in ("TRUEUP_WAREHOUSE", "DAGSTER_HOME"):
+        env.pop(name, None)
+    cli = [sys.executable, "-m", "orchestration.cli"]
+    run = subprocess.run(
+        [*cli, "run", "path_health"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    run_id = run.stdout.split("(run ", 1)[1].split(";", 1)[
+        0
+    ]  # "Running job 'path_health' (run abcd1234; ..."
+    runs = graphql(
+        ui,
+        '{ runsOrError(filter: {pipelineName: "path_health"}) { ... on Runs { results { runId status } } } }',
+    )
+    listed = {r["runId"][:8]: r["status"] for r in runs["runsOrError"]["results"]}
+    assert listed.get(run_id) == "SUCCESS", listed
+    status = subprocess.run([*cli, "status"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert status.returncode == 0, status.stderr[-3000:]
+    assert "path_health" in status.stdout and run_id in status.stdout
+    assert nightly_run[:8] in status.stdout
 
 
 def live_group_members(group: int) -> list[str]:

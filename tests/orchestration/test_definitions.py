@@ -115,11 +115,12 @@ def test_dbt_tests_and_code_checks_are_asset_checks():
 
 def test_jobs_are_pinned_and_run_in_process_as_writers():
     names = {job.name for job in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
-    assert names == {"nightly", "sync", "refresh", "webhooks", "audit"}
+    assert names == {"nightly", "sync", "refresh", "webhooks", "audit", "findings_review", "path_health"}
     for name in names:
         job = defs.resolve_job_def(name)
         assert job.executor_def.name == "in_process"
-        assert job.tags.get("trueup/writer") == "warehouse"
+        # path health reads the ops store only: it runs beside a writer
+        assert job.tags.get("trueup/writer") == (None if name == "path_health" else "warehouse")
 
 
 def test_nightly_runs_every_step_but_the_freshness_checks():
@@ -129,6 +130,7 @@ def test_nightly_runs_every_step_but_the_freshness_checks():
     assert {"ops__published_warehouse", "ops__nightly_report"} <= steps
     assert any(s.startswith("checks_") for s in steps)
     assert not any(s.startswith("freshness_check") for s in steps)
+    assert "integration_path_health" not in steps  # the path-health job's, between runs
     assert step_names("refresh") == steps
 
 
@@ -153,7 +155,12 @@ def test_refresh_reloads_every_source_by_run_config():
 
 def test_schedules_and_sensors_are_pinned():
     schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
-    assert set(schedules) == {"nightly_schedule", "sync_schedule", "audit_schedule"}
+    assert set(schedules) == {
+        "nightly_schedule",
+        "sync_schedule",
+        "audit_schedule",
+        "path_health_schedule",
+    }
     assert schedules["audit_schedule"].cron_schedule == "0 1 * * 0"  # weekly, before the nightly
     assert schedules["audit_schedule"].job_name == "audit"
     assert schedules["nightly_schedule"].cron_schedule == "0 2 * * *"

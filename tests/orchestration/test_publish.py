@@ -41,13 +41,17 @@ def test_publish_copies_the_warehouse_and_stamps_what_it_holds(where):
     checks = [CheckOutcome("marts/numbers", "unique_n", True), CheckOutcome("marts/numbers", "rows", False)]
     result = publish(where, run_id="run-1", job="nightly", checks=checks)
     assert result.path == where.published
-    assert result.tables == {"marts.numbers": 1000}  # dlt's *_staging schemas are not counted
+    # only the analysts' schemas, views as tables; dlt's *_staging schemas stay behind
+    assert result.tables == {"marts.numbers": 1000, "staging.evens": 500}
     with duckdb.connect(str(where.published), read_only=True) as con:
         assert con.execute("select count(*) from staging.evens").fetchall() == [(500,)]
         assert con.execute("select run_id, job from _publication.run").fetchall() == [("run-1", "nightly")]
-        assert con.execute('select table_name, "rows" from _publication.tables').fetchall() == [
-            ("numbers", 1000)
+        assert con.execute('select table_name, "rows" from _publication.tables order by 1').fetchall() == [
+            ("evens", 500),
+            ("numbers", 1000),
         ]
+        schemas = {r[0] for r in con.execute("select schema_name from duckdb_tables()").fetchall()}
+        assert schemas == {"marts", "staging", "_publication"}
         stored = con.execute("select check_name, passed from _publication.asset_checks order by 1").fetchall()
     assert stored == [("rows", False), ("unique_n", True)]
     assert read_publication(where.published)["run_id"] == "run-1"

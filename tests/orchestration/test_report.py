@@ -21,9 +21,11 @@ RUNS = [NOW - timedelta(days=2), NOW - timedelta(days=1), NOW]
 
 
 @pytest.fixture(autouse=True)
-def utc(monkeypatch):
+def utc(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("TRUEUP_TIMEZONE", raising=False)
     monkeypatch.delenv("TRUEUP_WAREHOUSE", raising=False)
+    # the ops store (ingest attempts, path health) of a home of the test's own
+    monkeypatch.setenv("TRUEUP_HOME", str(tmp_path_factory.mktemp("ops_home")))
 
 
 def svgs(markdown: str) -> list[ET.Element]:
@@ -161,14 +163,14 @@ def test_text_has_the_same_sections(published):
         "Funnel",
     ):
         assert f"\n{heading}" in text
-    assert "email_mismatch" in text and "▁" in text and "█" in text
+    assert "email_mismatch" in text and "▆█▆" in text  # open 3, 4, 3: bars from zero
 
 
 def test_without_a_published_copy_every_section_says_so(tmp_path):
     collected = report.collect(tmp_path / "missing.duckdb", now=NOW)
     markdown = report.to_markdown(collected)
     assert "No published warehouse yet" in markdown
-    assert markdown.count(report.NOT_BUILT) == 5
+    assert markdown.count(report.NOT_BUILT) == 6  # findings, findings to act on, ..., funnel
     assert all(f.last_loaded_at is None for f in collected.freshness)
     assert "not built yet" in report.to_text(collected)
 
@@ -202,12 +204,6 @@ def test_the_metadata_ops_see(published):
     assert metadata["quarantined_records"] == 2 and metadata["stale_sources"] == 4
 
 
-def test_sparkline():
-    assert report.sparkline([]) == ""
-    assert report.sparkline([1, 1]) == "▁▁"
-    assert report.sparkline([0, 5, 10]) == "▁▅█"
-
-
 @pytest.mark.slow
 def test_report_of_a_built_warehouse(built_warehouse, tmp_path):
     home = built_warehouse.copy_to(tmp_path / "home")
@@ -219,3 +215,23 @@ def test_report_of_a_built_warehouse(built_warehouse, tmp_path):
     markdown = report.to_markdown(collected)
     assert report.NOT_BUILT not in markdown
     assert len(svgs(markdown)) == 2
+
+
+def test_source_values_are_escaped_for_html_and_markdown():
+    hostile = "<img src=x onerror=alert(1)> **Bold** [click](http://evil) | `x` _em_ ~~s~~\n\t\u2028end"
+    cell = report._cell(hostile)
+    assert "<" not in cell and ">" not in cell and "\n" not in cell and "\t" not in cell
+    for raw in ("**", "[click]", "`x`", " _em_", "~~"):
+        assert raw not in cell, raw
+    assert not re.search(r"(?<!\\)\|", cell)  # every pipe escaped
+    assert "&lt;img src=x onerror=alert(1)&gt;" in cell and "\\*\\*Bold\\*\\*" in cell
+    table = report._md_table(("value",), [(hostile,)])
+    assert table.count("\n") == 2  # header, rule, one row: the value cannot break the table
+    assert report._cell("name_mismatch") == "name_mismatch" and report._cell(-1) == "-1"
+
+
+def test_sparklines_scale_from_zero_so_steady_counts_are_not_flat():
+    assert report.sparkline([3, 3, 3]) == "███"
+    assert report.sparkline([0, 4, 8]) == "▁▅█"
+    assert report.sparkline([0, 0]) == "▁▁"
+    assert report.sparkline([]) == ""

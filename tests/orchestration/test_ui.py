@@ -53,3 +53,18 @@ def test_the_ui_environment_points_the_sources_at_the_sandbox(tmp_path, monkeypa
     assert env["SOURCES__CRM__BASE_URL"] == "http://127.0.0.1:4567/hubspot"
     assert env["DAGSTER_HOME"] == str(tmp_path / "dagster")
     assert env["DO_NOT_TRACK"] == "1"
+
+
+def test_a_busy_port_fails_at_once_and_starts_nothing(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("TRUEUP_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    started = []
+    monkeypatch.setattr(ui, "start_sandbox", lambda *a, **k: started.append(a))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["ui", "--port", str(port)]) == 1
+    assert started == []  # no sandbox, no dagster dev: nothing to leave behind

@@ -752,3 +752,11 @@ def test_time_conversions() -> None:
     assert epoch_ms("not a date") is None and epoch_ms(None) is None
     assert iso_from_ms(1500) == "1970-01-01T00:00:01.500Z"
     assert datetime.fromisoformat(iso_from_ms(1_709_283_300_123)).microsecond == 123_000
+
+
+def test_account_details_carry_the_portal_id(shared: Served) -> None:
+    sandbox, client = shared
+    details = client.get("/account-info/v3/details").json()
+    assert details["portalId"] == 40_000_000 + sandbox.world.seed
+    assert details["uiDomain"] == "app.hubspot.com"
+    assert {"accountType", "timeZone", "companyCurrency", "dataHostingLocation"} <= set(details)

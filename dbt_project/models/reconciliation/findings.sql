@@ -8,12 +8,14 @@
     )
 }}
 
--- One row per finding ever detected, carried across runs. A finding of this run is open (or
--- accepted when its id is in the accepted_findings seed) and stamped last_seen_at; one first
--- seen now gets first_seen_at; one that was resolved and shows again reopens (reopened_at,
--- resolved_at cleared). An open or accepted finding absent from this run is resolved, or
--- repaired when the reverse-ETL ledger recorded a successful push for it. The history is
--- the point of this table, so `--full-refresh` leaves it alone (full_refresh=false).
+-- One row per finding ever detected, carried across runs. A finding of this run is open, or
+-- accepted while its latest decision (reconciliation.finding_decisions, written by `trueup
+-- findings accept`) accepts it and its values are still the ones accepted; it is stamped
+-- last_seen_at; one first seen now gets first_seen_at; one that was resolved and shows again,
+-- or was accepted and whose values changed, reopens (reopened_at, resolved_at cleared). An open
+-- or accepted finding absent from this run is resolved, or repaired when the reverse-ETL ledger
+-- recorded a successful push for it. The history is the point of this table, so
+-- `--full-refresh` leaves it alone (full_refresh=false).
 
 with
 
@@ -23,9 +25,24 @@ current_findings as (
 
 ),
 
+decisions as (
+
+    select * from {{ finding_decisions() }}
+    qualify row_number() over (partition by finding_id order by decided_at desc) = 1
+
+),
+
 accepted as (
 
-    select distinct finding_id from {{ ref('accepted_findings') }}
+    select current_findings.finding_id
+    from current_findings
+    inner join decisions on current_findings.finding_id = decisions.finding_id
+    where
+        decisions.action = 'accept'
+        and current_findings.crm_value is not distinct from decisions.crm_value
+        and current_findings.billing_value is not distinct from decisions.billing_value
+        and current_findings.scheduling_value is not distinct from decisions.scheduling_value
+        and current_findings.ads_value is not distinct from decisions.ads_value
 
 ),
 
@@ -57,6 +74,7 @@ seen as (
         cast(null as timestamptz) as resolved_at,
         case
             when previous.status in ('resolved', 'repaired') then this_run.run_at
+            when previous.status = 'accepted' and accepted.finding_id is null then this_run.run_at
             else previous.reopened_at
         end as reopened_at,
         cast(coalesce(previous.seen_run_count, 0) + 1 as bigint) as seen_run_count
