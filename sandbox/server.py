@@ -218,6 +218,7 @@ def _handler_for(sandbox: Sandbox) -> type[socketserver.StreamRequestHandler]:
                 headers=headers,
                 body=body,
                 base_url=f"{sandbox.url}/{prefix}",
+                target=target,
             )
             try:
                 response = sandbox.dispatch(request, prefix)

@@ -9,8 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox import names
 from sandbox.config import STRIPE_EVENT_WINDOW_DAYS
+from sandbox.shape import STRIPE_UPGRADE_DAYS
 from sandbox.store import Record, World
-from sandbox.world.common import DAY, HISTORY_DAYS, Ids, LocalDays, Noise, slugify, to_ms, ymd
+from sandbox.world.common import (
+    DAY,
+    HISTORY_DAYS,
+    Ids,
+    LocalDays,
+    Noise,
+    slugify,
+    stamp_modified,
+    to_ms,
+    ymd,
+)
 from sandbox.world.truth import Anomaly, Person
 
 if TYPE_CHECKING:
@@ -47,6 +58,7 @@ class Booking:
     new_end: int = 0
     mismatch: str = ""  # "" | "time" | "status"
     meeting_id: str = ""
+    upcoming_key: str = ""  # its key in `upcoming`: the meeting id, or (no CRM meetings) its first event
     event_uri: str = ""
     invitee_uri: str = ""
 
@@ -68,6 +80,7 @@ class EngineState:
 
     def __init__(self, world: World, seed: int, contacts: int, noise: float, anchor: datetime) -> None:
         self.crm = world.crm
+        self.shape = world.shape  # the account switches (sandbox/shape.py); default: none
         self.billing = world.billing
         self.sched = world.scheduling
         self.ads = world.ads
@@ -84,6 +97,10 @@ class EngineState:
         self.r_ads = self._rng("ads")
         self.r_anom = self._rng("anomalies")
         self.r_adv = self._rng("advance")
+        # draws only a switched account makes: the default world's other draws stay the same
+        self.r_shape = self._rng("shape")
+        # when an account on a newer Stripe version upgraded: its older events keep the old version
+        self.stripe_upgrade = self.now - STRIPE_UPGRADE_DAYS * DAY if self.shape.stripe_upgraded else None
         self.noise = Noise(noise, self._rng("noise"))
         self.ids = Ids(self._rng("ids"))
         self.n_dup = max(3, round(0.01 * contacts))
@@ -102,6 +119,8 @@ class EngineState:
         self.used: set[int] = set()
         self.contact_person: dict[str, int] = {}
         self.customer_person: dict[str, int] = {}
+        # customers the CRM integration created (with the contact's id as metadata, when it keeps one)
+        self.linked_customers: set[str] = set()
         self.deal_person: dict[str, int] = {}
         self.co_stem: list[str] = []
         self.co_suffix: list[str] = []
@@ -146,6 +165,13 @@ class EngineState:
         self.cust_of: dict[int, Record] = {}
         self.cust_invoices: dict[str, list[Record]] = {}
         self.contact_mod: dict[str, int] = {}
+
+    def _touch_contact(self, record: Record, t: int) -> None:
+        if self.live:
+            stamp_modified(record, "lastmodifieddate", t)
+        else:
+            cid = record["id"]
+            self.contact_mod[cid] = max(self.contact_mod.get(cid, 0), t)
 
     def _rng(self, part: str) -> random.Random:
         return random.Random(f"trueup-sandbox:{self.seed}:{part}")
