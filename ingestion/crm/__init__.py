@@ -15,12 +15,15 @@ from ingestion import progress
 from ingestion.arrow import as_arrow, record_ids
 from ingestion.contracts import hint_columns
 from ingestion.crm import helpers
+from ingestion.crm.properties import PropertyPlan, plan_properties
 from ingestion.crm.settings import (
     ASSOCIATION_BATCH,
     ASSOCIATIONS,
     DELETED_COLUMN,
     LIST_PAGE_SIZE,
+    MAX_URL_LENGTH,
     OBJECTS,
+    OBJECTS_PATH,
     OWNERS_CONTRACT,
     OWNERS_PATH,
     PIPELINES_CONTRACT,
@@ -33,6 +36,7 @@ from ingestion.crm.settings import (
     CrmObject,
 )
 from ingestion.http import ApiClient, Pace, RetryPolicy, hubspot_rolling, hubspot_window
+from ingestion.mapping import load_mapping
 
 __all__ = ["crm_source"]
 
@@ -74,6 +78,8 @@ class Knobs:
     search_page_size: int
     search_window: int
     association_batch: int
+    url_length: int  # the longest URL a list request may have (its properties fill the rest)
+    base_url: str
 
 
 @dlt.source(name="crm")
@@ -89,6 +95,8 @@ def crm_source(
     max_attempts: int = 8,
     backoff_base: float = 0.25,
     timeout: float = 60.0,
+    properties: dict[str, Any] | None = None,
+    max_url_length: int = MAX_URL_LENGTH,
 ) -> Sequence[DltResource]:
     """HubSpot CRM objects and their associations; the first run lists everything, later
     runs search what changed since the stored last-modified cursor.
@@ -97,6 +105,11 @@ def crm_source(
     last-modified range into slabs of that size (at most HubSpot's cap of 10,000, where the
     probe that ends a slab lands) and reads each slab by record id, so it stays exact while
     records change under it.
+
+    Each object is read with its built-in properties and those the business mapping names
+    (`[mapping]`, checked against the account's properties API now: a property it lacks stops
+    the run, named); `properties` adds, per object type, a list of names or "all" (every
+    property the account has, custom ones included), e.g. `{"contacts": "all"}`.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     common: dict[str, Any] = {"retry": retry, "timeout": timeout}
@@ -119,12 +132,15 @@ def crm_source(
         search_page_size=search_page_size,
         search_window=min(max(search_window, search_page_size), SEARCH_RESULT_CAP),
         association_batch=association_batch,
+        url_length=max_url_length,
+        base_url=base_url.rstrip("/"),
     )
+    plans = plan_properties(clients.api, load_mapping(), properties)
     run = Run()
     # OBJECTS lists the from-side of associations first, so those usually start (and say
     # whether they read everything) before the reverse reads that could then be skipped; a
     # reverse read that runs first only repeats work.
-    objects = {obj.name: object_resource(obj, clients, run, knobs) for obj in OBJECTS}
+    objects = {obj.name: object_resource(plans[obj.name], clients, run, knobs) for obj in OBJECTS}
     resources: list[DltResource] = [*objects.values(), owners_resource(clients), pipelines_resource(clients)]
     for assoc in ASSOCIATIONS:
         resources.append(forward_associations(assoc, objects[assoc.from_type], clients, run, knobs))
@@ -146,7 +162,14 @@ def object_columns(obj: CrmObject) -> TTableSchemaColumns:
     return columns
 
 
-def object_resource(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) -> DltResource:
+def url_budget(obj: CrmObject, knobs: Knobs) -> int:
+    """Characters left for a list request's `properties` parameter under the URL limit."""
+    fixed = f"{knobs.base_url}{OBJECTS_PATH.format(object_type=obj.name)}?limit={knobs.page_size}"
+    return knobs.url_length - len(fixed) - len("&archived=false&after=") - 20  # 20: the cursor
+
+
+def object_resource(plan: PropertyPlan, clients: Clients, run: Run, knobs: Knobs) -> DltResource:
+    obj = plan.obj
     cursor: incremental[str] = incremental(
         obj.cursor_path, last_value_func=helpers.latest, on_cursor_value_missing="include"
     )
@@ -162,13 +185,20 @@ def object_resource(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) ->
                 list_page_size=knobs.page_size,
                 page_size=knobs.search_page_size,
                 window=knobs.search_window,
+                extra=plan.extra,
+                url_budget=url_budget(obj, knobs),
             )
         else:
             since_ms = helpers.epoch_ms(since)
             if since_ms is None:
                 raise ValueError(f"crm: stored cursor of {obj.name} is not a timestamp: {since!r}")
             pages = helpers.search_modified(
-                clients.search, obj, since_ms, page_size=knobs.search_page_size, window=knobs.search_window
+                clients.search,
+                obj,
+                since_ms,
+                page_size=knobs.search_page_size,
+                window=knobs.search_window,
+                extra=plan.extra,
             )
         tracker = progress.current("crm")
 
