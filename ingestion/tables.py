@@ -24,7 +24,7 @@ TABLES = {
         "contacts_to_meetings",
         "deals_to_companies",
     ),
-    "billing": ("customers", "invoices", "charges", "payment_intents", "subscriptions"),
+    "billing": ("customers", "invoices", "charges", "payment_intents", "subscriptions", "invoice_payments"),
     "scheduling": ("scheduled_events", "invitees"),
     "ads": (
         "google_customers",

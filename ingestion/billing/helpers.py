@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
-from ingestion.billing.settings import EVENTS_PATH, StripeResource
+from ingestion.billing.settings import EVENTS_PATH, STRIPE_VERSION, StripeResource, is_current_generation
 from ingestion.http import ApiClient, ApiError
 
 
@@ -112,12 +112,16 @@ def latest_per_object(events: list[dict[str, Any]], object_name: str) -> list[di
 def object_from_event(
     client: ApiClient, event: dict[str, Any], spec: StripeResource, stripe_version: str
 ) -> dict[str, Any]:
-    """The object as of its newest event; fetched again when the event is rendered in
-    another API version than the pinned one."""
+    """The object as of its newest event, in the API version the event was created with (Stripe
+    renders an event once, in the account's version of that day), since staging reads both
+    generations; fetched again in the pinned version only when the snapshot's shape would lose
+    what the run needs: a version older than staging reads, or a current-generation snapshot
+    (no `invoice.charge` / `payment_intent`) while the run reads the old generation (and so
+    lists no invoice payments to recover them from)."""
     snapshot: dict[str, Any] = dict(event["data"]["object"])
     if event.get("type") in spec.deleted_on:
         return {**snapshot, "deleted": True}
-    if event.get("api_version") in (None, stripe_version) or not isinstance(snapshot.get("id"), str):
+    if readable(event.get("api_version"), stripe_version) or not isinstance(snapshot.get("id"), str):
         return snapshot
     try:
         fetched = client.get(f"{spec.path}/{snapshot['id']}")
@@ -126,6 +130,16 @@ def object_from_event(
             return {**snapshot, "deleted": True}
         raise
     return fetched if isinstance(fetched, dict) else snapshot
+
+
+def readable(event_version: Any, stripe_version: str) -> bool:
+    """Whether an event's snapshot can be kept as it is by a run pinned to `stripe_version`."""
+    if event_version in (None, stripe_version):
+        return True
+    version = str(event_version)
+    if version[:10] < STRIPE_VERSION:
+        return False
+    return not is_current_generation(version) or is_current_generation(stripe_version)
 
 
 def complete_nested(client: ApiClient, record: Any, spec: StripeResource, page_size: int) -> Any:
