@@ -18,6 +18,7 @@ import httpx
 from checks.cli import add_check_command
 from ingestion.tables import SYSTEMS
 from ingestion.warehouse import Paths, paths
+from orchestration.mapping import add_mapping_command
 
 DEFAULT_SANDBOX_PORT = 8765
 JOBS = ("nightly", "sync", "refresh")
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(func=cmd_prepare)
 
     add_check_command(sub)
+    add_mapping_command(sub)
 
     box = sub.add_parser("sandbox", help="the embedded stand-in for the four systems")
     box_sub = box.add_subparsers(metavar="action")
