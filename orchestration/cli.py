@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
     serve.add_argument("--limits", choices=["off", "realistic"], default="off")
     serve.add_argument("--truth-dir", type=Path)
+    serve.add_argument(
+        "--shape",
+        default="",
+        help="account switches (custom_properties, no_metadata_links, no_crm_meetings, current_stripe, all)",
+    )
     serve.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     serve.set_defaults(func=cmd_sandbox_serve)
     advance = box_sub.add_parser("advance", help="move a running sandbox's world forward")
@@ -346,6 +351,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     argv = ["--contacts", str(args.contacts), "--seed", str(args.seed), "--port", str(args.port)]
     argv += ["--limits", args.limits] + (["--truth-dir", str(args.truth_dir)] if args.truth_dir else [])
     argv += ["--ready-file", str(args.ready_file)] if args.ready_file else []
+    argv += ["--shape", args.shape] if args.shape else []
     return serve(argv)
 
 
