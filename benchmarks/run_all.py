@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
         )
     ],
     "checks": [(["bench_checks.py", "--contacts", "1000000"], ["bench_checks.py", "--contacts", "5000"])],
+    "mapping": [(["bench_mapping.py", "--contacts", "100000"], ["bench_mapping.py", "--contacts", "3000"])],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],

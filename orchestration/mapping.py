@@ -87,13 +87,25 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if not database.exists():
         print(f"trueup: no warehouse at {database}: load the accounts first (trueup ingest)", file=sys.stderr)
         return 1
-    with duckdb.connect(str(database), read_only=True) as con:
+    with _reading(database, own=args.database is None), duckdb.connect(str(database), read_only=True) as con:
         report = suggest(con)
     print(to_toml(report, str(database)), end="")
     if args.write:
         written = write_mapping(settings_to_write(report))
         print(f"\nwrote the proposal into {written}")
     return 0
+
+
+def _reading(database: Path, own: bool) -> Any:
+    """The writer lock while reading trueup's own warehouse (DuckDB refuses a reader beside a
+    writer); nothing for another file."""
+    import contextlib
+
+    if not own:
+        return contextlib.nullcontext()
+    from orchestration.resources import ops_settings, writer_lock
+
+    return writer_lock(wait_seconds=ops_settings().writer_wait_seconds)
 
 
 def write_mapping(values: dict[str, Any], path: Path | None = None) -> Path:
