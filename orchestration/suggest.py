@@ -109,6 +109,7 @@ def suggest(con: duckdb.DuckDBPyConnection) -> Report:
         proposals += _next_appointment(reader, properties)
         proposals += _free_text_dates(reader, properties)
         proposals += _missing_defaults(properties)
+    proposals += _invoice_reference(reader)
     proposals += _metadata_key(reader, "customers", "raw_crm.contacts", "billing_contact_metadata_key")
     proposals += _metadata_key(reader, "invoices", "raw_crm.deals", "billing_deal_metadata_key")
     proposals += _booking_questions(reader)
@@ -295,6 +296,30 @@ def _missing_defaults(properties: list[str]) -> list[Proposal]:
 
 
 # -- billing and scheduling ------------------------------------------------------------------------
+
+
+def _invoice_reference(reader: _Reader) -> list[Proposal]:
+    """The deal property whose values are Stripe invoice ids or numbers, if any."""
+    setting = "crm_deal_properties.invoice_reference"
+    if not (reader.has("raw_crm.deals") and reader.has("raw_billing.invoices")):
+        return []
+    columns = [c for c in reader.columns("raw_crm.deals") if c.startswith(PREFIX)]
+    if not columns:
+        return []
+    selects = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns)
+    rows = reader.rows(
+        f"with deal_values as (unpivot (select {selects} from raw_crm.deals) on columns(*) "
+        "into name name value value), invoices as ("
+        "select cast(id as varchar) as reference from raw_billing.invoices union "
+        "select number from raw_billing.invoices where number is not null) "
+        f"select name[{len(PREFIX) + 1}:], "
+        "count(*) filter (where trim(value) in (select reference from invoices)), count(*) "
+        "from deal_values group by name order by 2 desc limit 1"
+    )
+    if not rows or rows[0][1] < MIN_MATCHES:
+        return [Proposal(setting, None, ["no deal property holds Stripe invoice ids or numbers"], False)]
+    name, matched, total = rows[0]
+    return [Proposal(setting, name, [f"{matched:,} of {total:,} values of {name} are Stripe invoices"])]
 
 
 def _metadata_key(reader: _Reader, table: str, crm_table: str, setting: str) -> list[Proposal]:
