@@ -7,7 +7,7 @@ Prints, for the first load (`[sources.crm.properties] contacts = "all"`, `deals 
 requests per API and time; for the same CRM load with only the mapped properties: requests and
 time (what "all" adds); for suggest: warehouse queries, API requests (none: it reads raw) and
 time, and whether its proposal is the configuration the world's owner would write
-(`sandbox.shape.mapping_for`).
+(`sandbox.accounts.mapping_for`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from bench_ingest import start_sandbox
 
-from sandbox.shape import AccountShape, config_env, mapping_for
+from sandbox.accounts import AccountSetup, config_env, mapping_for
 
 LOADER = """
 import json, sys, time, logging
@@ -80,13 +80,13 @@ def suggest(home: Path) -> tuple[Any, float]:
     return report, time.monotonic() - started
 
 
-def agrees(report: Any, shape: AccountShape) -> list[str]:
-    """The settings of mapping_for(shape) that the proposal gets wrong (empty: all right)."""
+def agrees(report: Any, setup: AccountSetup) -> list[str]:
+    """The settings of mapping_for(setup) that the proposal gets wrong (empty: all right)."""
     from orchestration.suggest import settings_to_write
 
     proposed = settings_to_write(report)
     wrong = []
-    for key, value in mapping_for(shape)["mapping"].items():
+    for key, value in mapping_for(setup)["mapping"].items():
         items = value.items() if isinstance(value, dict) else [(None, value)]
         for concept, item in items:
             got = proposed.get(key, {}).get(concept) if concept else proposed.get(key)
@@ -100,10 +100,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--contacts", type=int, default=100_000)
     args = parser.parse_args()
-    shape = AccountShape.every_switch()
-    print(f"world: {args.contacts:,} contacts, switches {', '.join(shape.switches)}", flush=True)
+    setup = AccountSetup.every_switch()
+    print(f"world: {args.contacts:,} contacts, switches {', '.join(setup.switches)}", flush=True)
     started = time.monotonic()
-    process, url = start_sandbox(args.contacts, shape="all")
+    process, url = start_sandbox(args.contacts, setup="all")
     print(f"  generated and serving in {time.monotonic() - started:.0f}s", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-mapping-") as scratch:
@@ -114,12 +114,12 @@ def main() -> int:
                 f"{sum(first['records'].values()):,} records; requests {first['requests']}"
             )
             report, seconds = suggest(Path(scratch) / "all")
-            wrong = agrees(report, shape)
+            wrong = agrees(report, setup)
             print(
                 f"mapping suggest: {seconds:.2f}s, {report.queries} warehouse queries, 0 API requests; "
                 + ("the proposal is the owner's configuration" if not wrong else f"differs: {wrong}")
             )
-            mapped_env = {k: v for k, v in config_env(shape).items() if k.startswith("MAPPING__")}
+            mapped_env = {k: v for k, v in config_env(setup).items() if k.startswith("MAPPING__")}
             mapped = load(url, Path(scratch) / "mapped", "crm", mapped_env)
             crm_all = first["requests"].get("hubspot", 0)
             print(

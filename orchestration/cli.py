@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--limits", choices=["off", "realistic"], default="off")
     serve.add_argument("--truth-dir", type=Path)
     serve.add_argument(
-        "--shape",
+        "--setup",
         default="",
         help="account switches (custom_properties, no_metadata_links, no_crm_meetings, current_stripe, all)",
     )
@@ -351,7 +351,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     argv = ["--contacts", str(args.contacts), "--seed", str(args.seed), "--port", str(args.port)]
     argv += ["--limits", args.limits] + (["--truth-dir", str(args.truth_dir)] if args.truth_dir else [])
     argv += ["--ready-file", str(args.ready_file)] if args.ready_file else []
-    argv += ["--shape", args.shape] if args.shape else []
+    argv += ["--setup", args.setup] if args.setup else []
     return serve(argv)
 
 

@@ -3,7 +3,7 @@
 A HubSpot portal defines a few hundred properties per object before anyone adds one (most of
 them empty in any given record), plus the custom ones its owner created. The sandbox account
 has HubSpot's own set below, the custom `trial_start_date` (a free-text date its team types),
-and, in the custom-properties shape, the UTM campaign and next appointment in custom
+and, in the custom-properties setup, the UTM campaign and next appointment in custom
 properties among a few hundred other custom fields. Property names of every object, joined,
 run past a URL's practical length, as in real accounts.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sandbox.shape import CUSTOM_NEXT_APPOINTMENT, CUSTOM_UTM_CAMPAIGN, AccountShape
+from sandbox.accounts import CUSTOM_NEXT_APPOINTMENT, CUSTOM_UTM_CAMPAIGN, AccountSetup
 
 
 def _words(text: str) -> list[str]:
@@ -159,12 +159,12 @@ _NUMBER_NAMES = frozenset(
 )
 
 
-def custom_properties(object_type: str, shape: AccountShape) -> list[tuple[str, str, str, str]]:
+def custom_properties(object_type: str, setup: AccountSetup) -> list[tuple[str, str, str, str]]:
     """(name, label, type, fieldType) of the account's custom properties of one object."""
     if object_type != "contacts":
         return []
     found = [("trial_start_date", "Trial start date", "string", "text")]
-    if shape.custom_properties:
+    if setup.custom_properties:
         found.append((CUSTOM_UTM_CAMPAIGN, "UTM Campaign", "string", "text"))
         found.append((CUSTOM_NEXT_APPOINTMENT, "Next appointment date", "datetime", "date"))
         for topic in _CUSTOM_TOPICS:
@@ -188,14 +188,14 @@ def _label(name: str) -> str:
 
 
 @lru_cache(maxsize=32)
-def definitions(object_type: str, shape: AccountShape) -> tuple[dict[str, Any], ...]:
+def definitions(object_type: str, setup: AccountSetup) -> tuple[dict[str, Any], ...]:
     """Every property of one object in the properties API's shape (HubSpot's first, then custom)."""
     found: list[dict[str, Any]] = []
     for order, name in enumerate(HUBSPOT_DEFINED.get(object_type, ())):
         kind, field_type = _kind(name)
         found.append(_definition(object_type, name, _label(name), kind, field_type, order, True))
     base = len(found)
-    for offset, (name, label, kind, field_type) in enumerate(custom_properties(object_type, shape)):
+    for offset, (name, label, kind, field_type) in enumerate(custom_properties(object_type, setup)):
         found.append(_definition(object_type, name, label, kind, field_type, base + offset, False))
     return tuple(found)
 
@@ -234,6 +234,6 @@ def _definition(
 
 
 @lru_cache(maxsize=32)
-def names(object_type: str, shape: AccountShape) -> frozenset[str]:
+def names(object_type: str, setup: AccountSetup) -> frozenset[str]:
     """The property names one object has in this account."""
-    return frozenset(d["name"] for d in definitions(object_type, shape))
+    return frozenset(d["name"] for d in definitions(object_type, setup))

@@ -29,11 +29,11 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from sandbox.accounts import AccountSetup
 from sandbox.apps import App
 from sandbox.config import RateLimitConfig, SandboxConfig
 from sandbox.faults import FaultPlan, Faults
 from sandbox.http import Request, Response, json_response
-from sandbox.shape import AccountShape
 from sandbox.store import World
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     parser.add_argument("--truth-dir", type=Path, help="write the ground truth here")
     parser.add_argument(
-        "--shape",
+        "--setup",
         default="",
         help="account switches, comma-separated: custom_properties, no_metadata_links, no_crm_meetings, "
         "current_stripe, or all (sandbox/WORLD.md)",
@@ -303,13 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    shape = AccountShape.parse(args.shape)
-    world = world_module.generate(seed=args.seed, contacts=args.contacts, anchor=anchor, shape=shape)
+    setup = AccountSetup.parse(args.setup)
+    world = world_module.generate(seed=args.seed, contacts=args.contacts, anchor=anchor, setup=setup)
     if args.truth_dir:
         world_module.write_truth(world, args.truth_dir)
     limits = RateLimitConfig.realistic() if args.limits == "realistic" else RateLimitConfig()
     sandbox = Sandbox(world, SandboxConfig(limits=limits), host=args.host, port=args.port)
-    ready = {"url": sandbox.url, "base_urls": sandbox.base_urls, "shape": shape.switches}
+    ready = {"url": sandbox.url, "base_urls": sandbox.base_urls, "setup": setup.switches}
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(ready))

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sandbox.shape import AccountShape
+from sandbox.accounts import AccountSetup
 
 Record = dict[str, Any]
 
@@ -205,7 +205,7 @@ class World:
     billing: BillingState = field(default_factory=BillingState)
     scheduling: SchedulingState = field(default_factory=SchedulingState)
     ads: AdsState = field(default_factory=AdsState)
-    shape: AccountShape = field(default_factory=AccountShape)  # how the accounts are set up
+    setup: AccountSetup = field(default_factory=AccountSetup)  # how the accounts are set up
     truth: Any = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _anchor: float = field(default_factory=time.monotonic, repr=False)

@@ -1380,19 +1380,19 @@ class HubSpotApp:
 
     def _known(self, object_type: str) -> frozenset[str]:
         """The properties this account defines for an object (HubSpot's own and custom ones)."""
-        return crm_schema.names(object_type, self.world.shape)
+        return crm_schema.names(object_type, self.world.setup)
 
     def _properties(self, request: Request) -> Response:
         """Every property of an object type (one answer, no paging), as /crm/v3/properties lists them."""
         object_type = self._object_type(request.params["objectType"])
         if _truthy(request.arg("archived")):
             return json_response({"results": []})
-        return json_response({"results": list(crm_schema.definitions(object_type, self.world.shape))})
+        return json_response({"results": list(crm_schema.definitions(object_type, self.world.setup))})
 
     def _property(self, request: Request) -> Response:
         object_type = self._object_type(request.params["objectType"])
         name = request.params["propertyName"]
-        for definition in crm_schema.definitions(object_type, self.world.shape):
+        for definition in crm_schema.definitions(object_type, self.world.setup):
             if definition["name"] == name:
                 return json_response(definition)
         message = f"Unable to find property {name} for object type {object_type}"

@@ -273,7 +273,7 @@ class StripeApp:
         self._indexes: dict[tuple[str, str], _Index] = {}
         self._pending_items: dict[str, list[Record]] = {}
         self._call = _Call(request_id="")
-        self._version = world.shape.stripe_version  # the version of the request being served
+        self._version = world.setup.stripe_version  # the version of the request being served
         # A crowded history can end a few seconds past the clock (records of a collection get
         # distinct `created` seconds): writes stamp later than its newest event, so every
         # change is newer than the history, as in Stripe.
@@ -299,7 +299,7 @@ class StripeApp:
 
     def handle(self, request: Request) -> Response:
         request_id = self._request_id()
-        self._version = self.world.shape.stripe_version
+        self._version = self.world.setup.stripe_version
         try:
             response = self._serve(request, request_id)
         except StripeError as exc:
@@ -1000,7 +1000,7 @@ class StripeApp:
         if (
             status == "succeeded"
             and intent.get("invoice")
-            and stripe_versions.is_current(self.world.shape.stripe_version)
+            and stripe_versions.is_current(self.world.setup.stripe_version)
         ):
             self._emit("invoice_payment.paid", self._as_invoice_payment(intent))
 
@@ -1078,7 +1078,7 @@ class StripeApp:
         event: Record = {
             "id": self._new_id("evt", self._collection("events")),
             "object": "event",
-            "api_version": self.world.shape.stripe_version,
+            "api_version": self.world.setup.stripe_version,
             "created": self._now(),
             "data": data,
             "livemode": False,

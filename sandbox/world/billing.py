@@ -55,7 +55,7 @@ class BillingGen(CrmGen):
             data["previous_attributes"] = previous
         version = STRIPE_API_VERSION
         if self.stripe_upgrade is not None and t >= self.stripe_upgrade:
-            version = self.shape.stripe_version
+            version = self.accounts.stripe_version
         self._add(
             "events",
             {
@@ -98,7 +98,7 @@ class BillingGen(CrmGen):
             "invoice_prefix": self.ids.calendly()[:8],
             "livemode": False,
             "metadata": {"hubspot_contact_id": p.crm_contact_ids[0]}
-            if linked and p.crm_contact_ids and self.shape.metadata_links
+            if linked and p.crm_contact_ids and self.accounts.metadata_links
             else {},
             "name": noise.full_name(p.first_name, p.last_name, noise.name_billing),
             "next_invoice_sequence": 1,
@@ -164,7 +164,7 @@ class BillingGen(CrmGen):
         two disagree with their payments (invoice_payment_mismatch).
         """
         rng, ids = self.r_bill, self.ids
-        if not self.shape.metadata_links:
+        if not self.accounts.metadata_links:
             metadata = {}  # nothing names the CRM deal: the amount and date tie it to its invoice
         inv_id = ids.stripe("in_")
         total = sum(a for a, _ in lines)

@@ -6,8 +6,8 @@ import heapq
 import random
 
 from sandbox import names
+from sandbox.accounts import CUSTOM_UTM_CAMPAIGN
 from sandbox.config import CALENDLY_API
-from sandbox.shape import CUSTOM_UTM_CAMPAIGN
 from sandbox.store import Record
 from sandbox.world.ads import AdsGen
 from sandbox.world.common import (
@@ -338,7 +338,7 @@ class CrmGen(AdsGen):
                     props["hs_google_click_id"] = "Cj0KCQ" + self.ids.token(32)
                 else:
                     props["hs_facebook_click_id"] = "IwAR" + self.ids.token(36)
-                if self.shape.custom_properties:
+                if self.accounts.custom_properties:
                     # the form writes the campaign's name into a custom property; HubSpot's own
                     # drill-down stays empty
                     props["hs_analytics_source_data_2"] = None
@@ -359,7 +359,7 @@ class CrmGen(AdsGen):
 
     def _typed_name(self, name: str) -> str:
         """A campaign name as a UTM parameter carries it: as named, or with other case or spacing."""
-        r = self.r_shape.random()
+        r = self.r_setup.random()
         if r < 0.5:
             return name
         if r < 0.7:

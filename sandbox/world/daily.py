@@ -319,7 +319,7 @@ class DailyGen(AnomalyGen):
 
     def _op_complete(self, t: int, bk: Booking) -> None:
         self.upcoming.pop(bk.upcoming_key or bk.meeting_id, None)
-        if not self.shape.crm_meetings:
+        if not self.accounts.crm_meetings:
             event, invitee = self.sched.events.get(bk.event_uri), self.sched.invitees.get(bk.invitee_uri)
             active = event is not None and invitee is not None and event["status"] == "active"
             if active and invitee is not None:
@@ -346,7 +346,7 @@ class DailyGen(AnomalyGen):
 
     def _op_move(self, t: int, bk: Booking, cancel: bool, mismatch: bool) -> Anomaly | None:
         """The invitee cancels or reschedules; the CRM follows unless `mismatch`."""
-        if not self.shape.crm_meetings:
+        if not self.accounts.crm_meetings:
             return self._move_without_meeting(t, bk, cancel, mismatch)
         rng = self.r_adv
         meeting = live_record(self.crm.meetings, bk.meeting_id)
@@ -401,7 +401,7 @@ class DailyGen(AnomalyGen):
 
     def _next_appointment_of(self, i: int) -> tuple[Record, str] | None:
         """(the person's contact, its next-appointment property), when the account keeps one."""
-        name = self.shape.next_appointment_property
+        name = self.accounts.next_appointment_property
         contact = live_record(self.crm.contacts, self.persons[i].crm_contact_ids[0]) if name else None
         return (contact, name) if contact is not None and name is not None else None
 
@@ -561,7 +561,7 @@ class DailyGen(AnomalyGen):
                 crm_name = f"{props.get('firstname') or ''} {props.get('lastname') or ''}"
                 return norm_name(crm_name) != norm_name(cust.get("name"))
             return us_e164(props.get("phone")) != us_e164(cust.get("phone"))
-        if kind == "billing_orphan" and not self.shape.metadata_links:
+        if kind == "billing_orphan" and not self.accounts.metadata_links:
             cust = billing.customers.get(keys["customer_id"])
             i = self.customer_person.get(keys["customer_id"])
             contacts = self.persons[i].crm_contact_ids if i is not None else []
@@ -614,7 +614,7 @@ class DailyGen(AnomalyGen):
         """Whether a contact's next-appointment property still holds this (canceled) event's time."""
         contact = live_record(self.crm.contacts, contact_id)
         event = self.sched.events.get(event_uri)
-        name = self.shape.next_appointment_property
+        name = self.accounts.next_appointment_property
         if contact is None or event is None or name is None:
             return False
         value = contact["properties"].get(name)
@@ -680,7 +680,7 @@ class DailyGen(AnomalyGen):
         self.crm.contacts.put(record)
         self.crm.associate("contacts", record["id"], "companies", self.co_id[self.persons[i].company_index])
         self.linked_customers.add(cust["id"])
-        if not self.shape.metadata_links:
+        if not self.accounts.metadata_links:
             return  # nothing in Stripe names the new contact: its email ties them
         previous = {"metadata": cust["metadata"]}
         cust["metadata"] = {"hubspot_contact_id": record["id"]}
@@ -744,9 +744,10 @@ class DailyGen(AnomalyGen):
         cust = self.billing.customers.get(p.billing_customer_ids[0])
         if cust is None:
             return None
-        if not self.shape.metadata_links and cust["id"] not in self.linked_customers:
-            return None
-        if self.shape.metadata_links and cust["metadata"].get("hubspot_contact_id") != p.crm_contact_ids[0]:
+        if self.accounts.metadata_links:
+            if cust["metadata"].get("hubspot_contact_id") != p.crm_contact_ids[0]:
+                return None
+        elif cust["id"] not in self.linked_customers:
             return None
         self.used.add(i)
         return i, cust

@@ -91,7 +91,7 @@ class SchedulingGen(BillingGen):
         plans.sort(key=lambda b: b.booked)
         resched = [b for b in plans if b.kind == "resched"]
         canceled = [b for b in plans if b.kind == "cancel"]
-        if not self.shape.crm_meetings:
+        if not self.accounts.crm_meetings:
             # a contact's next-appointment property shows its latest booking only: a mismatch
             # planted on an earlier one would be overwritten
             last = {b.person: b for b in plans}
@@ -236,9 +236,9 @@ class SchedulingGen(BillingGen):
             reason = rng.choice(("Schedule conflict", "No longer needed", "Found another solution", ""))
             self._cancel_pair(event, invitee, bk.change, reason, by_invitee)
         bk.event_uri, bk.invitee_uri = event["uri"], invitee["uri"]
-        if self.shape.next_appointment_property:
+        if self.accounts.next_appointment_property:
             self._next_appointment(bk, p, event, old_event)
-        if not self.shape.crm_meetings:
+        if not self.accounts.crm_meetings:
             self._without_meeting(rng, bk, invitee, old_event)
             return None
         return self._meeting(rng, bk, p, event, invitee, old_event)
@@ -248,12 +248,12 @@ class SchedulingGen(BillingGen):
         a reschedule (the new time) or a cancellation (cleared); a planted mismatch (accounts
         without CRM meetings only) leaves the time the booking had before."""
         contact = self.crm.contacts.get(p.crm_contact_ids[0])
-        name = self.shape.next_appointment_property
+        name = self.accounts.next_appointment_property
         if contact is None or name is None:
             return
         props = contact["properties"]
         value: str | None = iso_ms(bk.start)
-        planted = bk.mismatch if not self.shape.crm_meetings else ""
+        planted = bk.mismatch if not self.accounts.crm_meetings else ""
         if planted == "time":
             value = iso_ms(to_ms(old_event["start_time"]))
         elif planted == "status":
@@ -293,7 +293,7 @@ class SchedulingGen(BillingGen):
         if props is not None and props["hs_analytics_source"] in ("PAID_SEARCH", "PAID_SOCIAL"):
             google = props["hs_analytics_source"] == "PAID_SEARCH"
             tracking = dict(NO_TRACKING)
-            tracking["utm_campaign"] = props.get(self.shape.utm_campaign_property)
+            tracking["utm_campaign"] = props.get(self.accounts.utm_campaign_property)
             tracking["utm_source"] = props["hs_analytics_source_data_1"]
             tracking["utm_medium"] = "cpc" if google else "paid_social"
         topic = rng.choice(names.MEETING_TOPICS) if rng.random() < 0.5 else None

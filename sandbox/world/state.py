@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sandbox import names
+from sandbox.accounts import STRIPE_UPGRADE_DAYS
 from sandbox.config import STRIPE_EVENT_WINDOW_DAYS
-from sandbox.shape import STRIPE_UPGRADE_DAYS
 from sandbox.store import Record, World
 from sandbox.world.common import (
     DAY,
@@ -80,7 +80,7 @@ class EngineState:
 
     def __init__(self, world: World, seed: int, contacts: int, noise: float, anchor: datetime) -> None:
         self.crm = world.crm
-        self.shape = world.shape  # the account switches (sandbox/shape.py); default: none
+        self.accounts = world.setup  # the account switches (sandbox/accounts.py); default: none
         self.billing = world.billing
         self.sched = world.scheduling
         self.ads = world.ads
@@ -98,9 +98,9 @@ class EngineState:
         self.r_anom = self._rng("anomalies")
         self.r_adv = self._rng("advance")
         # draws only a switched account makes: the default world's other draws stay the same
-        self.r_shape = self._rng("shape")
+        self.r_setup = self._rng("setup")
         # when an account on a newer Stripe version upgraded: its older events keep the old version
-        self.stripe_upgrade = self.now - STRIPE_UPGRADE_DAYS * DAY if self.shape.stripe_upgraded else None
+        self.stripe_upgrade = self.now - STRIPE_UPGRADE_DAYS * DAY if self.accounts.stripe_upgraded else None
         self.noise = Noise(noise, self._rng("noise"))
         self.ids = Ids(self._rng("ids"))
         self.n_dup = max(3, round(0.01 * contacts))

@@ -14,7 +14,7 @@ from ingestion.billing.settings import RESOURCES, check_version
 from ingestion.pipeline import run_system
 from ingestion.warehouse import Paths
 from orchestration.dbt import run_dbt
-from sandbox.shape import CURRENT_STRIPE_VERSION, AccountShape
+from sandbox.accounts import CURRENT_STRIPE_VERSION, AccountSetup
 from sandbox.store import World
 from sandbox.world import advance
 from tests.ingestion.helpers import fetch
@@ -106,7 +106,7 @@ def _staged(paths: Paths) -> dict[str, set[tuple[Any, ...]]]:
 
 
 @pytest.mark.parametrize(
-    "sandbox_world", [{"shape": AccountShape(stripe_version=CURRENT_STRIPE_VERSION)}], indirect=True
+    "sandbox_world", [{"setup": AccountSetup(stripe_version=CURRENT_STRIPE_VERSION)}], indirect=True
 )
 def test_staging_links_the_same_records_in_either_generation(
     sandbox_world: World, trueup_home: Path, source_env, monkeypatch: pytest.MonkeyPatch

@@ -12,14 +12,14 @@ from ingestion.mapping import MappingError
 from ingestion.pipeline import run_system
 from ingestion.warehouse import Paths
 from sandbox import crm_schema
+from sandbox.accounts import CUSTOM_NEXT_APPOINTMENT, CUSTOM_UTM_CAMPAIGN, AccountSetup
 from sandbox.faults import FaultPlan, Scripted
 from sandbox.server import Sandbox
-from sandbox.shape import CUSTOM_NEXT_APPOINTMENT, CUSTOM_UTM_CAMPAIGN, AccountShape
 from sandbox.store import World
 from tests.ingestion.helpers import fetch
 
 FAST = {"search_rate": 100.0}
-CUSTOM = {"shape": AccountShape(custom_properties=True)}
+CUSTOM = {"setup": AccountSetup(custom_properties=True)}
 
 
 def _columns(paths: Paths, table: str) -> set[str]:
@@ -91,7 +91,7 @@ def test_every_property_on_request_under_the_url_limit(
     names run past the sandbox's 8 KB URL limit, which answers 414), the list page carries what
     fits and a batch read of the page's ids the rest; every value lands in raw, and a later
     incremental run (search, properties in the body) keeps them."""
-    listed = crm_schema.names("contacts", sandbox_world.shape)
+    listed = crm_schema.names("contacts", sandbox_world.setup)
     assert len(",".join(listed)) > 8192
     run_system("crm", where=warehouse_paths, source_kwargs={**FAST, "properties": {"contacts": "all"}})
     assert sandbox.stats["hubspot:414"] == 0
@@ -121,7 +121,7 @@ def test_a_list_url_past_the_limit_is_refused(sandbox: Sandbox, source_env):
 
     from sandbox.config import DEFAULT_TOKENS
 
-    names = ",".join(sorted(crm_schema.names("contacts", AccountShape.every_switch())))
+    names = ",".join(sorted(crm_schema.names("contacts", AccountSetup.every_switch())))
     response = httpx.get(
         f"{sandbox.base_urls['hubspot']}/crm/v3/objects/contacts",
         params={"properties": names},

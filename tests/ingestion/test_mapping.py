@@ -11,7 +11,7 @@ import yaml  # type: ignore[import-untyped]
 
 from ingestion.mapping import MappingError, load_mapping
 from orchestration.dbt import PROJECT_DIR, run_dbt, with_vars
-from sandbox.shape import AccountShape, config_env
+from sandbox.accounts import AccountSetup, config_env
 
 DBT_VARS = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
 
@@ -133,9 +133,9 @@ def test_every_problem_is_named_with_where_it_came_from(tmp_path: Path):
     assert len(problems) == len(expected)
 
 
-def test_the_mapping_of_every_sandbox_shape_is_valid():
-    for shape in (AccountShape(), AccountShape.every_switch(), AccountShape.parse("no_crm_meetings")):
-        env = {k: v for k, v in config_env(shape).items() if k.startswith("MAPPING__")}
+def test_the_mapping_of_every_sandbox_setup_is_valid():
+    for setup in (AccountSetup(), AccountSetup.every_switch(), AccountSetup.parse("no_crm_meetings")):
+        env = {k: v for k, v in config_env(setup).items() if k.startswith("MAPPING__")}
         load_mapping(environ=env, files=[])
 
 

@@ -1,10 +1,10 @@
-"""Account shapes: how the sandbox business's accounts are set up (see sandbox/WORLD.md).
+"""Account setups: how the sandbox business's accounts are set up (see sandbox/WORLD.md).
 
-The default shape is the one the sandbox always had: the UTM campaign in HubSpot's own
+The default setup is the one the sandbox always had: the UTM campaign in HubSpot's own
 `hs_analytics_source_data_2` (the ad campaign's id), Stripe metadata naming the CRM contact
 and deal, CRM meetings mirroring every Calendly booking, Stripe pinned to 2024-06-20. Each
 switch turns one part into what many real accounts look like instead; `mapping_for` says
-which `[mapping]` configuration fits a shape, as its owner would write it.
+which `[mapping]` configuration fits a setup, as its owner would write it.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ SWITCHES = {
 
 
 @dataclass(frozen=True)
-class AccountShape:
-    """The switches of one world's accounts; `AccountShape()` is the default world."""
+class AccountSetup:
+    """The switches of one world's accounts; `AccountSetup()` is the default world."""
 
     # the UTM campaign (the ad campaign's *name*, typed with stray case and spaces) and the next
     # appointment live in custom properties, among a few hundred other custom fields
@@ -51,9 +51,9 @@ class AccountShape:
     stripe_version: str = STRIPE_API_VERSION
 
     @classmethod
-    def parse(cls, text: str) -> AccountShape:
-        """A shape from switch names joined by commas (`all` for every switch, `default` for none)."""
-        shape = cls()
+    def parse(cls, text: str) -> AccountSetup:
+        """A setup from switch names joined by commas (`all` for every switch, `default` for none)."""
+        setup = cls()
         for name in (part.strip() for part in text.split(",")):
             if name in ("", "default"):
                 continue
@@ -61,20 +61,20 @@ class AccountShape:
                 return cls.every_switch()
             if name not in SWITCHES:
                 known = ", ".join(SWITCHES)
-                raise ValueError(f"unknown account shape switch {name!r}; choose from all, {known}")
+                raise ValueError(f"unknown account setup switch {name!r}; choose from all, {known}")
             attribute, value = SWITCHES[name]
             change: dict[str, Any] = {attribute: value}
-            shape = replace(shape, **change)
-        return shape
+            setup = replace(setup, **change)
+        return setup
 
     @classmethod
-    def every_switch(cls) -> AccountShape:
+    def every_switch(cls) -> AccountSetup:
         return cls(True, False, False, CURRENT_STRIPE_VERSION)
 
     @property
     def switches(self) -> list[str]:
-        """The names of the switches this shape turns on."""
-        default = AccountShape()
+        """The names of the switches this setup turns on."""
+        default = AccountSetup()
         on = []
         for name, (attribute, _) in SWITCHES.items():
             if getattr(self, attribute) != getattr(default, attribute):
@@ -104,29 +104,29 @@ class AccountShape:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def mapping_for(shape: AccountShape) -> dict[str, Any]:
-    """The `[mapping]` and `[sources.*]` settings a business with this shape writes (only those
+def mapping_for(setup: AccountSetup) -> dict[str, Any]:
+    """The `[mapping]` and `[sources.*]` settings a business with this setup writes (only those
     that differ from trueup's defaults), as TOML tables: {"mapping": {...}, "sources": {...}}."""
     contact: dict[str, Any] = {"free_text_dates": ["trial_start_date"]}
     mapping: dict[str, Any] = {"crm_contact_properties": contact}
-    if shape.custom_properties:
+    if setup.custom_properties:
         contact["utm_campaign"] = CUSTOM_UTM_CAMPAIGN
         mapping["ad_attribution"] = "campaign_name"
-    if shape.next_appointment_property:
-        contact["next_appointment"] = shape.next_appointment_property
-    if not shape.metadata_links:
+    if setup.next_appointment_property:
+        contact["next_appointment"] = setup.next_appointment_property
+    if not setup.metadata_links:
         mapping["billing_contact_metadata_key"] = ""
         mapping["billing_deal_metadata_key"] = ""
     sources: dict[str, Any] = {}
-    if shape.stripe_upgraded:
-        sources["billing"] = {"stripe_version": shape.stripe_version}
+    if setup.stripe_upgraded:
+        sources["billing"] = {"stripe_version": setup.stripe_version}
     return {"mapping": mapping, "sources": sources}
 
 
-def config_env(shape: AccountShape) -> dict[str, str]:
+def config_env(setup: AccountSetup) -> dict[str, str]:
     """The same settings as environment variables (`MAPPING__...`, `SOURCES__BILLING__...`)."""
     env: dict[str, str] = {}
-    tables = mapping_for(shape)
+    tables = mapping_for(setup)
     for key, value in tables["mapping"].items():
         if isinstance(value, dict):
             for inner, item in value.items():

@@ -1,4 +1,4 @@
-"""Account shapes (sandbox/shape.py): each switch changes the accounts as WORLD.md says, and the
+"""Account setups (sandbox/accounts.py): each switch changes the accounts as WORLD.md says, and the
 ground truth stays exact under it, also after the world advances."""
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import httpx
 import pytest
 
 from sandbox import world as world_module
-from sandbox.config import DEFAULT_TOKENS, STRIPE_API_VERSION
-from sandbox.server import Sandbox
-from sandbox.shape import (
+from sandbox.accounts import (
     BUILTIN_NEXT_APPOINTMENT,
     CURRENT_STRIPE_VERSION,
     CUSTOM_NEXT_APPOINTMENT,
     CUSTOM_UTM_CAMPAIGN,
-    AccountShape,
+    AccountSetup,
     mapping_for,
 )
+from sandbox.config import DEFAULT_TOKENS, STRIPE_API_VERSION
+from sandbox.server import Sandbox
 from sandbox.store import World
 from sandbox.world.common import to_ms
 
@@ -32,7 +32,7 @@ SEED = 5
 
 
 def _world(text: str, days: int = 0) -> World:
-    world = world_module.generate(seed=SEED, contacts=CONTACTS, shape=AccountShape.parse(text))
+    world = world_module.generate(seed=SEED, contacts=CONTACTS, setup=AccountSetup.parse(text))
     if days:
         world_module.advance(world, days)
     return world
@@ -43,14 +43,14 @@ def _norm(text: str) -> str:
 
 
 def test_switches_by_name():
-    assert AccountShape.parse("") == AccountShape() and AccountShape().is_default
-    every = AccountShape.parse("all")
-    assert every == AccountShape.every_switch()
+    assert AccountSetup.parse("") == AccountSetup() and AccountSetup().is_default
+    every = AccountSetup.parse("all")
+    assert every == AccountSetup.every_switch()
     assert every.switches == ["custom_properties", "no_metadata_links", "no_crm_meetings", "current_stripe"]
-    assert AccountShape.parse("no_crm_meetings").next_appointment_property == BUILTIN_NEXT_APPOINTMENT
+    assert AccountSetup.parse("no_crm_meetings").next_appointment_property == BUILTIN_NEXT_APPOINTMENT
     assert every.next_appointment_property == CUSTOM_NEXT_APPOINTMENT
-    with pytest.raises(ValueError, match="unknown account shape switch 'no_deals'"):
-        AccountShape.parse("no_deals")
+    with pytest.raises(ValueError, match="unknown account setup switch 'no_deals'"):
+        AccountSetup.parse("no_deals")
     assert mapping_for(every)["mapping"]["crm_contact_properties"]["utm_campaign"] == CUSTOM_UTM_CAMPAIGN
 
 
@@ -59,7 +59,7 @@ def test_switches_by_name():
 
 def _property_events(world: World) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None, str]]:
     """Per contact with a next appointment: (contact, the person's event at that time, value)."""
-    name = world.shape.next_appointment_property
+    name = world.setup.next_appointment_property
     assert name is not None
     starts: dict[tuple[str, int], dict[str, Any]] = {}
     for person in world.truth.persons:
