@@ -52,7 +52,7 @@ def test_suggest_proposes_the_default_worlds_mapping_with_evidence_and_writes_it
     .dlt/config.toml without touching the rest of the file."""
     project = tmp_path / ".dlt"
     project.mkdir()
-    original = "# our sources\n[sources.crm]\nbase_url = \"https://api.hubapi.com\"  # kept\n"
+    original = '# our sources\n[sources.crm]\nbase_url = "https://api.hubapi.com"  # kept\n'
     (project / "config.toml").write_text(original)
     monkeypatch.setenv("DLT_PROJECT_DIR", str(tmp_path))
     assert main(["mapping", "suggest", "--database", str(loaded_warehouse.file), "--write"]) == 0
