@@ -14,6 +14,7 @@ from ingestion.billing.settings import RESOURCES
 from ingestion.contracts import QUARANTINE_COLUMNS
 from ingestion.http import ApiClient, ClientLease
 from ingestion.pipeline import SystemResult, make_pipeline, run_system
+from ingestion.tables import TABLES as RAW_TABLES
 from ingestion.warehouse import Paths
 from sandbox.config import DEFAULT_TOKENS, RateLimitConfig
 from sandbox.faults import Drift, FaultPlan, Scripted
@@ -102,7 +103,7 @@ def test_cursor_carries_the_ids_seen_at_its_second():
 
 def test_event_types_fit_stripes_limit():
     assert all(0 < len(r.event_types) <= 20 for r in RESOURCES)
-    assert [r.name for r in RESOURCES] == list(TABLES)
+    assert [r.name for r in RESOURCES] == list(RAW_TABLES["billing"])
 
 
 def test_nested_amounts_must_be_integers():
@@ -189,6 +190,8 @@ def test_full_load_equals_the_world(sandbox: Sandbox, sandbox_world: World, true
     )
     assert lines == [(12,)]
     for spec in RESOURCES:  # declared columns exist even when every record has them null
+        if spec.since is not None:
+            continue  # not read in the pinned 2024-06-20 (invoice payments)
         columns = {r[0] for r in fetch(trueup_home, f"describe raw_billing.{spec.name}")}
         assert set(spec.columns) <= columns, spec.name
     canceled = [s for s in sandbox_world.billing.subscriptions if s["status"] == "canceled"]

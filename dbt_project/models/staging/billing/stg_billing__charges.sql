@@ -10,7 +10,11 @@ source as (
 -- the charge, or its payment intent) does
 invoice_payments as (
 
-    select * from {{ ref('stg_billing__invoice_payments') }}
+    select
+        invoice as invoice_id,
+        payment__payment_intent as payment_intent_id,
+        payment__charge as charge_id
+    from {{ raw_invoice_payments() }}
 
 ),
 

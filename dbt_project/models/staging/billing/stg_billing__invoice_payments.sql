@@ -1,11 +1,3 @@
-{%- set invoice_payment_columns = {
-    'id': 'varchar', 'invoice': 'varchar', 'status': 'varchar', 'is_default': 'boolean',
-    'payment__type': 'varchar', 'payment__payment_intent': 'varchar', 'payment__charge': 'varchar',
-    'amount_paid': 'bigint', 'amount_requested': 'bigint', 'currency': 'varchar', 'created': 'bigint',
-    'status_transitions__paid_at': 'bigint', 'status_transitions__canceled_at': 'bigint',
-    '_dlt_load_id': 'varchar'
-} -%}
-
 -- One row per Stripe invoice payment: a payment intent (or charge) applied to an invoice. Stripe
 -- lists them from API version 2025-03-31.basil on; an account read in an older version has none
 -- (its invoices, charges and payment intents name each other directly).
@@ -14,7 +6,7 @@ with
 
 source as (
 
-    select * from {{ optional_source('raw_billing', 'invoice_payments', invoice_payment_columns) }}
+    select * from {{ raw_invoice_payments() }}
 
 ),
 

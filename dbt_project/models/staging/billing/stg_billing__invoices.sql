@@ -12,9 +12,13 @@ source as (
 -- invoices name no charge or payment intent): the default payment, else the newest
 invoice_payments as (
 
-    select * from {{ ref('stg_billing__invoice_payments') }}
+    select
+        invoice as invoice_id,
+        payment__payment_intent as payment_intent_id,
+        payment__charge as charge_id
+    from {{ raw_invoice_payments() }}
     qualify row_number() over (
-        partition by invoice_id order by is_default desc, created_at desc, invoice_payment_id desc
+        partition by invoice order by coalesce(is_default, false) desc, created desc, id desc
     ) = 1
 
 ),

@@ -10,11 +10,11 @@ source as (
 by_payment_intent as (
 
     select
-        payment_intent_id,
-        min(invoice_id) as invoice_id
-    from {{ ref('stg_billing__invoice_payments') }}
-    where payment_intent_id is not null
-    group by payment_intent_id
+        payment__payment_intent as payment_intent_id,
+        min(invoice) as invoice_id
+    from {{ raw_invoice_payments() }}
+    where payment__payment_intent is not null
+    group by payment__payment_intent
 
 ),
 
