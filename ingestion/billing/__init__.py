@@ -11,6 +11,7 @@ import dlt
 from dlt.sources import DltResource
 
 from ingestion import progress
+from ingestion.arrow import empty_table
 from ingestion.billing import helpers
 from ingestion.billing.helpers import EventsCursor
 from ingestion.billing.settings import (
@@ -54,8 +55,8 @@ def billing_source(
 
     `stripe_version` is the API version requests pin (`Stripe-Version`); staging reads the
     2024-06-20 shapes and the current generation's (2025-03-31.basil on), whose payments
-    reach invoices through invoice payments (read from that version on; the table stays
-    empty before)."""
+    reach invoices through invoice payments (read from that version on; before, the table
+    exists, empty)."""
     stripe_version = check_version(stripe_version)
 
     def client() -> ApiClient:
@@ -80,7 +81,8 @@ def billing_source(
 def _sync(spec: StripeResource, run: _Run) -> Iterator[Any]:
     """One resource: a full listing without a usable cursor, else the objects changed since."""
     if spec.since is not None and run.stripe_version[:10] < spec.since:
-        return  # this API version has no such resource
+        yield empty_table(spec.columns)  # this API version has no such resource: its table, empty
+        return
     state = dlt.current.resource_state(spec.name)
     tracker = progress.current(SYSTEM)
     with run.lease.open() as client:

@@ -14,7 +14,7 @@ invoice_payments as (
         invoice as invoice_id,
         payment__payment_intent as payment_intent_id,
         payment__charge as charge_id
-    from {{ raw_invoice_payments() }}
+    from {{ source('raw_billing', 'invoice_payments') }}
 
 ),
 

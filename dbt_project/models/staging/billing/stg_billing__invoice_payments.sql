@@ -1,12 +1,12 @@
 -- One row per Stripe invoice payment: a payment intent (or charge) applied to an invoice. Stripe
--- lists them from API version 2025-03-31.basil on; an account read in an older version has none
--- (its invoices, charges and payment intents name each other directly).
+-- lists them from API version 2025-03-31.basil on; for an account read in an older version the
+-- table is empty (its invoices, charges and payment intents name each other directly).
 
 with
 
 source as (
 
-    select * from {{ raw_invoice_payments() }}
+    select * from {{ source('raw_billing', 'invoice_payments') }}
 
 ),
 

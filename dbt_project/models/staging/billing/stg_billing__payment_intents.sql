@@ -12,7 +12,7 @@ by_payment_intent as (
     select
         payment__payment_intent as payment_intent_id,
         min(invoice) as invoice_id
-    from {{ raw_invoice_payments() }}
+    from {{ source('raw_billing', 'invoice_payments') }}
     where payment__payment_intent is not null
     group by payment__payment_intent
 
