@@ -49,10 +49,14 @@ if __name__ == "__main__":
 """
 
 
-def start_sandbox(contacts: int, limits: str = "off", seed: int = 7) -> tuple[subprocess.Popen[bytes], str]:
-    """Generate and serve a world in its own process; returns it and its URL once it serves."""
+def start_sandbox(
+    contacts: int, limits: str = "off", seed: int = 7, setup: str = ""
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Generate and serve a world (with the account switches `setup` names) in its own process;
+    returns it and its URL once it serves."""
     ready = Path(tempfile.mkdtemp(prefix="bench-sandbox-")) / "ready.json"
     command = [sys.executable, "-m", "sandbox.server", "--contacts", str(contacts), "--seed", str(seed)]
+    command += ["--setup", setup] if setup else []
     process = subprocess.Popen(
         [*command, "--limits", limits, "--ready-file", str(ready)], stdout=subprocess.DEVNULL
     )

@@ -63,6 +63,7 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
         )
     ],
     "report": [(["bench_report.py"], ["bench_report.py"])],
+    "mapping": [(["bench_mapping.py", "--contacts", "100000"], ["bench_mapping.py", "--contacts", "3000"])],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],

@@ -408,6 +408,9 @@ def raw_flows() -> list[Flow]:
         _one_to_one("billing", "payment_intents", "stg_billing__payment_intents", ids, "payment_intent_id"),
         _one_to_one("billing", "subscriptions", "stg_billing__subscriptions", ids, "subscription_id"),
         _one_to_one(
+            "billing", "invoice_payments", "stg_billing__invoice_payments", ids, "invoice_payment_id"
+        ),
+        _one_to_one(
             "billing",
             "invoices__lines__data",
             "stg_billing__invoice_lines",
@@ -637,6 +640,7 @@ BUSINESS_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
     ("staging", "stg_billing__charges"): ("charge_id",),
     ("staging", "stg_billing__payment_intents"): ("payment_intent_id",),
     ("staging", "stg_billing__subscriptions"): ("subscription_id",),
+    ("staging", "stg_billing__invoice_payments"): ("invoice_payment_id",),
     ("staging", "stg_scheduling__events"): ("event_uri",),
     ("staging", "stg_scheduling__invitees"): ("invitee_uri",),
     ("staging", "stg_ads__campaigns"): ("campaign_key",),
@@ -788,6 +792,14 @@ STAGING_MODELS = (
         money=("amount_cents", "amount_received_cents"),
         dates=(("created_at", PAST),),
         statuses=(Accepted("payment_intent_status", PAYMENT_INTENT_STATUSES),),
+    ),
+    Model(
+        "stg_billing__invoice_payments",
+        "invoice_payment_id",
+        currencies=("currency",),
+        money=("amount_paid_cents", "amount_requested_cents"),
+        dates=(("created_at", PAST),),
+        statuses=(Accepted("invoice_payment_status", ("open", "paid", "canceled")),),
     ),
     Model(
         "stg_billing__subscriptions",

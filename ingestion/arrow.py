@@ -112,6 +112,17 @@ def as_arrow(resource: Any, columns: TTableSchemaColumns) -> Any:
     return resource
 
 
+def empty_table(columns: TTableSchemaColumns) -> pa.Table:
+    """No rows, with the hinted columns and their types: what a resource yields so that its
+    table exists (dlt creates a table from an Arrow table even when it has no rows)."""
+    fields = [
+        pa.field(name, ARROW_TYPES[str(hint.get("data_type"))])
+        for name, hint in columns.items()
+        if str(hint.get("data_type")) in ARROW_TYPES
+    ]
+    return pa.schema(fields).empty_table()
+
+
 def record_ids(items: Any, key: str = "id") -> list[str]:
     """Keys of the records in what a resource handed on: a page of dicts (quarantine rows
     skipped), one dict, or an Arrow table."""

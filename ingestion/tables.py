@@ -29,7 +29,7 @@ TABLES = {
         "deals_to_companies",
         "account_info",
     ),
-    "billing": ("customers", "invoices", "charges", "payment_intents", "subscriptions"),
+    "billing": ("customers", "invoices", "charges", "payment_intents", "subscriptions", "invoice_payments"),
     "scheduling": ("scheduled_events", "invitees"),
     "ads": (
         "google_customers",

@@ -19,6 +19,7 @@ from checks.cli import add_check_command
 from ingestion.tables import SYSTEMS
 from ingestion.warehouse import Paths, paths
 from orchestration.findings_cli import add_findings_command
+from orchestration.mapping import add_mapping_command
 
 DEFAULT_SANDBOX_PORT = 8765
 JOBS = ("nightly", "sync", "refresh", "path_health")
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_command(sub)
     add_webhooks_command(sub)
     add_findings_command(sub)
+    add_mapping_command(sub)
 
     box = sub.add_parser("sandbox", help="the embedded stand-in for the four systems")
     box_sub = box.add_subparsers(metavar="action")
@@ -186,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--limits", choices=["off", "realistic"], default="off", help="rate limits like the real APIs"
     )
     serve.add_argument("--truth-dir", type=Path, help="write the world's ground truth here")
+    serve.add_argument(
+        "--setup",
+        default="",
+        help="account switches (custom_properties, no_metadata_links, no_crm_meetings, current_stripe, all)",
+    )
     serve.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     serve.add_argument(
         "--webhook-url", help="send signed webhooks of its changes to {URL}/{stripe,hubspot,calendly}"
@@ -619,6 +626,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     argv += ["--limits", args.limits] + (["--truth-dir", str(args.truth_dir)] if args.truth_dir else [])
     argv += ["--ready-file", str(args.ready_file)] if args.ready_file else []
     argv += ["--webhook-url", args.webhook_url] if args.webhook_url else []
+    argv += ["--setup", args.setup] if args.setup else []
     return serve(argv)
 
 

@@ -102,6 +102,43 @@ def dbt_env(where: Paths | None = None) -> dict[str, str]:
     return env
 
 
+# dbt commands that take `--vars` (the business mapping and the rules' settings reach them all);
+# `parse` is left out: the manifest is built at install time, before any business is configured.
+VARS_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "compile", "show", "ls", "list"})
+
+
+def dbt_vars() -> dict[str, Any]:
+    """The dbt vars of the configured business mapping and rules (`[mapping]`/`[rules]` of
+    .dlt/config.toml, `MAPPING__...`/`RULES__...` variables), read now. Every dbt command trueup
+    runs gets them; a MappingError names each problem of an unusable configuration."""
+    from ingestion.mapping import load_mapping
+
+    return load_mapping().dbt_vars()
+
+
+def with_vars(args: Iterable[str]) -> list[str]:
+    """`args` with the configured vars as one `--vars` (a `--vars` already in `args` wins, key by key)."""
+    args = list(args)
+    if not args or args[0] not in VARS_COMMANDS:
+        return args
+    values = dbt_vars()
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        if args[index] == "--vars" and index + 1 < len(args):
+            import yaml
+
+            given = yaml.safe_load(args[index + 1]) or {}
+            if not isinstance(given, dict):
+                raise DbtError(f"--vars must be a mapping, got {args[index + 1]!r}")
+            values.update(given)
+            index += 2
+            continue
+        rest.append(args[index])
+        index += 1
+    return [*rest, "--vars", json.dumps(values)]
+
+
 def run_dbt(
     args: Iterable[str],
     where: Paths | None = None,
@@ -111,6 +148,9 @@ def run_dbt(
     """Run one dbt command; returns run_results.json (empty for commands without one)."""
     where = where or paths()
     target = target_path or where.home / "dbt" / "target"
+    asked = list(args)
+    shown = " ".join(asked)  # the command as asked, without the (long) vars
+    args = with_vars(asked)
     command = [
         dbt_executable(),
         *args,
@@ -124,7 +164,7 @@ def run_dbt(
         str(where.home / "dbt" / "logs"),
     ]
     where.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    log.info("dbt %s", " ".join(args))
+    log.info("dbt %s", shown)
     # dbt dies with this process (kill -9 included): it must never hold the warehouse file
     # after the writer lock is free
     process = subprocess.Popen(
@@ -148,7 +188,7 @@ def run_dbt(
     if code != 0:
         failed = failed_nodes(results)
         detail = "\n".join(failed) if failed else "\n".join(tail[-15:])
-        raise DbtError(f"dbt {' '.join(args)} failed:\n{detail}", results)
+        raise DbtError(f"dbt {shown} failed:\n{detail}", results)
     return results
 
 

@@ -128,11 +128,16 @@ def build_ingest_asset() -> dg.AssetsDefinition:
 
     @dg.multi_asset(name="ingest", specs=specs, check_specs=count_specs(), can_subset=True)
     def ingest(context: dg.AssetExecutionContext, config: IngestConfig) -> Iterator[Any]:
+        from ingestion.mapping import MappingError, load_mapping
         from ingestion.pipeline import IngestError, run_systems
 
         unknown = set(config.full_refresh) - set(SYSTEMS)
         if unknown:
             raise dg.Failure(f"full_refresh names unknown systems: {', '.join(sorted(unknown))}")
+        try:
+            load_mapping()  # a configuration problem stops the run here, before any system loads
+        except MappingError as exc:
+            raise dg.Failure(str(exc)) from exc
         selected = {key for key in context.selected_asset_keys}
         checks = set(context.selected_asset_check_keys)
         systems = [s for s in SYSTEMS if selected & set(table_keys(s))]

@@ -20,6 +20,7 @@ class Request:
     body: bytes = b""
     base_url: str = ""  # e.g. "http://127.0.0.1:8123/hubspot"
     params: dict[str, str] = field(default_factory=dict)  # path parameters
+    target: str = ""  # the request target as sent (its length is what URL limits count)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

@@ -33,6 +33,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from sandbox.accounts import AccountSetup
 from sandbox.apps import App
 from sandbox.config import AccountShape, RateLimitConfig, SandboxConfig
 from sandbox.faults import FaultPlan, Faults
@@ -300,6 +301,7 @@ def _handler_for(sandbox: Sandbox) -> type[socketserver.StreamRequestHandler]:
                 headers=headers,
                 body=body,
                 base_url=f"{sandbox.url}/{prefix}",
+                target=target,
             )
             try:
                 response = sandbox.dispatch(request, prefix)
@@ -363,16 +365,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="write {url, base_urls} here once serving")
     parser.add_argument("--truth-dir", type=Path, help="write the ground truth here")
     parser.add_argument("--webhook-url", help="send signed webhooks to {URL}/{stripe,hubspot,calendly}")
+    parser.add_argument(
+        "--setup",
+        default="",
+        help="account switches, comma-separated: custom_properties, no_metadata_links, no_crm_meetings, "
+        "current_stripe, or all (sandbox/WORLD.md)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    world = world_module.generate(seed=args.seed, contacts=args.contacts, anchor=anchor)
+    setup = AccountSetup.parse(args.setup)
+    world = world_module.generate(seed=args.seed, contacts=args.contacts, anchor=anchor, setup=setup)
     if args.truth_dir:
         world_module.write_truth(world, args.truth_dir)
     limits = RateLimitConfig.realistic() if args.limits == "realistic" else RateLimitConfig()
     webhooks = WebhookConfig(url=args.webhook_url) if args.webhook_url else None
     sandbox = Sandbox(world, SandboxConfig(limits=limits), host=args.host, port=args.port, webhooks=webhooks)
-    ready = {"url": sandbox.url, "base_urls": sandbox.base_urls}
+    ready = {"url": sandbox.url, "base_urls": sandbox.base_urls, "setup": setup.switches}
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(ready))

@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sandbox.accounts import AccountSetup
+
 Record = dict[str, Any]
 # Told of every write to a collection: the records written, or None after `touch` (records
 # changed in place, unknown which). Called under the world lock; must not block.
@@ -215,6 +217,7 @@ class World:
     billing: BillingState = field(default_factory=BillingState)
     scheduling: SchedulingState = field(default_factory=SchedulingState)
     ads: AdsState = field(default_factory=AdsState)
+    setup: AccountSetup = field(default_factory=AccountSetup)  # how the accounts are set up
     truth: Any = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _anchor: float = field(default_factory=time.monotonic, repr=False)

@@ -7,7 +7,14 @@ from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
 from ingestion import guard
-from ingestion.billing.settings import EVENTS_PATH, VERSION_COLUMN, VERSION_FIELDS, StripeResource
+from ingestion.billing.settings import (
+    EVENTS_PATH,
+    STRIPE_VERSION,
+    VERSION_COLUMN,
+    VERSION_FIELDS,
+    StripeResource,
+    is_current_generation,
+)
 from ingestion.http import ApiClient, ApiError
 
 
@@ -143,12 +150,16 @@ def latest_per_object(events: list[dict[str, Any]], object_name: str) -> list[di
 def object_from_event(
     client: ApiClient, event: dict[str, Any], spec: StripeResource, stripe_version: str
 ) -> dict[str, Any]:
-    """The object as of its newest event, versioned by the event's time; fetched again when
-    the event is rendered in another API version than the pinned one."""
+    """The object as of its newest event, in the API version the event was created with (Stripe
+    renders an event once, in the account's version of that day), since staging reads both
+    generations; fetched again in the pinned version only when the snapshot's shape would lose
+    what the run needs: a version older than staging reads, or a current-generation snapshot
+    (no `invoice.charge` / `payment_intent`) while the run reads the old generation (and so
+    lists no invoice payments to recover them from). Versioned by the event's time."""
     snapshot: dict[str, Any] = {**event["data"]["object"], VERSION_COLUMN: event["created"]}
     if event.get("type") in spec.deleted_on:
         return {**snapshot, "deleted": True}
-    if event.get("api_version") in (None, stripe_version) or not isinstance(snapshot.get("id"), str):
+    if readable(event.get("api_version"), stripe_version) or not isinstance(snapshot.get("id"), str):
         return snapshot
     try:
         fetched = client.get(f"{spec.path}/{snapshot['id']}")
@@ -189,6 +200,16 @@ def versioned(record: Any) -> Any:
     if not isinstance(record, dict) or VERSION_COLUMN in record:
         return record
     return {**record, VERSION_COLUMN: version_of(record)}
+
+
+def readable(event_version: Any, stripe_version: str) -> bool:
+    """Whether an event's snapshot can be kept as it is by a run pinned to `stripe_version`."""
+    if event_version in (None, stripe_version):
+        return True
+    version = str(event_version)
+    if version[:10] < STRIPE_VERSION:
+        return False
+    return not is_current_generation(version) or is_current_generation(stripe_version)
 
 
 def complete_nested(client: ApiClient, record: Any, spec: StripeResource, page_size: int) -> Any:

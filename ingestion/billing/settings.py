@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,12 @@ from dlt.common.schema.typing import TTableSchemaColumns
 
 from ingestion.contracts import Contract, Field
 
-STRIPE_VERSION = "2024-06-20"
+STRIPE_VERSION = "2024-06-20"  # the default pin, and the oldest version staging reads
+# The first version of Stripe's current generation: invoices lose `charge`, `payment_intent`,
+# `paid` and the top-level `subscription` (now `parent.subscription_details`), charges and
+# payment intents lose `invoice`, subscription periods move onto the items, and payments reach
+# invoices through invoice payments (`/v1/invoice_payments`). Staging reads both generations.
+CURRENT_GENERATION = "2025-03-31"
 PAGE_SIZE = 100  # Stripe's maximum `limit`
 EVENTS_PATH = "/v1/events"
 EVENTS_WINDOW_DAYS = 30  # how long Stripe keeps events listable
@@ -34,6 +40,7 @@ class StripeResource:
     nested_ints: tuple[tuple[str, str], ...] = ()  # (nested list, field) that must be integers
     columns: TTableSchemaColumns = field(default_factory=dict)
     deleted_on: tuple[str, ...] = ()  # event types that mean the object was deleted
+    since: str | None = None  # the first API version that has this resource (None: every version)
 
 
 def _columns(text: str = "", bigint: str = "", boolean: str = "", json: str = "") -> TTableSchemaColumns:
@@ -111,10 +118,11 @@ INVOICES = StripeResource(
     nested_ints=(("lines", "amount"),),
     columns=_columns(
         text=f"{COMMON_TEXT} customer customer_email customer_name description number status "
-        "collection_method billing_reason charge payment_intent subscription",
+        "collection_method billing_reason charge payment_intent subscription "
+        "parent__type parent__subscription_details__subscription",
         bigint="created due_date period_start period_end amount_due amount_paid amount_remaining "
         "subtotal total attempt_count status_transitions__finalized_at status_transitions__paid_at "
-        "status_transitions__voided_at status_transitions__marked_uncollectible_at",
+        "status_transitions__voided_at status_transitions__marked_uncollectible_at amount_overpaid",
         boolean=f"{COMMON_BOOL} paid attempted auto_advance paid_out_of_band deleted",
     ),
     contract=Contract(
@@ -249,4 +257,59 @@ SUBSCRIPTIONS = StripeResource(
     ),
 )
 
-RESOURCES: tuple[StripeResource, ...] = (CUSTOMERS, INVOICES, CHARGES, PAYMENT_INTENTS, SUBSCRIPTIONS)
+INVOICE_PAYMENTS = StripeResource(
+    name="invoice_payments",
+    object="invoice_payment",
+    path="/v1/invoice_payments",
+    event_types=("invoice_payment.paid",),
+    since=CURRENT_GENERATION,
+    columns=_columns(
+        text=f"{COMMON_TEXT} invoice status payment__type payment__payment_intent payment__charge",
+        bigint="created amount_paid amount_requested status_transitions__paid_at "
+        "status_transitions__canceled_at",
+        boolean=f"{COMMON_BOOL} is_default",
+    ),
+    contract=Contract(
+        resource="invoice_payments",
+        key="id",
+        fields=(
+            Field("object", "str", required=True),
+            Field("created", "int", required=True),
+            Field("invoice", "str", required=True),
+            Field("currency", "str", required=True),
+            Field("amount_requested", "int", required=True),
+            Field("amount_paid", "int"),
+            Field("status", "str", required=True),
+            Field("payment", "dict", required=True),
+        ),
+    ),
+)
+
+RESOURCES: tuple[StripeResource, ...] = (
+    CUSTOMERS,
+    INVOICES,
+    CHARGES,
+    PAYMENT_INTENTS,
+    SUBSCRIPTIONS,
+    INVOICE_PAYMENTS,
+)
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
+
+
+def is_current_generation(version: str) -> bool:
+    """Whether an API version is of the current generation (2025-03-31.basil or later)."""
+    return version[:10] >= CURRENT_GENERATION
+
+
+def check_version(version: str) -> str:
+    """The configured `stripe_version`, checked: a Stripe version staging reads (2024-06-20 on)."""
+    text = str(version).strip()
+    if not _VERSION.match(text):
+        problem = f"sources.billing.stripe_version {version!r} is not a Stripe API version"
+        raise ValueError(f"{problem} (e.g. {STRIPE_VERSION})")
+    if text[:10] < STRIPE_VERSION:
+        raise ValueError(
+            f"sources.billing.stripe_version {text!r} is older than the oldest version trueup reads "
+            f"({STRIPE_VERSION}); pin {STRIPE_VERSION} or a later one"
+        )
+    return text

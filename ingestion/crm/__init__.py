@@ -17,13 +17,16 @@ from ingestion import mend as mend_module
 from ingestion.arrow import as_arrow, record_ids
 from ingestion.contracts import flag_row, hint_columns
 from ingestion.crm import helpers
+from ingestion.crm.properties import PropertyPlan, plan_properties
 from ingestion.crm.settings import (
     ASSOCIATION_BATCH,
     ASSOCIATIONS,
     BATCH_READ_SIZE,
     DELETED_COLUMN,
     LIST_PAGE_SIZE,
+    MAX_URL_LENGTH,
     OBJECTS,
+    OBJECTS_PATH,
     OWNERS_CONTRACT,
     OWNERS_PATH,
     PIPELINES_CONTRACT,
@@ -36,6 +39,7 @@ from ingestion.crm.settings import (
     CrmObject,
 )
 from ingestion.http import ApiClient, ApiError, Pace, RetryPolicy, hubspot_rolling, hubspot_window
+from ingestion.mapping import load_mapping
 from ingestion.mend import AUDIT, FUTURE, Mend
 
 __all__ = ["crm_source"]
@@ -86,6 +90,8 @@ class Knobs:
     search_page_size: int
     search_window: int
     association_batch: int
+    url_length: int  # the longest URL a list request may have (its properties fill the rest)
+    base_url: str
 
 
 @dlt.source(name="crm")
@@ -102,6 +108,8 @@ def crm_source(
     backoff_base: float = 0.25,
     timeout: float = 60.0,
     refetch: dict[str, list[str]] | None = None,
+    properties: dict[str, Any] | None = None,
+    max_url_length: int = MAX_URL_LENGTH,
 ) -> Sequence[DltResource]:
     """HubSpot CRM objects and their associations; the first run lists everything, later
     runs search what changed since the stored last-modified cursor. `refetch` names records
@@ -111,6 +119,11 @@ def crm_source(
     last-modified range into slabs of that size (at most HubSpot's cap of 10,000, where the
     probe that ends a slab lands) and reads each slab by record id, so it stays exact while
     records change under it.
+
+    Each object is read with its built-in properties and those the business mapping names
+    (`[mapping]`, checked against the account's properties API now: a property it lacks stops
+    the run, named); `properties` adds, per object type, a list of names or "all" (every
+    property the account has, custom ones included), e.g. `{"contacts": "all"}`.
     """
     retry = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base)
     common: dict[str, Any] = {"retry": retry, "timeout": timeout}
@@ -133,12 +146,15 @@ def crm_source(
         search_page_size=search_page_size,
         search_window=min(max(search_window, search_page_size), SEARCH_RESULT_CAP),
         association_batch=association_batch,
+        url_length=max_url_length,
+        base_url=base_url.rstrip("/"),
     )
+    plans = plan_properties(clients.api, load_mapping(), properties)
     run = Run(refetch={name: [str(k) for k in keys] for name, keys in (refetch or {}).items()})
     # OBJECTS lists the from-side of associations first, so those usually start (and say
     # whether they read everything) before the reverse reads that could then be skipped; a
     # reverse read that runs first only repeats work.
-    objects = {obj.name: object_resource(obj, clients, run, knobs) for obj in OBJECTS}
+    objects = {obj.name: object_resource(plans[obj.name], clients, run, knobs) for obj in OBJECTS}
     resources: list[DltResource] = [
         *objects.values(),
         owners_resource(clients),
@@ -165,20 +181,28 @@ def object_columns(obj: CrmObject) -> TTableSchemaColumns:
     return columns
 
 
-def object_resource(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) -> DltResource:
+def url_budget(obj: CrmObject, knobs: Knobs) -> int:
+    """Characters left for a list request's `properties` parameter under the URL limit."""
+    fixed = f"{knobs.base_url}{OBJECTS_PATH.format(object_type=obj.name)}?limit={knobs.page_size}"
+    return knobs.url_length - len(fixed) - len("&archived=false&after=") - 20  # 20: the cursor
+
+
+def object_resource(plan: PropertyPlan, clients: Clients, run: Run, knobs: Knobs) -> DltResource:
     """Records changed since the stored cursor (all of them the first time), then those kept
     for fetching again by id. The cursor is the newest last-modified value read that is not
     past the server's clock; a record stamped past it is loaded, flagged and fetched again."""
+    obj = plan.obj
 
     def read_objects() -> Iterator[Any]:
-        yield from guard.guarded(SYSTEM, obj.name, _read_objects(obj, clients, run, knobs))
+        yield from guard.guarded(SYSTEM, obj.name, _read_objects(plan, clients, run, knobs))
 
     resource = dlt.resource(read_objects, name=obj.name, primary_key="id", write_disposition="merge")
     columns = object_columns(obj)
     return as_arrow(hint_columns(resource, columns), columns)
 
 
-def _read_objects(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) -> Iterator[Any]:
+def _read_objects(plan: PropertyPlan, clients: Clients, run: Run, knobs: Knobs) -> Iterator[Any]:
+    obj = plan.obj
     state = dlt.current.resource_state(obj.name)
     mend = Mend(SYSTEM, obj.name, state)
     mend.add_many(run.refetch.get(obj.name, []), AUDIT)
@@ -200,13 +224,20 @@ def _read_objects(obj: CrmObject, clients: Clients, run: Run, knobs: Knobs) -> I
             list_page_size=knobs.page_size,
             page_size=knobs.search_page_size,
             window=knobs.search_window,
+            extra=plan.extra,
+            url_budget=url_budget(obj, knobs),
         )
     else:
         pages = helpers.search_modified(
-            clients.search, obj, since_ms, page_size=knobs.search_page_size, window=knobs.search_window
+            clients.search,
+            obj,
+            since_ms,
+            page_size=knobs.search_page_size,
+            window=knobs.search_window,
+            extra=plan.extra,
         )
     yield from batched(watermark.checked(pages))
-    yield from batched(_mended(obj, clients, mend, watermark, retry))
+    yield from batched(_mended(plan, clients, mend, watermark, retry))
     if watermark.newest is not None:
         state[CURSOR_KEY] = helpers.iso_ms(watermark.newest)
         state[AT_CURSOR_KEY] = sorted(watermark.at_newest)
@@ -218,14 +249,15 @@ def _legacy_cursor(state: dict[str, Any], obj: CrmObject) -> Any:
 
 
 def _mended(
-    obj: CrmObject, clients: Clients, mend: Mend, watermark: Watermark, keys: list[str]
+    plan: PropertyPlan, clients: Clients, mend: Mend, watermark: Watermark, keys: list[str]
 ) -> Iterator[tuple[list[Any], list[Any]]]:
     """Records fetched again by id: those that keep their contract (and a plausible stamp)
     settle their key; the rest are quarantined or flagged again."""
+    obj = plan.obj
     accepted = set(mend_module.accepted(SYSTEM, obj.name))
     yield [], list(mend.accept(accepted))
     keys = [k for k in keys if k not in accepted]
-    for found, missing in helpers.read_by_id(clients.api, obj, keys, BATCH_READ_SIZE):
+    for found, missing in helpers.read_by_id(clients.api, obj, keys, BATCH_READ_SIZE, plan.extra):
         good, bad = watermark.check(found)
         settled = [r["id"] for r in good if not watermark.is_future(r)]
         yield good, [*bad, *mend.settle(settled, missing)]

@@ -8,10 +8,12 @@ from typing import Any
 
 from ingestion import guard
 from ingestion.contracts import quarantine_row
+from ingestion.crm.properties import split_for_url
 from ingestion.crm.settings import (
     ASSOCIATIONS_BATCH_PATH,
     ASSOCIATIONS_PAGE_PATH,
     BATCH_READ_PATH,
+    BATCH_READ_SIZE,
     OBJECTS_PATH,
     SEARCH_PATH,
     Association,
@@ -121,12 +123,13 @@ def nothing_past(
 
 
 def read_by_id(
-    client: ApiClient, obj: CrmObject, ids: list[str], batch: int
+    client: ApiClient, obj: CrmObject, ids: list[str], batch: int, extra: tuple[str, ...] = ()
 ) -> Iterator[tuple[list[Any], list[str]]]:
     """(records found, ids not found) per batch read of these ids (fetching records again)."""
     path = BATCH_READ_PATH.format(object_type=obj.name)
+    properties = list(dict.fromkeys((*obj.properties, *extra)))
     for chunk in chunks(ids, batch):
-        body = {"properties": list(obj.properties), "inputs": [{"id": value} for value in chunk]}
+        body = {"properties": properties, "inputs": [{"id": value} for value in chunk]}
         found = results_of(client.post(path, body), path)
         present = {rid for rid in map(record_id, found) if rid is not None}
         yield found, [value for value in chunk if value not in present]
@@ -150,24 +153,55 @@ def full_scan(
     list_page_size: int,
     page_size: int,
     window: int,
+    extra: tuple[str, ...] = (),
+    url_budget: int | None = None,
 ) -> Iterator[list[Any]]:
     """Every record of an object type: the list endpoint (by id), then a search for what
     changed while the list ran, from the newest modified value seen before it started; a
     record edited behind the list's position would otherwise be missed, since the cursor the
-    next run starts from is the newest value this run saw."""
+    next run starts from is the newest value this run saw.
+
+    `extra` properties are read too; those that do not fit in the list URL (`url_budget`
+    characters for the `properties` parameter) come from a batch read of each page's ids."""
     marker = latest_modified(search_client, obj) or 0
     listed: set[tuple[str | None, int]] = set()  # versions at or after the marker already returned
-    params = {"limit": list_page_size, "properties": ",".join(obj.properties), "archived": "false"}
+    every = tuple(dict.fromkeys((obj.modified, *obj.properties, *extra)))
+    in_url, rest = (list(every), []) if url_budget is None else split_for_url(every, url_budget)
+    params = {"limit": list_page_size, "properties": ",".join(in_url), "archived": "false"}
     path = OBJECTS_PATH.format(object_type=obj.name)
     confirm = nothing_past(list_client, obj, path, params, marker)
     for page in list_pages(list_client, path, params, confirm):
+        if rest:
+            add_properties(list_client, obj, page, rest)
         for record in page:
             ms = modified_ms(record, obj)
             if ms is not None and ms >= marker:
                 listed.add((record_id(record), ms))
         yield page
-    for page in search_modified(search_client, obj, marker, page_size=page_size, window=window):
+    pages = search_modified(search_client, obj, marker, page_size=page_size, window=window, extra=extra)
+    for page in pages:
         yield [r for r in page if (record_id(r), modified_ms(r, obj)) not in listed]
+
+
+def add_properties(client: ApiClient, obj: CrmObject, page: list[Any], names: list[str]) -> None:
+    """Fill `names` into the records of one list page from batch reads of their ids (the
+    properties travel in the POST body, so no URL limit applies). A record the batch read no
+    longer finds (archived in between) keeps what the list page said."""
+    path = BATCH_READ_PATH.format(object_type=obj.name)
+    ids = [rid for rid in map(record_id, page) if rid is not None]
+    found: dict[str, dict[str, Any]] = {}
+    for batch in chunks(ids, BATCH_READ_SIZE):
+        body = {"inputs": [{"id": rid} for rid in batch], "properties": names, "archived": False}
+        for result in results_of(client.post(path, body), path):
+            properties = result.get("properties") if isinstance(result, dict) else None
+            if isinstance(properties, dict) and result.get("id") is not None:
+                found[str(result["id"])] = properties
+    for record in page:
+        more = found.get(record_id(record) or "")
+        properties = record.get("properties") if isinstance(record, dict) else None
+        if more and isinstance(properties, dict):
+            for name in names:
+                properties.setdefault(name, more.get(name))
 
 
 def modified_ms(record: Any, obj: CrmObject) -> int | None:
@@ -190,6 +224,7 @@ def search_modified(
     *,
     page_size: int,
     window: int,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[list[Any]]:
     """Every record modified at or after `since_ms` and at or before the newest modified value
     when the scan starts, each once (a record edited during the scan may come back in its new
@@ -203,6 +238,7 @@ def search_modified(
     record be skipped, and records sharing one timestamp cost nothing extra.
     """
     window = max(window, page_size)
+    properties = list(dict.fromkeys((*obj.properties, *extra)))  # in the body: no URL limit
     lower = _where(obj.modified, "GTE", since_ms)
     newest, remaining = _probe(client, obj, [lower], "DESCENDING", 0)
     if newest is None:
@@ -214,14 +250,14 @@ def search_modified(
             edge, _ = _probe(client, obj, [lower, upper], "ASCENDING", window - 1)
             top = newest if edge is None else edge
         slab = [lower, _where(obj.modified, "LTE", top)]
-        yield from _read_slab(client, obj, slab, page_size)
+        yield from _read_slab(client, obj, slab, page_size, properties)
         if top >= newest:
             return
         lower, remaining = _where(obj.modified, "GT", top), None
 
 
 def _read_slab(
-    client: ApiClient, obj: CrmObject, slab: list[dict[str, str]], page_size: int
+    client: ApiClient, obj: CrmObject, slab: list[dict[str, str]], page_size: int, properties: list[str]
 ) -> Iterator[list[Any]]:
     """One slab of the last-modified range, in pages keyed on the record id. The records read
     must add up to the search's own `total` (asked again when they fall short: records edited
@@ -238,7 +274,7 @@ def _read_slab(
         body = {
             "filterGroups": [{"filters": filters}],
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "properties": list(obj.properties),
+            "properties": properties,
             "limit": page_size,
         }
         data = client.post(path, body)

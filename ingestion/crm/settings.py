@@ -11,11 +11,15 @@ SEARCH_PAGE_SIZE = 200  # the search endpoint's maximum `limit`
 SEARCH_RESULT_CAP = 10_000  # a search query cannot page past this many results
 SEARCH_RATE = 4.0  # search requests per second per token (search answers carry no limit headers)
 ASSOCIATION_BATCH = 100  # ids per v4 association batch read
+# Longest URL a request is built to (HubSpot answers 414 past about 8 KB); list pages that ask
+# for more properties than fit read the rest with a batch read (ingestion/crm/properties.py).
+MAX_URL_LENGTH = 6000
 
 OBJECTS_PATH = "/crm/v3/objects/{object_type}"
 SEARCH_PATH = "/crm/v3/objects/{object_type}/search"
 BATCH_READ_PATH = "/crm/v3/objects/{object_type}/batch/read"
 BATCH_READ_SIZE = 100  # ids per batch read (HubSpot's maximum)
+PROPERTIES_PATH = "/crm/v3/properties/{object_type}"
 OWNERS_PATH = "/crm/v3/owners"
 PIPELINES_PATH = "/crm/v3/pipelines/deals"
 ASSOCIATIONS_BATCH_PATH = "/crm/v4/associations/{from_type}/{to_type}/batch/read"

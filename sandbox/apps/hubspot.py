@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from sandbox import crm_schema
 from sandbox.config import RateLimitConfig, SandboxConfig
 from sandbox.faults import FUTURE_SHIFT, OLDER_SHIFT, Faults, apply_drift, shift_iso
 from sandbox.http import Request, Response, Router, json_response
@@ -65,73 +66,6 @@ CREATED_PROPERTY = {
     "companies": "createdate",
     "deals": "createdate",
     "meetings": "hs_createdate",
-}
-# The schema of each object type (WORLD.md); a property outside it that no record carries does not exist.
-KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
-    "contacts": frozenset(
-        {
-            "email",
-            "firstname",
-            "lastname",
-            "phone",
-            "company",
-            "jobtitle",
-            "lifecyclestage",
-            "hubspot_owner_id",
-            "hs_analytics_source",
-            "hs_analytics_source_data_1",
-            "hs_analytics_source_data_2",
-            "hs_google_click_id",
-            "hs_facebook_click_id",
-            "trial_start_date",
-            "createdate",
-            "lastmodifieddate",
-            "hs_object_id",
-        }
-    ),
-    "companies": frozenset(
-        {
-            "name",
-            "domain",
-            "industry",
-            "city",
-            "country",
-            "phone",
-            "hubspot_owner_id",
-            "createdate",
-            "hs_lastmodifieddate",
-            "hs_object_id",
-        }
-    ),
-    "deals": frozenset(
-        {
-            "dealname",
-            "amount",
-            "deal_currency_code",
-            "dealstage",
-            "pipeline",
-            "closedate",
-            "hubspot_owner_id",
-            "createdate",
-            "hs_lastmodifieddate",
-            "hs_object_id",
-        }
-    ),
-    "meetings": frozenset(
-        {
-            "hs_meeting_title",
-            "hs_meeting_body",
-            "hs_meeting_start_time",
-            "hs_meeting_end_time",
-            "hs_meeting_outcome",
-            "hs_meeting_external_url",
-            "hs_timestamp",
-            "hubspot_owner_id",
-            "hs_createdate",
-            "hs_lastmodifieddate",
-            "hs_object_id",
-        }
-    ),
 }
 READ_ONLY_PROPERTIES = frozenset(
     {"hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate"}
@@ -628,6 +562,9 @@ class HubSpotApp:
     ASSOCIATION_BATCH_MAX = 1000
     ASSOCIATION_PAGE_MAX = 500
     OWNERS_PAGE_MAX = 500
+    # HubSpot answers 414 to a request target past about 8 KB (a long `properties` list; dlt's
+    # and Airbyte's HubSpot connectors both met it)
+    URL_MAX = 8192
 
     def __init__(self, world: World, config: SandboxConfig, faults: Faults) -> None:
         self.world = world
@@ -656,6 +593,8 @@ class HubSpotApp:
         add("GET", "/crm/v3/objects/{type}/{id}", self._get_object)
         add("PATCH", "/crm/v3/objects/{type}/{id}", self._patch_object)
         add("GET", "/account-info/v3/details", self._account_details)
+        add("GET", "/crm/v3/properties/{objectType}", self._properties)
+        add("GET", "/crm/v3/properties/{objectType}/{propertyName}", self._property)
         add("GET", "/crm/v3/owners", self._owners)
         add("GET", "/crm/v3/owners/{id}", self._owner)
         add("GET", "/crm/v3/pipelines/{objectType}", self._pipelines)
@@ -669,6 +608,9 @@ class HubSpotApp:
 
     def handle(self, request: Request) -> Response:
         """Authenticate, apply the rate limits, route; errors come back in HubSpot's body shape."""
+        if len(request.target) > self.URL_MAX:
+            body = b"<html><head><title>414 Request-URI Too Large</title></head></html>"
+            return Response(status=414, body=body, headers={"Content-Type": "text/html"})
         token = self.config.tokens.get("hubspot") or ""
         given = request.bearer() or ""
         if not token or not hmac.compare_digest(given.encode(), token.encode()):
@@ -860,7 +802,7 @@ class HubSpotApp:
         history: Iterable[str] = (),
     ) -> Callable[[Record], dict[str, Any]]:
         """A function that shapes stored records as served, carrying only the wanted properties."""
-        known = KNOWN_PROPERTIES[object_type]
+        known = self._known(object_type)
         names = list(dict.fromkeys(wanted))
         always = [p for p in names if p in known]
         maybe = [p for p in names if p not in known]
@@ -1439,7 +1381,7 @@ class HubSpotApp:
         """(code, message) when this property value cannot be written; None when it can."""
         if name in READ_ONLY_PROPERTIES:
             return "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'
-        exists = name in KNOWN_PROPERTIES[object_type] or any(
+        exists = name in self._known(object_type) or any(
             r is not None and name in r["properties"] for r in (record, sample)
         )
         if not exists:
@@ -1495,6 +1437,28 @@ class HubSpotApp:
     def _link_records(self, object_type: str, record_id: str, links: list[tuple[str, str]]) -> None:
         for to_type, to_id in links:
             self.world.crm.associate(object_type, record_id, to_type, to_id)
+
+    # -- properties ---------------------------------------------------------------------------
+
+    def _known(self, object_type: str) -> frozenset[str]:
+        """The properties this account defines for an object (HubSpot's own and custom ones)."""
+        return crm_schema.names(object_type, self.world.setup)
+
+    def _properties(self, request: Request) -> Response:
+        """Every property of an object type (one answer, no paging), as /crm/v3/properties lists them."""
+        object_type = self._object_type(request.params["objectType"])
+        if _truthy(request.arg("archived")):
+            return json_response({"results": []})
+        return json_response({"results": list(crm_schema.definitions(object_type, self.world.setup))})
+
+    def _property(self, request: Request) -> Response:
+        object_type = self._object_type(request.params["objectType"])
+        name = request.params["propertyName"]
+        for definition in crm_schema.definitions(object_type, self.world.setup):
+            if definition["name"] == name:
+                return json_response(definition)
+        message = f"Unable to find property {name} for object type {object_type}"
+        raise Problem(404, message, "OBJECT_NOT_FOUND")
 
     # -- owners and pipelines -----------------------------------------------------------------
 

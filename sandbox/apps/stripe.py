@@ -1,4 +1,6 @@
-"""Stripe v1 (pinned to API version 2024-06-20) served from the world's billing state."""
+"""Stripe v1 served from the world's billing state, in the API version each request asks for
+(`Stripe-Version`, else the account's own: 2024-06-20, or the current generation; see
+`sandbox.stripe_versions`)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.config import STRIPE_API_VERSION, STRIPE_EVENT_WINDOW_DAYS, RateLimitConfig, SandboxConfig
+from sandbox import stripe_versions
+from sandbox.config import STRIPE_EVENT_WINDOW_DAYS, RateLimitConfig, SandboxConfig
 from sandbox.faults import Faults, apply_drift
 from sandbox.http import Request, Response, Router, json_response
 from sandbox.ratelimit import Limits
@@ -57,6 +60,8 @@ EXPANDABLE = {
 }
 
 LIST_COMMON = frozenset({"limit", "starting_after", "ending_before", "created", "expand", "include"})
+INVOICE_PAYMENT_FILTERS = frozenset({"invoice", "payment", "status"})
+INVOICE_PAYMENT_STATUSES = ("open", "paid", "canceled")
 LIST_FILTERS: dict[str, frozenset[str]] = {
     "customers": frozenset({"email", "test_clock"}),
     "invoices": frozenset({"customer", "status", "subscription", "collection_method", "due_date"}),
@@ -268,6 +273,7 @@ class StripeApp:
         self._indexes: dict[tuple[str, str], _Index] = {}
         self._pending_items: dict[str, list[Record]] = {}
         self._call = _Call(request_id="")
+        self._version = world.setup.stripe_version  # the version of the request being served
         # A crowded history can end a few seconds past the clock (records of a collection get
         # distinct `created` seconds): writes stamp later than its newest event, so every
         # change is newer than the history, as in Stripe.
@@ -293,6 +299,7 @@ class StripeApp:
 
     def handle(self, request: Request) -> Response:
         request_id = self._request_id()
+        self._version = self.world.setup.stripe_version
         try:
             response = self._serve(request, request_id)
         except StripeError as exc:
@@ -313,6 +320,8 @@ class StripeApp:
             self.router.add("GET", f"/v1/{resource}", self._lister(resource))
             self.router.add("GET", f"/v1/{resource}/{{id}}", self._retriever(resource))
         self.router.add("GET", "/v1/invoices/{id}/lines", self._list_lines)
+        self.router.add("GET", "/v1/invoice_payments", self._list_invoice_payments)
+        self.router.add("GET", "/v1/invoice_payments/{id}", self._retrieve_invoice_payment)
         self.router.add("POST", "/v1/customers", self._create_customer)
         self.router.add("POST", "/v1/customers/{id}", self._update_customer)
         self.router.add("POST", "/v1/invoices", self._create_invoice)
@@ -323,6 +332,11 @@ class StripeApp:
 
     def _serve(self, request: Request, request_id: str) -> Response:
         self._authenticate(request)
+        asked = request.headers.get("stripe-version")
+        if asked is not None:
+            if not stripe_versions.is_version(asked.strip()):
+                raise StripeError(400, f"Invalid Stripe API version: {asked}", param="Stripe-Version")
+            self._version = asked.strip()
         decision = self._limits.hit("requests")
         if decision is not None and not decision.allowed:
             raise self._rate_limited()
@@ -424,7 +438,7 @@ class StripeApp:
         return json_response(exc.body(request_id), exc.status, dict(exc.headers))
 
     def _base_headers(self, request_id: str) -> dict[str, str]:
-        return {"Request-Id": request_id, "Stripe-Version": STRIPE_API_VERSION}
+        return {"Request-Id": request_id, "Stripe-Version": self._version}
 
     # --- reads -----------------------------------------------------------------------
 
@@ -517,6 +531,66 @@ class StripeApp:
         }
         return json_response(body)
 
+    def _as_invoice_payment(self, intent: Record) -> Record:
+        """The invoice payment of an invoice's payment intent (paid at its succeeded charge)."""
+        charge = self._collection("charges").get(str(intent.get("latest_charge") or ""))
+        paid_at = charge["created"] if charge is not None and charge.get("status") == "succeeded" else None
+        return stripe_versions.invoice_payment(intent, paid_at)
+
+    def _list_invoice_payments(self, request: Request) -> Response:
+        """Invoice payments, newest first: one per payment intent that belongs to an invoice."""
+        params = self._call.params
+        _check_known(params, LIST_COMMON | INVOICE_PAYMENT_FILTERS)
+        limit = _limit(params.get("limit"))
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after is not None and before is not None:
+            raise StripeError(
+                400,
+                "You may only specify one of these parameters: ending_before, starting_after.",
+                param="ending_before",
+            )
+        equal: dict[str, str] = {}
+        checks: list[Callable[[Record], bool]] = [lambda r: bool(r.get("invoice"))]
+        if "invoice" in params:
+            equal["invoice"] = _string(params["invoice"], "invoice")
+            checks.append(_field_equals("invoice", equal["invoice"]))
+        payment = params.get("payment")
+        if isinstance(payment, dict) and payment.get("payment_intent") is not None:
+            checks.append(_field_equals("id", _string(payment["payment_intent"], "payment[payment_intent]")))
+        if "status" in params:
+            wanted = _choice(params["status"], "status", INVOICE_PAYMENT_STATUSES)
+            checks.append(lambda r: self._as_invoice_payment(r)["status"] == wanted)
+        cursor = None
+        if after is not None or before is not None:
+            param = "starting_after" if after is not None else "ending_before"
+            given = _string(after if after is not None else before, param)
+            cursor = self._invoice_payment_cursor(given, param)
+        keys, ids = self._ordering("payment_intents", equal)
+        collection = self._collection("payment_intents")
+        low, high = _range(params.get("created"), "created")
+        page = _walk(keys, ids, collection, (low, high), cursor, before is not None, limit, _all_of(checks))
+        body = {
+            "object": "list",
+            "data": [self._as_invoice_payment(r) for r in page.records],
+            "has_more": page.has_more,
+            "url": "/v1/invoice_payments",
+        }
+        return json_response(body)
+
+    def _invoice_payment_cursor(self, payment_id: str, param: str) -> tuple[int, str]:
+        intent = self._collection("payment_intents").get(stripe_versions.intent_id_of(payment_id))
+        if intent is None or not intent.get("invoice"):
+            raise _missing("invoice_payment", payment_id, param=param, status=400)
+        return _created_key(intent)
+
+    def _retrieve_invoice_payment(self, request: Request) -> Response:
+        _check_known(self._call.params, frozenset({"expand"}))
+        payment_id = request.params["id"]
+        intent = self._collection("payment_intents").get(stripe_versions.intent_id_of(payment_id))
+        if intent is None or not intent.get("invoice"):
+            raise _missing("invoice_payment", payment_id)
+        return json_response(self._as_invoice_payment(intent))
+
     def _filters(
         self, resource: str, params: dict[str, Any]
     ) -> tuple[dict[str, str], list[Callable[[Record], bool]]]:
@@ -593,8 +667,12 @@ class StripeApp:
             if target and isinstance(value, str):
                 expanded = self._collection(target).get(value)
                 if expanded is not None:
-                    out = {**out, name: expanded}
-        return out
+                    out = {**out, name: self._shown(expanded)}
+        return self._shown(out)
+
+    def _shown(self, record: Record) -> Record:
+        """A stored object in the version of the request being served (an event in its own)."""
+        return stripe_versions.render(record, self._version)
 
     def _drift_event_object(self, event: Record) -> Record:
         """Drift on a resource also shows in the snapshots events carry of its objects."""
@@ -653,7 +731,7 @@ class StripeApp:
         customer.update(changes)
         self._store("customers", customer, None)
         self._emit("customer.created", customer)
-        return json_response(customer)
+        return json_response(self._shown(customer))
 
     def _update_customer(self, request: Request) -> Response:
         params = self._call.params
@@ -665,7 +743,7 @@ class StripeApp:
         customer.update(changes)
         customer["metadata"] = metadata
         self._changed("customers", customer, before, "customer.updated")
-        return json_response(customer)
+        return json_response(self._shown(customer))
 
     # --- writes: invoices ------------------------------------------------------------
 
@@ -697,7 +775,7 @@ class StripeApp:
             self._store("customers", customer, customer)
         self._store("invoices", invoice, None)
         self._emit("invoice.created", invoice)
-        return json_response(invoice)
+        return json_response(self._shown(invoice))
 
     def _new_invoice(
         self, customer: Record, method: str, now: int, due_date: int | None, params: dict[str, Any]
@@ -763,7 +841,7 @@ class StripeApp:
             invoice["auto_advance"] = auto_advance
         invoice["metadata"] = metadata
         self._changed("invoices", invoice, before, "invoice.updated")
-        return json_response(invoice)
+        return json_response(self._shown(invoice))
 
     def _create_invoice_item(self, request: Request) -> Response:
         params = self._call.params
@@ -801,7 +879,7 @@ class StripeApp:
         else:
             self._pending_items.setdefault(customer["id"], []).append(item)
             self._emit("invoiceitem.created", item)
-        return json_response(item)
+        return json_response(self._shown(item))
 
     def _attach_item(self, item: Record, invoice_id: str, customer: Record) -> None:
         invoice = self._collection("invoices").get(invoice_id)
@@ -863,7 +941,7 @@ class StripeApp:
             invoice["status_transitions"]["marked_uncollectible_at"] = now
             self._emit("invoice.marked_uncollectible", invoice)
         self._changed("invoices", invoice, before, "invoice.updated")
-        return json_response(invoice)
+        return json_response(self._shown(invoice))
 
     def _finalize(self, invoice: Record, now: int, params: dict[str, Any]) -> None:
         customer = self._collection("customers").get(invoice["customer"])
@@ -947,6 +1025,12 @@ class StripeApp:
             intent["latest_charge"] = charge["id"]
         self._store("payment_intents", intent, before)
         self._emit(event, intent)
+        if (
+            status == "succeeded"
+            and intent.get("invoice")
+            and stripe_versions.is_current(self.world.setup.stripe_version)
+        ):
+            self._emit("invoice_payment.paid", self._as_invoice_payment(intent))
 
     def _new_charge(self, invoice: Record, intent: Record, now: int) -> Record:
         amount = invoice["amount_remaining"]
@@ -1022,7 +1106,7 @@ class StripeApp:
         event: Record = {
             "id": self._new_id("evt", self._collection("events")),
             "object": "event",
-            "api_version": STRIPE_API_VERSION,
+            "api_version": self.world.setup.stripe_version,
             "created": self._now(),
             "data": data,
             "livemode": False,

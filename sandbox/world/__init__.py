@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.accounts import AccountSetup
 from sandbox.store import World
 from sandbox.variety import Variety
 from sandbox.world.common import DEFAULT_ANCHOR, FREEZE_ABOVE, KINDS, format_phone, us_e164
@@ -25,6 +26,7 @@ from sandbox.world.truth import Anomaly, GroundTruth, Person
 __all__ = [
     "DEFAULT_ANCHOR",
     "KINDS",
+    "AccountSetup",
     "Anomaly",
     "GroundTruth",
     "Person",
@@ -45,14 +47,16 @@ def generate(
     anchor: datetime = DEFAULT_ANCHOR,
     progress: Callable[[str], None] | None = None,
     variety: Variety | None = None,
+    setup: AccountSetup | None = None,
 ) -> World:
     """Build the whole sandbox world (see sandbox/WORLD.md); deterministic from the arguments.
-    `variety` switches on the patterns of real accounts (`sandbox.variety`)."""
+    `variety` switches on the patterns of real accounts (`sandbox.variety`); `setup` sets the
+    account switches (sandbox/accounts.py). The defaults are the world as always."""
     if contacts < 100:
         raise ValueError("a world needs at least 100 contacts")
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=UTC)
-    world = World(seed=seed, contacts_target=contacts, now=anchor)
+    world = World(seed=seed, contacts_target=contacts, now=anchor, setup=setup or AccountSetup())
     engine = Engine(world, seed, contacts, noise, anchor, variety or Variety())
     world.truth = GroundTruth(seed, contacts, noise, anchor, engine.persons, engine.anomalies, engine)
     # Millions of small containers: cyclic GC passes during the build would only slow it down.
@@ -148,4 +152,6 @@ def write_truth(world: World, directory: Path) -> None:
         "counts": record_counts(world),
         "anomalies": truth_summary(world)["kinds"],
     }
+    if not world.setup.is_default:
+        meta["setup"] = world.setup.as_dict()
     (directory / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -7,7 +7,7 @@ from datetime import date
 
 from sandbox import names
 from sandbox.store import Record
-from sandbox.world.common import DAY, HOUR, MIN, SEC, stamp_modified, to_ms, with_typo
+from sandbox.world.common import DAY, HOUR, MIN, SEC, to_ms, with_typo
 from sandbox.world.scheduling import SchedulingGen
 from sandbox.world.truth import Anomaly
 
@@ -20,7 +20,7 @@ class AnomalyGen(SchedulingGen):
         linked = [
             i
             for i, cust in self.cust_of.items()
-            if i < self.n_primary and cust["metadata"].get("hubspot_contact_id") and i not in self.used
+            if i < self.n_primary and cust["id"] in self.linked_customers and i not in self.used
         ]
         n_customers = len(self.cust_of)
         self._paid_not_customer(rng, n_customers)
@@ -106,13 +106,6 @@ class AnomalyGen(SchedulingGen):
         record = self.crm.contacts.get(self.persons[i].crm_contact_ids[0])
         assert record is not None
         return record
-
-    def _touch_contact(self, record: Record, t: int) -> None:
-        if self.live:
-            stamp_modified(record, "lastmodifieddate", t)
-        else:
-            cid = record["id"]
-            self.contact_mod[cid] = max(self.contact_mod.get(cid, 0), t)
 
     def _make_paid_invoice_crm_not_customer(
         self, rng: random.Random, i: int, cust: Record, inv: Record, t: int

@@ -9,6 +9,7 @@ from anyascii import anyascii
 from sandbox import names
 from sandbox.config import STRIPE_API_VERSION
 from sandbox.store import Record
+from sandbox.stripe_versions import invoice_payment
 from sandbox.world.common import DAY, HOUR, MIN, SEC, add_months, to_dollars
 from sandbox.world.crm import CrmGen
 from sandbox.world.state import Deal
@@ -56,12 +57,15 @@ class BillingGen(CrmGen):
         data: Record = {"object": snapshot}
         if previous:
             data["previous_attributes"] = previous
+        version = STRIPE_API_VERSION
+        if self.stripe_upgrade is not None and t >= self.stripe_upgrade:
+            version = self.accounts.stripe_version
         self._add(
             "events",
             {
                 "id": self.ids.stripe("evt_"),
                 "object": "event",
-                "api_version": STRIPE_API_VERSION,
+                "api_version": version,
                 "created": self._uniq("events", t // 1000),
                 "data": data,
                 "livemode": False,
@@ -72,6 +76,12 @@ class BillingGen(CrmGen):
                 "type": kind,
             },
         )
+
+    def _emit_invoice_payment(self, t: int, pi: Record, charge: Record) -> None:
+        """`invoice_payment.paid`, which an account on the current Stripe version gets once it
+        has upgraded (invoice payments are rendered from payment intents: sandbox.stripe_versions)."""
+        if self.stripe_upgrade is not None and t >= self.stripe_upgrade:
+            self._emit(t, "invoice_payment.paid", invoice_payment(pi, charge["created"]))
 
     def _customer(self, i: int, t: int, linked: bool) -> Record:
         p = self.persons[i]
@@ -91,7 +101,9 @@ class BillingGen(CrmGen):
             "email": noise.email(p.email, noise.email_billing),
             "invoice_prefix": self.ids.calendly()[:8],
             "livemode": False,
-            "metadata": {"hubspot_contact_id": p.crm_contact_ids[0]} if linked and p.crm_contact_ids else {},
+            "metadata": {"hubspot_contact_id": p.crm_contact_ids[0]}
+            if linked and p.crm_contact_ids and self.accounts.metadata_links
+            else {},
             "name": noise.full_name(p.first_name, p.last_name, noise.name_billing),
             "next_invoice_sequence": 1,
             "phone": self._phone_text(p, national_ok=True),
@@ -102,6 +114,8 @@ class BillingGen(CrmGen):
         }
         self._billing_variety(i, cust)
         self.cust_of[i] = cust
+        if linked and p.crm_contact_ids:
+            self.linked_customers.add(cust_id)
         p.billing_customer_ids.append(cust_id)
         self.customer_person[cust_id] = i
         self._add("customers", cust)
@@ -200,6 +214,8 @@ class BillingGen(CrmGen):
         two disagree with their payments (invoice_payment_mismatch).
         """
         rng, ids = self.r_bill, self.ids
+        if not self.accounts.metadata_links:
+            metadata = {}  # nothing names the CRM deal: the amount and date tie it to its invoice
         inv_id = ids.stripe("in_")
         total = sum(a for a, _ in lines)
         seq = cust["next_invoice_sequence"]
@@ -353,6 +369,7 @@ class BillingGen(CrmGen):
             if charge["status"] == "succeeded":
                 self._emit(t, "charge.succeeded", charge)
                 self._emit(t, "payment_intent.succeeded", pi)
+                self._emit_invoice_payment(t, pi, charge)
             else:
                 self._emit(t, "charge.failed", charge)
                 failed = {

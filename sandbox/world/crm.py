@@ -6,6 +6,7 @@ import heapq
 import random
 
 from sandbox import names
+from sandbox.accounts import CUSTOM_UTM_CAMPAIGN
 from sandbox.config import CALENDLY_API
 from sandbox.store import Record
 from sandbox.world.ads import AdsGen
@@ -343,6 +344,11 @@ class CrmGen(AdsGen):
                     props["hs_google_click_id"] = "Cj0KCQ" + self.ids.token(32)
                 else:
                     props["hs_facebook_click_id"] = "IwAR" + self.ids.token(36)
+                if self.accounts.custom_properties:
+                    # the form writes the campaign's name into a custom property; HubSpot's own
+                    # drill-down stays empty
+                    props["hs_analytics_source_data_2"] = None
+                    props[CUSTOM_UTM_CAMPAIGN] = self._typed_name(campaign.record["name"])
                 return
             props["hs_analytics_source"] = source = "DIRECT_TRAFFIC"
         if source == "ORGANIC_SEARCH":
@@ -356,6 +362,19 @@ class CrmGen(AdsGen):
             props["hs_analytics_source_data_1"] = rng.choice(("IMPORT", "CRM_UI", "INTEGRATION"))
         else:
             props["hs_analytics_source_data_1"] = None
+
+    def _typed_name(self, name: str) -> str:
+        """A campaign name as a UTM parameter carries it: as named, or with other case or spacing."""
+        r = self.r_setup.random()
+        if r < 0.5:
+            return name
+        if r < 0.7:
+            return name.lower()
+        if r < 0.78:
+            return name.upper()
+        if r < 0.9:
+            return f"  {name} "
+        return name.replace(" ", "  ")
 
     def finish_contacts(self) -> None:
         for cid, mod in self.contact_mod.items():

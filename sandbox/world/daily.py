@@ -193,7 +193,9 @@ class DailyGen(AnomalyGen):
             return
         owner = self.owner_index.get(contact["properties"].get("hubspot_owner_id") or "", 0)
         bk = self._plan_booking(rng, i, owner, t)
-        self.crm.meetings.put(self._booking_records(rng, bk))
+        meeting = self._booking_records(rng, bk)
+        if meeting is not None:
+            self.crm.meetings.put(meeting)
 
     def _op_new_deal(self, t: int) -> None:
         rng = self.r_adv
@@ -303,6 +305,7 @@ class DailyGen(AnomalyGen):
             pi.update(status="succeeded", amount_received=inv["amount_due"], latest_charge=charge_id)
             self._emit(t, "charge.succeeded", charge)
             self._emit(t, "payment_intent.succeeded", pi)
+            self._emit_invoice_payment(t, pi, charge)
         inv.update(
             status="paid", paid=True, amount_paid=inv["amount_due"], amount_remaining=0, charge=charge_id
         )
@@ -314,7 +317,15 @@ class DailyGen(AnomalyGen):
             self._emit(t, "customer.updated", cust, previous={"delinquent": True})
 
     def _op_complete(self, t: int, bk: Booking) -> None:
-        self.upcoming.pop(bk.meeting_id, None)
+        self.upcoming.pop(bk.upcoming_key or bk.meeting_id, None)
+        if not self.accounts.crm_meetings:
+            event, invitee = self.sched.events.get(bk.event_uri), self.sched.invitees.get(bk.invitee_uri)
+            active = event is not None and invitee is not None and event["status"] == "active"
+            if active and invitee is not None:
+                outcome, _ = self._complete(self.r_adv, invitee, min(bk.end, t - 15 * MIN), t)
+                if outcome == "NO_SHOW":
+                    invitee["updated_at"] = iso_us(t)
+            return
         meeting = live_record(self.crm.meetings, bk.meeting_id)
         event = self.sched.events.get(bk.event_uri)
         invitee = self.sched.invitees.get(bk.invitee_uri)
@@ -334,6 +345,8 @@ class DailyGen(AnomalyGen):
 
     def _op_move(self, t: int, bk: Booking, cancel: bool, mismatch: bool) -> Anomaly | None:
         """The invitee cancels or reschedules; the CRM follows unless `mismatch`."""
+        if not self.accounts.crm_meetings:
+            return self._move_without_meeting(t, bk, cancel, mismatch)
         rng = self.r_adv
         meeting = live_record(self.crm.meetings, bk.meeting_id)
         event = self.sched.events.get(bk.event_uri)
@@ -354,7 +367,24 @@ class DailyGen(AnomalyGen):
                 return self._anomaly("appointment_status_mismatch", keys, detail, t)
             props["hs_meeting_outcome"] = "CANCELED"
             stamp_modified(meeting, "hs_lastmodifieddate", t + 30 * SEC)
+            self._set_next_appointment(bk.person, None, t + 30 * SEC)
             return None
+        new_event = self._reschedule(t, bk, event, invitee)
+        old_uri = bk.event_uri
+        bk.event_uri = new_event["uri"]
+        self._set_next_appointment(bk.person, bk.start, t + 30 * SEC)
+        if mismatch:
+            detail = {"new_event_uri": new_event["uri"], "crm_start_time": props["hs_meeting_start_time"]}
+            detail["calendly_start_time"] = new_event["start_time"]
+            keys = {"meeting_id": bk.meeting_id, "event_uri": old_uri}
+            return self._anomaly("appointment_time_mismatch", keys, detail, t)
+        self._point_meeting(meeting, new_event, "RESCHEDULED", t + 30 * SEC)
+        return None
+
+    def _reschedule(self, t: int, bk: Booking, event: Record, invitee: Record) -> Record:
+        """Cancel a booking's event and book its new one (Calendly's reschedule); the new event.
+        `bk` takes the new times and invitee; its `event_uri` is left to the caller."""
+        rng = self.r_adv
         self._cancel_pair(event, invitee, t, "Rescheduled", True)
         answers = {item["question"]: item["answer"] for item in invitee["questions_and_answers"]}
         company = answers.get("Company name") or self.co_name[self.persons[bk.person].company_index]
@@ -365,15 +395,53 @@ class DailyGen(AnomalyGen):
         new_event, new_invitee = self._calendly_pair(bk, start, start + bk.end - bk.start, t, typed, extras)
         invitee.update(rescheduled=True, new_invitee=new_invitee["uri"])
         new_invitee["old_invitee"] = invitee["uri"]
-        old_uri = bk.event_uri
         bk.start, bk.end = start, start + bk.end - bk.start
-        bk.event_uri, bk.invitee_uri = new_event["uri"], new_invitee["uri"]
+        bk.invitee_uri = new_invitee["uri"]
+        return new_event
+
+    def _next_appointment_of(self, i: int) -> tuple[Record, str] | None:
+        """(the person's contact, its next-appointment property), when the account keeps one."""
+        name = self.accounts.next_appointment_property
+        contact = live_record(self.crm.contacts, self.persons[i].crm_contact_ids[0]) if name else None
+        return (contact, name) if contact is not None and name is not None else None
+
+    def _set_next_appointment(self, i: int, start: int | None, t: int) -> None:
+        found = self._next_appointment_of(i)
+        if found is not None:
+            contact, name = found
+            contact["properties"][name] = iso_ms(start) if start is not None else None
+            stamp_modified(contact, "lastmodifieddate", t)
+
+    def _move_without_meeting(self, t: int, bk: Booking, cancel: bool, mismatch: bool) -> Anomaly | None:
+        """A move in an account that logs no meetings: the contact's next-appointment property
+        follows, unless `mismatch` (only a booking that property shows can be moved here)."""
+        found = self._next_appointment_of(bk.person)
+        event = self.sched.events.get(bk.event_uri)
+        invitee = self.sched.invitees.get(bk.invitee_uri)
+        if found is None or event is None or invitee is None or bk.start <= t + HOUR:
+            return None
+        contact, name = found
+        if event["status"] != "active" or contact["properties"].get(name) != iso_ms(bk.start):
+            return None
+        self.upcoming.pop(bk.upcoming_key, None)
+        keys = {"contact_id": contact["id"], "event_uri": bk.event_uri}
+        if cancel:
+            self._cancel_pair(
+                event, invitee, t, self.r_adv.choice(("Schedule conflict", "No longer needed")), True
+            )
+            if mismatch:
+                detail = {"calendly_status": "canceled", "crm_start_time": iso_ms(bk.start)}
+                return self._anomaly("appointment_status_mismatch", keys, detail, t)
+            self._set_next_appointment(bk.person, None, t + 30 * SEC)
+            return None
+        old_start = bk.start
+        new_event = self._reschedule(t, bk, event, invitee)
+        bk.event_uri = new_event["uri"]
         if mismatch:
-            detail = {"new_event_uri": new_event["uri"], "crm_start_time": props["hs_meeting_start_time"]}
+            detail = {"new_event_uri": new_event["uri"], "crm_start_time": iso_ms(old_start)}
             detail["calendly_start_time"] = new_event["start_time"]
-            keys = {"meeting_id": bk.meeting_id, "event_uri": old_uri}
             return self._anomaly("appointment_time_mismatch", keys, detail, t)
-        self._point_meeting(meeting, new_event, "RESCHEDULED", t + 30 * SEC)
+        self._set_next_appointment(bk.person, bk.start, t + 30 * SEC)
         return None
 
     def _point_meeting(self, meeting: Record, event: Record, outcome: str, t: int) -> None:
@@ -469,6 +537,8 @@ class DailyGen(AnomalyGen):
                 return False  # a voided or written-off invoice is no claim to disagree with
             cents = to_cents(deal["properties"].get("amount"))
             return abs(inv["total"] - cents) > 0.01 * cents
+        if kind in ("appointment_time_mismatch", "appointment_status_mismatch") and "contact_id" in keys:
+            return self._property_shows_event(keys["contact_id"], keys["event_uri"])
         if kind in ("appointment_time_mismatch", "appointment_status_mismatch"):
             meeting = live_record(crm.meetings, keys["meeting_id"])
             if not meeting or meeting["properties"].get("hs_meeting_external_url") != keys["event_uri"]:
@@ -497,6 +567,11 @@ class DailyGen(AnomalyGen):
             )
             country = person.country if person else None
             return phone_e164(props.get("phone"), country) != phone_e164(cust.get("phone"), country)
+        if kind == "billing_orphan" and not self.accounts.metadata_links:
+            cust = billing.customers.get(keys["customer_id"])
+            i = self.customer_person.get(keys["customer_id"])
+            contacts = self.persons[i].crm_contact_ids if i is not None else []
+            return cust is not None and not any(live_record(crm.contacts, cid) for cid in contacts)
         if kind == "billing_orphan":
             cust = billing.customers.get(keys["customer_id"])
             linked = cust and live_record(crm.contacts, cust["metadata"].get("hubspot_contact_id") or "")
@@ -541,7 +616,27 @@ class DailyGen(AnomalyGen):
             deal["properties"]["amount"] = to_dollars(inv["total"])
             stamp_modified(deal, "hs_lastmodifieddate", t)
 
+    def _property_shows_event(self, contact_id: str, event_uri: str) -> bool:
+        """Whether a contact's next-appointment property still holds this (canceled) event's time."""
+        contact = live_record(self.crm.contacts, contact_id)
+        event = self.sched.events.get(event_uri)
+        name = self.accounts.next_appointment_property
+        if contact is None or event is None or name is None:
+            return False
+        value = contact["properties"].get(name)
+        return bool(value) and to_ms(value) == to_ms(event["start_time"])
+
+    def _fix_next_appointment(self, t: int, a: Anomaly, start: int | None) -> None:
+        i = self.contact_person.get(a.keys["contact_id"])
+        if i is not None:
+            self._set_next_appointment(i, start, t)
+
     def _fix_appointment_time_mismatch(self, t: int, a: Anomaly) -> None:
+        if "contact_id" in a.keys:
+            event = self.sched.events.get(a.detail["new_event_uri"])
+            active = event is not None and event["status"] == "active"
+            self._fix_next_appointment(t, a, to_ms(event["start_time"]) if event and active else None)
+            return
         meeting = live_record(self.crm.meetings, a.keys["meeting_id"])
         event = self.sched.events.get(a.detail["new_event_uri"])
         if meeting and event:
@@ -550,6 +645,9 @@ class DailyGen(AnomalyGen):
             )
 
     def _fix_appointment_status_mismatch(self, t: int, a: Anomaly) -> None:
+        if "contact_id" in a.keys:
+            self._fix_next_appointment(t, a, None)
+            return
         meeting = live_record(self.crm.meetings, a.keys["meeting_id"])
         if meeting:
             meeting["properties"]["hs_meeting_outcome"] = "CANCELED"
@@ -594,6 +692,9 @@ class DailyGen(AnomalyGen):
         record["properties"]["hs_analytics_source_data_2"] = None
         self.crm.contacts.put(record)
         self.crm.associate("contacts", record["id"], "companies", self.co_id[self.persons[i].company_index])
+        self.linked_customers.add(cust["id"])
+        if not self.accounts.metadata_links:
+            return  # nothing in Stripe names the new contact: its email ties them
         previous = {"metadata": cust["metadata"]}
         cust["metadata"] = {"hubspot_contact_id": record["id"]}
         self._emit(t, "customer.updated", cust, previous=previous, request=True)
@@ -620,6 +721,7 @@ class DailyGen(AnomalyGen):
         inv.update(charge=charge["id"], attempt_count=(inv.get("attempt_count") or 0) + 1)
         self._emit(t, "charge.succeeded", charge)
         self._emit(t, "payment_intent.succeeded", pi)
+        self._emit_invoice_payment(t, pi, charge)
         self._emit(t, "invoice.updated", inv, previous={"charge": None})
 
     def _fix_malformed_date(self, t: int, a: Anomaly) -> None:
@@ -655,7 +757,12 @@ class DailyGen(AnomalyGen):
             return None
         p = self.persons[i]
         cust = self.billing.customers.get(p.billing_customer_ids[0])
-        if cust is None or cust["metadata"].get("hubspot_contact_id") != p.crm_contact_ids[0]:
+        if cust is None:
+            return None
+        if self.accounts.metadata_links:
+            if cust["metadata"].get("hubspot_contact_id") != p.crm_contact_ids[0]:
+                return None
+        elif cust["id"] not in self.linked_customers:
             return None
         self.used.add(i)
         return i, cust
@@ -818,6 +925,7 @@ class DailyGen(AnomalyGen):
             pi.update(status="succeeded", amount_received=inv["amount_due"], latest_charge=charge["id"])
             self._emit(t, "charge.succeeded", charge)
             self._emit(t, "payment_intent.succeeded", pi)
+            self._emit_invoice_payment(t, pi, charge)
             self.open_invoices.pop(inv_id, None)
             detail = {"variant": "open_with_payment", "invoice_status": "open", "payment_intent": pi["id"]}
             return self._anomaly("invoice_payment_mismatch", {"invoice_id": inv_id}, detail, t)

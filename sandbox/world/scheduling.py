@@ -92,13 +92,21 @@ class SchedulingGen(BillingGen):
         plans.sort(key=lambda b: b.booked)
         resched = [b for b in plans if b.kind == "resched"]
         canceled = [b for b in plans if b.kind == "cancel"]
+        if not self.accounts.crm_meetings:
+            # a contact's next-appointment property shows its latest booking only: a mismatch
+            # planted on an earlier one would be overwritten
+            last = {b.person: b for b in plans}
+            resched = [b for b in resched if last[b.person] is b]
+            canceled = [b for b in canceled if last[b.person] is b]
         for b in self._pick(self.r_anom, resched, self._k(len(resched), 0.05)):
             b.mismatch = "time"
         for b in self._pick(self.r_anom, canceled, self._k(len(canceled), 0.05)):
             b.mismatch = "status"
         meetings: list[Record] = []
         for bk in plans:
-            meetings.append(self._booking_records(rng, bk))
+            meeting = self._booking_records(rng, bk)
+            if meeting is not None:
+                meetings.append(meeting)
         self.crm.meetings.put_many(meetings)
 
     def _typed(self, rng: random.Random, p: Person) -> tuple[str, str, str, str]:
@@ -228,7 +236,9 @@ class SchedulingGen(BillingGen):
         event["invitees_counter"] = {"total": 1, "active": 0, "limit": 1}
         invitee.update(status="canceled", cancellation=dict(cancellation), updated_at=iso_us(t))
 
-    def _booking_records(self, rng: random.Random, bk: Booking) -> Record:
+    def _booking_records(self, rng: random.Random, bk: Booking) -> Record | None:
+        """The Calendly event and invitee of a booking (two of each when it was rescheduled) and
+        the CRM meeting that mirrors it (None for an account that logs no meetings)."""
         p = self.persons[bk.person]
         typed = self._typed(rng, p)
         extras = self._extras(rng, bk.person)
@@ -248,7 +258,54 @@ class SchedulingGen(BillingGen):
             reason = rng.choice(("Schedule conflict", "No longer needed", "Found another solution", ""))
             self._cancel_pair(event, invitee, bk.change, reason, by_invitee)
         bk.event_uri, bk.invitee_uri = event["uri"], invitee["uri"]
+        if self.accounts.next_appointment_property:
+            self._next_appointment(bk, p, event, old_event)
+        if not self.accounts.crm_meetings:
+            self._without_meeting(rng, bk, invitee, old_event)
+            return None
         return self._meeting(rng, bk, p, event, invitee, old_event)
+
+    def _next_appointment(self, bk: Booking, p: Person, event: Record, old_event: Record) -> None:
+        """Set the contact's next-appointment property as the integration does after a booking,
+        a reschedule (the new time) or a cancellation (cleared); a planted mismatch (accounts
+        without CRM meetings only) leaves the time the booking had before."""
+        contact = self.crm.contacts.get(p.crm_contact_ids[0])
+        name = self.accounts.next_appointment_property
+        if contact is None or name is None:
+            return
+        props = contact["properties"]
+        value: str | None = iso_ms(bk.start)
+        planted = bk.mismatch if not self.accounts.crm_meetings else ""
+        if planted == "time":
+            value = iso_ms(to_ms(old_event["start_time"]))
+        elif planted == "status":
+            value = iso_ms(to_ms(event["start_time"]))
+        elif bk.kind == "cancel":
+            value = None
+        props[name] = value
+        self._touch_contact(contact, bk.change or bk.booked)
+
+    def _without_meeting(self, rng: random.Random, bk: Booking, invitee: Record, old_event: Record) -> None:
+        """A booking in an account that logs no CRM meetings: its anomalies are on the contact's
+        next-appointment property, keyed by the contact and the event that property still shows."""
+        p = self.persons[bk.person]
+        cid = p.crm_contact_ids[0]
+        bk.upcoming_key = old_event["uri"]
+        if bk.mismatch == "time":
+            detail = {"new_event_uri": bk.event_uri, "crm_start_time": iso_ms(to_ms(old_event["start_time"]))}
+            detail["calendly_start_time"] = iso_us(bk.start)
+            keys = {"contact_id": cid, "event_uri": old_event["uri"]}
+            self._anomaly("appointment_time_mismatch", keys, detail, bk.change)
+        elif bk.mismatch == "status":
+            detail = {"calendly_status": "canceled", "crm_start_time": iso_ms(bk.start)}
+            keys = {"contact_id": cid, "event_uri": bk.event_uri}
+            self._anomaly("appointment_status_mismatch", keys, detail, bk.change)
+        elif bk.kind == "active":
+            done = bk.end + rng.randint(20 * MIN, 20 * HOUR)
+            if done < self.now:
+                self._complete(rng, invitee, bk.end, done)
+            else:
+                self.upcoming[bk.upcoming_key] = bk
 
     def _extras(self, rng: random.Random, i: int) -> tuple[str | None, str, dict[str, Any], str | None]:
         p = self.persons[i]
@@ -258,7 +315,7 @@ class SchedulingGen(BillingGen):
         if props is not None and props["hs_analytics_source"] in ("PAID_SEARCH", "PAID_SOCIAL"):
             google = props["hs_analytics_source"] == "PAID_SEARCH"
             tracking = dict(NO_TRACKING)
-            tracking["utm_campaign"] = props["hs_analytics_source_data_2"]
+            tracking["utm_campaign"] = props.get(self.accounts.utm_campaign_property)
             tracking["utm_source"] = props["hs_analytics_source_data_1"]
             tracking["utm_medium"] = "cpc" if google else "paid_social"
         topic = rng.choice(names.MEETING_TOPICS) if rng.random() < 0.5 else None
@@ -294,6 +351,7 @@ class SchedulingGen(BillingGen):
             if done < now:
                 outcome, mod = self._complete(rng, invitee, end, done)
             else:
+                bk.upcoming_key = mid
                 self.upcoming[mid] = bk
         title = f"{event['name']} with {p.first_name} {p.last_name}"
         record = meeting_record(mid, title, start, end, outcome, uri, self.owner_ids[bk.owner], created, mod)

@@ -8,10 +8,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sandbox import names
+from sandbox.accounts import STRIPE_UPGRADE_DAYS
 from sandbox.config import STRIPE_EVENT_WINDOW_DAYS
 from sandbox.store import Record, World
 from sandbox.variety import Variety
-from sandbox.world.common import DAY, HISTORY_DAYS, Ids, LocalDays, Noise, slugify, to_ms, ymd
+from sandbox.world.common import (
+    DAY,
+    HISTORY_DAYS,
+    Ids,
+    LocalDays,
+    Noise,
+    slugify,
+    stamp_modified,
+    to_ms,
+    ymd,
+)
 from sandbox.world.truth import Anomaly, Person
 
 if TYPE_CHECKING:
@@ -48,6 +59,7 @@ class Booking:
     new_end: int = 0
     mismatch: str = ""  # "" | "time" | "status"
     meeting_id: str = ""
+    upcoming_key: str = ""  # its key in `upcoming`: the meeting id, or (no CRM meetings) its first event
     event_uri: str = ""
     invitee_uri: str = ""
 
@@ -71,6 +83,7 @@ class EngineState:
         self, world: World, seed: int, contacts: int, noise: float, anchor: datetime, variety: Variety
     ) -> None:
         self.crm = world.crm
+        self.accounts = world.setup  # the account switches (sandbox/accounts.py); default: none
         self.billing = world.billing
         self.sched = world.scheduling
         self.ads = world.ads
@@ -87,6 +100,10 @@ class EngineState:
         self.r_ads = self._rng("ads")
         self.r_anom = self._rng("anomalies")
         self.r_adv = self._rng("advance")
+        # draws only a switched account makes: the default world's other draws stay the same
+        self.r_setup = self._rng("setup")
+        # when an account on a newer Stripe version upgraded: its older events keep the old version
+        self.stripe_upgrade = self.now - STRIPE_UPGRADE_DAYS * DAY if self.accounts.stripe_upgraded else None
         self.noise = Noise(noise, self._rng("noise"))
         # real-account patterns: drawn from a stream of their own, so a world without them is
         # the same world as before they existed
@@ -115,6 +132,8 @@ class EngineState:
         self.used: set[int] = set()
         self.contact_person: dict[str, int] = {}
         self.customer_person: dict[str, int] = {}
+        # customers the CRM integration created (with the contact's id as metadata, when it keeps one)
+        self.linked_customers: set[str] = set()
         self.deal_person: dict[str, int] = {}
         self.co_stem: list[str] = []
         self.co_suffix: list[str] = []
@@ -159,6 +178,13 @@ class EngineState:
         self.cust_of: dict[int, Record] = {}
         self.cust_invoices: dict[str, list[Record]] = {}
         self.contact_mod: dict[str, int] = {}
+
+    def _touch_contact(self, record: Record, t: int) -> None:
+        if self.live:
+            stamp_modified(record, "lastmodifieddate", t)
+        else:
+            cid = record["id"]
+            self.contact_mod[cid] = max(self.contact_mod.get(cid, 0), t)
 
     def _rng(self, part: str) -> random.Random:
         return random.Random(f"trueup-sandbox:{self.seed}:{part}")

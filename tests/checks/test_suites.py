@@ -371,7 +371,7 @@ def test_every_staging_model_has_completeness_uniqueness_and_every_source_freshn
     for check in suites.catalogue():
         by_asset.setdefault(check.asset, set()).add(check.name)
     staging = [asset for asset in suites.BUSINESS_KEYS if asset[0] == "staging"]
-    assert len(staging) == 21
+    assert len(staging) == 22
     for asset in staging:
         assert {"completeness", "uniqueness"} <= by_asset[asset], asset
     for system, table in suites.SOURCE_TABLE.items():

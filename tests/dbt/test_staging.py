@@ -38,6 +38,8 @@ ROW_SOURCES: dict[str, str | None] = {
     "stg_billing__charges": "raw_billing.charges",
     "stg_billing__payment_intents": "raw_billing.payment_intents",
     "stg_billing__subscriptions": "raw_billing.subscriptions",
+    # one row per invoice payment, but the default world's Stripe version (2024-06-20) has none
+    "stg_billing__invoice_payments": None,
     "stg_scheduling__events": "raw_scheduling.scheduled_events",
     "stg_scheduling__invitees": "raw_scheduling.invitees",
     "stg_ads__campaigns": None,
@@ -693,9 +695,48 @@ def broken_inputs() -> list[tuple[list[str], list[str]]]:
     return broken
 
 
+INVOICE_PAYMENT_COLUMNS = (
+    "id varchar, object varchar, invoice varchar, status varchar, is_default boolean, "
+    "payment__type varchar, payment__payment_intent varchar, payment__charge varchar, amount_paid bigint, "
+    "amount_requested bigint, currency varchar, created bigint, status_transitions__paid_at bigint, "
+    "status_transitions__canceled_at bigint, livemode boolean, _dlt_load_id varchar, _dlt_id varchar"
+)
+
+
+def invoice_payments_broken() -> list[tuple[list[str], list[str]]]:
+    """Invoice payments (an account on Stripe 2025-03-31.basil or later) duplicated, without id or
+    invoice, of an invoice that does not exist, or in a status Stripe does not have."""
+    table = "raw_billing.invoice_payments"
+    invoice = "(select id from raw_billing.invoices order by id limit 1)"
+
+    def row(payment_id: str, invoice_id: str, status: str = "'paid'") -> str:
+        return (
+            f"insert into {table} (id, object, invoice, status, is_default, currency, amount_requested, "
+            f"created, _dlt_load_id, _dlt_id) values ({payment_id}, 'invoice_payment', {invoice_id}, "
+            f"{status}, false, 'usd', 100, 1700000000, '1', md5(random()::varchar))"
+        )
+
+    model = "stg_billing__invoice_payments"
+    create = f"create table if not exists {table} ({INVOICE_PAYMENT_COLUMNS})"
+    twice = [create, row("'inpay_twice'", invoice), row("'inpay_twice'", invoice)]
+    return [
+        (twice, [f"unique {model}.invoice_payment_id"]),
+        (
+            [f"alter table {table} alter column id drop not null", row("null", invoice)],
+            [f"not_null {model}.invoice_payment_id"],
+        ),
+        ([row("'inpay_no_invoice'", "null")], [f"not_null {model}.invoice_id"]),
+        ([row("'inpay_stray'", "'in_no_such_invoice'")], [f"relationships {model}.invoice_id"]),
+        (
+            [row("'inpay_refunded'", invoice, "'refunded'")],
+            [f"accepted_values {model}.invoice_payment_status"],
+        ),
+    ]
+
+
 def billing_broken() -> list[tuple[list[str], list[str]]]:
     invoices, lines = "raw_billing.invoices", "raw_billing.invoices__lines__data"
-    broken: list[tuple[list[str], list[str]]] = []
+    broken: list[tuple[list[str], list[str]]] = invoice_payments_broken()
     for model, table in (
         ("stg_billing__customers", "raw_billing.customers"),
         ("stg_billing__invoices", invoices),

@@ -14,6 +14,7 @@ from ingestion.billing.settings import RESOURCES
 from ingestion.contracts import QUARANTINE_COLUMNS
 from ingestion.http import ApiClient, ClientLease
 from ingestion.pipeline import SystemResult, make_pipeline, run_system
+from ingestion.tables import TABLES as RAW_TABLES
 from ingestion.warehouse import Paths
 from sandbox.config import DEFAULT_TOKENS, RateLimitConfig
 from sandbox.faults import Drift, FaultPlan, Scripted
@@ -102,7 +103,7 @@ def test_cursor_carries_the_ids_seen_at_its_second():
 
 def test_event_types_fit_stripes_limit():
     assert all(0 < len(r.event_types) <= 20 for r in RESOURCES)
-    assert [r.name for r in RESOURCES] == list(TABLES)
+    assert [r.name for r in RESOURCES] == list(RAW_TABLES["billing"])
 
 
 def test_nested_amounts_must_be_integers():

@@ -257,7 +257,9 @@ def test_retrieve_expand_and_invoice_lines(api: httpx.Client, shared: Sandbox) -
 
 def test_headers_version_and_request_id(api: httpx.Client) -> None:
     response = api.get("/v1/customers", headers={"Stripe-Version": "2023-10-16"})
-    assert response.headers["Stripe-Version"] == API_VERSION
+    assert response.headers["Stripe-Version"] == "2023-10-16"  # the version asked for
+    assert api.get("/v1/customers").headers["Stripe-Version"] == API_VERSION  # else the account's
+    assert api.get("/v1/customers", headers={"Stripe-Version": "latest?"}).status_code == 400
     assert response.headers["Request-Id"].startswith("req_")
     assert not any(name.lower().startswith("x-ratelimit") for name in response.headers)
 

@@ -6,30 +6,43 @@ source as (
 
 ),
 
+-- from API version 2025-03-31.basil on a payment intent names no invoice: its invoice payment does
+by_payment_intent as (
+
+    select
+        payment__payment_intent as payment_intent_id,
+        min(invoice) as invoice_id
+    from {{ source('raw_billing', 'invoice_payments') }}
+    where payment__payment_intent is not null
+    group by payment__payment_intent
+
+),
+
 renamed as (
 
     select
         -- ids
-        cast(id as varchar) as payment_intent_id,
-        customer as customer_id,
-        invoice as invoice_id,
-        latest_charge as latest_charge_id,
+        cast(source.id as varchar) as payment_intent_id,
+        source.customer as customer_id,
+        coalesce(source.invoice, by_payment_intent.invoice_id) as invoice_id,
+        source.latest_charge as latest_charge_id,
 
         -- status
-        lower(trim(status)) as payment_intent_status,
+        lower(trim(source.status)) as payment_intent_status,
 
         -- money
-        amount as amount_cents,
-        amount_received as amount_received_cents,
-        upper(nullif(trim(currency), '')) as currency,
+        source.amount as amount_cents,
+        source.amount_received as amount_received_cents,
+        upper(nullif(trim(source.currency), '')) as currency,
 
         -- timestamps
-        to_timestamp(created) as created_at,
+        to_timestamp(source.created) as created_at,
 
         -- lineage
-        _dlt_load_id as load_id
+        source._dlt_load_id as load_id
 
     from source
+    left join by_payment_intent on source.id = by_payment_intent.payment_intent_id
 
 )
 

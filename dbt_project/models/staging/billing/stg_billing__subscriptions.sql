@@ -1,3 +1,5 @@
+{%- set raw_items = source('raw_billing', 'subscriptions__items__data') -%}
+
 with
 
 source as (
@@ -15,7 +17,12 @@ items as (
 -- the subscription's price and quantity come from its first item
 first_items as (
 
-    select * from items
+    select
+        *,
+        -- the current period sits on each item from API version 2025-03-31.basil on
+        {{ optional_column(raw_items, 'current_period_start', 'bigint') }} as item_period_start,
+        {{ optional_column(raw_items, 'current_period_end', 'bigint') }} as item_period_end
+    from items
     where _dlt_list_idx = 0
 
 ),
@@ -57,8 +64,11 @@ renamed as (
         to_timestamp(source.start_date) as started_at,
         to_timestamp(source.canceled_at) as canceled_at,
         to_timestamp(source.ended_at) as ended_at,
-        to_timestamp(source.current_period_start) as current_period_start_at,
-        to_timestamp(source.current_period_end) as current_period_end_at,
+        -- top-level in the 2024-06-20 generation, on the items from 2025-03-31.basil on
+        to_timestamp(coalesce(source.current_period_start, first_items.item_period_start))
+            as current_period_start_at,
+        to_timestamp(coalesce(source.current_period_end, first_items.item_period_end))
+            as current_period_end_at,
         to_timestamp(source.created) as created_at,
 
         -- lineage
