@@ -126,7 +126,7 @@ def with_vars(args: Iterable[str]) -> list[str]:
     index = 0
     while index < len(args):
         if args[index] == "--vars" and index + 1 < len(args):
-            import yaml
+            import yaml  # type: ignore[import-untyped,unused-ignore]
 
             given = yaml.safe_load(args[index + 1]) or {}
             if not isinstance(given, dict):
