@@ -129,13 +129,19 @@ def list_crm() -> list[Listing]:
 
 
 def list_billing() -> list[Listing]:
+    import dlt
+
     from ingestion.billing import helpers
-    from ingestion.billing.settings import PAGE_SIZE, RESOURCES, STRIPE_VERSION
+    from ingestion.billing.settings import PAGE_SIZE, RESOURCES, STRIPE_VERSION, check_version
 
     listings = []
-    headers = {"Stripe-Version": STRIPE_VERSION}
+    # the version the business reads in: a resource newer than it (invoice payments) is not listed
+    version = check_version(dlt.config.get("sources.billing.stripe_version") or STRIPE_VERSION)
+    headers = {"Stripe-Version": version}
     with _client("billing", "billing", "base_url", "access_token", headers=headers) as api:
         for spec in RESOURCES:
+            if spec.since is not None and version[:10] < spec.since:
+                continue
 
             def stamps(spec: Any = spec) -> dict[str, Stamp]:
                 return {
@@ -301,7 +307,7 @@ RAW_KEYS: dict[str, dict[str, tuple[str, str | None]]] = {
     },
     "billing": {
         name: ("id", "_version_at")
-        for name in ("customers", "invoices", "charges", "payment_intents", "subscriptions")
+        for name in ("customers", "invoices", "charges", "payment_intents", "subscriptions", "invoice_payments")
     },
     "scheduling": {"scheduled_events": ("uri", "updated_at")},
     "ads": {

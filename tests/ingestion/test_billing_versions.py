@@ -56,11 +56,14 @@ def test_an_event_keeps_its_version_unless_the_run_would_lose_by_it(pinned, even
     client = _Client({"/v1/invoices/in_1": current})
     event = {
         "id": "evt_1",
+        "created": 1_750_000_000,
         "api_version": event_version,
         "type": "invoice.paid",
         "data": {"object": snapshot},
     }
-    assert helpers.object_from_event(client, event, INVOICES, pinned) == (snapshot if kept else current)
+    versioned = {"_version_at": 1_750_000_000}  # the event's time orders the object's versions
+    expected = {**(snapshot if kept else current), **versioned}
+    assert helpers.object_from_event(client, event, INVOICES, pinned) == expected
     assert client.asked == ([] if kept else ["/v1/invoices/in_1"])
 
 
