@@ -307,7 +307,14 @@ RAW_KEYS: dict[str, dict[str, tuple[str, str | None]]] = {
     },
     "billing": {
         name: ("id", "_version_at")
-        for name in ("customers", "invoices", "charges", "payment_intents", "subscriptions", "invoice_payments")
+        for name in (
+            "customers",
+            "invoices",
+            "charges",
+            "payment_intents",
+            "subscriptions",
+            "invoice_payments",
+        )
     },
     "scheduling": {"scheduled_events": ("uri", "updated_at")},
     "ads": {
