@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser(
         "audit", help="compare every source with raw, key by key, and fetch what is missing or stale"
     )
-    audit.add_argument("--system", action="append", choices=SYSTEMS)
+    audit.add_argument("--system", action="append", choices=SYSTEMS, help="only this system (repeatable)")
     audit.add_argument("--sandbox", metavar="URL", help="point every source at a running sandbox")
     audit.set_defaults(func=cmd_audit)
 
@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     accept = quarantine_sub.add_parser(
         "accept", help="accept quarantined records as they are: the next runs stop fetching them again"
     )
-    accept.add_argument("--system", required=True, choices=SYSTEMS)
-    accept.add_argument("--resource", required=True)
+    accept.add_argument("--system", required=True, choices=SYSTEMS, help="the system the records came from")
+    accept.add_argument("--resource", required=True, help="the resource (raw table) they belong to")
     accept.add_argument(
         "keys", nargs="+", metavar="KEY", help="record keys, as `trueup quarantine list` shows"
     )
@@ -429,7 +429,9 @@ def add_webhooks_command(sub: Any) -> None:
     serve.set_defaults(func=cmd_webhooks_serve)
     replay = hooks_sub.add_parser("replay", help="drain the inbox's events into raw_webhooks again")
     replay.add_argument("--since", help="events received since: an ISO time, or an age such as 2h, 30m, 7d")
-    replay.add_argument("--provider", choices=["stripe", "hubspot", "calendly"])
+    replay.add_argument(
+        "--provider", choices=["stripe", "hubspot", "calendly"], help="only this provider's events"
+    )
     replay.set_defaults(func=cmd_webhooks_replay)
 
 
