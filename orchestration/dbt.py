@@ -107,21 +107,26 @@ def dbt_env(where: Paths | None = None) -> dict[str, str]:
 VARS_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "compile", "show", "ls", "list"})
 
 
-def dbt_vars() -> dict[str, Any]:
+def dbt_vars(where: Paths | None = None) -> dict[str, Any]:
     """The dbt vars of the configured business mapping and rules (`[mapping]`/`[rules]` of
     .dlt/config.toml, `MAPPING__...`/`RULES__...` variables), read now. Every dbt command trueup
-    runs gets them; a MappingError names each problem of an unusable configuration."""
+    runs gets them; a MappingError names each problem of an unusable configuration. While a
+    published copy exists, `published_warehouse` names it: the history models start from it."""
     from ingestion.mapping import load_mapping
 
-    return load_mapping().dbt_vars()
+    values = load_mapping().dbt_vars()
+    published = (where or paths()).published
+    if published.exists():  # history (findings, findings_daily) counts the runs that published
+        values["published_warehouse"] = str(published)
+    return values
 
 
-def with_vars(args: Iterable[str]) -> list[str]:
+def with_vars(args: Iterable[str], where: Paths | None = None) -> list[str]:
     """`args` with the configured vars as one `--vars` (a `--vars` already in `args` wins, key by key)."""
     args = list(args)
     if not args or args[0] not in VARS_COMMANDS:
         return args
-    values = dbt_vars()
+    values = dbt_vars(where)
     rest: list[str] = []
     index = 0
     while index < len(args):
@@ -150,7 +155,7 @@ def run_dbt(
     target = target_path or where.home / "dbt" / "target"
     asked = list(args)
     shown = " ".join(asked)  # the command as asked, without the (long) vars
-    args = with_vars(asked)
+    args = with_vars(asked, where)
     command = [
         dbt_executable(),
         *args,

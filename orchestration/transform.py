@@ -25,7 +25,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.dbt import MANIFEST, DbtError, dbt_project, failed_nodes
+from orchestration.dbt import MANIFEST, DbtError, dbt_project, failed_nodes, with_vars
 
 LAYERS = ("seeds", "staging", "intermediate", "marts", "reconciliation", "reverse_etl")
 MODEL_TYPES = ("model", "seed", "snapshot")
@@ -162,7 +162,10 @@ def build_layer(
     # buildable: a test runs once every model it reads is built, in the step of the last of them
     env = {"TRUEUP_WAREHOUSE": str(where.warehouse), "DBT_INDIRECT_SELECTION": "buildable"}
     with patched_env(env):
-        invocation = dbt.cli(["build"], context=context, target_path=target, raise_on_error=False)
+        # the business mapping and the history's starting point reach dbt as --vars, as in run_dbt
+        invocation = dbt.cli(
+            with_vars(["build"], where), context=context, target_path=target, raise_on_error=False
+        )
     events = list(invocation.stream())
     try:
         counts = row_counts(where.warehouse, _relations(events, manifest))

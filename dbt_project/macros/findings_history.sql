@@ -1,17 +1,45 @@
-{#- Pieces of the incremental `findings` model: what it held before, and what was pushed. -#}
+{#- Pieces of the history models: what they held after the last run that counts, and what was pushed. -#}
 
 {#-
-    What `findings` held before this run: the model itself on an incremental run, else an empty
-    relation of the same columns (first run, full refresh).
+    The relation a history model (`findings`, `findings_daily`) starts from: its table in the
+    published copy (var published_warehouse, set by trueup while a copy exists), so history
+    holds only runs that published and a killed or failed run leaves no trace; else its table in
+    the warehouse (nothing published yet: `trueup build` alone, tests); else none (first run).
+-#}
+{% macro history_relation(identifier) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set path = var('published_warehouse', none) -%}
+    {%- if path -%}
+        {%- do run_query(
+            "attach if not exists '" ~ (path | replace("'", "''")) ~ "' as trueup_published (read_only)"
+        ) -%}
+        {%- set found = run_query(
+            "select count(*) from duckdb_tables() where database_name = 'trueup_published' "
+            ~ "and schema_name = '" ~ this.schema ~ "' and table_name = '" ~ identifier ~ "'"
+        ) -%}
+        {%- if found.columns[0].values()[0] > 0 -%}
+            {{ return(api.Relation.create(database='trueup_published', schema=this.schema, identifier=identifier)) }}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(adapter.get_relation(this.database, this.schema, identifier)) }}
+{%- endmacro %}
+
+
+{#-
+    What `findings` held after the last run that counts (history_relation), else an empty
+    relation of the same columns (first run).
 -#}
 {% macro previous_findings() -%}
-    {%- if execute and is_incremental() -%}
+    {%- set previous = history_relation('findings') -%}
+    {%- if previous is not none -%}
         {#- a table written before a column was added (outcome) reads that column as null -#}
-        {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- set existing = adapter.get_columns_in_relation(previous) | map(attribute='name') | list -%}
         {%- if 'outcome' in existing -%}
-            {{ this }}
+            {{ previous }}
         {%- else -%}
-            (select *, cast(null as varchar) as outcome from {{ this }})
+            (select *, cast(null as varchar) as outcome from {{ previous }})
         {%- endif -%}
     {%- else -%}
         (
@@ -96,6 +124,37 @@
                 cast(null as varchar) as billing_value,
                 cast(null as varchar) as scheduling_value,
                 cast(null as varchar) as ads_value
+            where false
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    What `findings_daily` held after the last run that counts (history_relation), without a
+    row of this run's time; else an empty relation of its columns.
+-#}
+{% macro previous_findings_daily() -%}
+    {%- set previous = history_relation('findings_daily') -%}
+    {%- if previous is not none -%}
+        (
+            select run_at, run_date, rule, new_count, reopened_count, open_count, accepted_count,
+                resolved_count, repaired_count
+            from {{ previous }}
+            where run_at <> {{ reconciliation_now() }}
+        )
+    {%- else -%}
+        (
+            select
+                cast(null as timestamptz) as run_at,
+                cast(null as date) as run_date,
+                cast(null as varchar) as rule,
+                cast(null as bigint) as new_count,
+                cast(null as bigint) as reopened_count,
+                cast(null as bigint) as open_count,
+                cast(null as bigint) as accepted_count,
+                cast(null as bigint) as resolved_count,
+                cast(null as bigint) as repaired_count
             where false
         )
     {%- endif -%}

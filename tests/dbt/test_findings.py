@@ -328,6 +328,36 @@ def test_findings_daily_has_a_row_per_run_and_rule(runs: Runs) -> None:
         assert sum(r["open_count"] for r in rows if r["run_at"] == run) == open_now
 
 
+def test_history_counts_only_the_runs_that_published(runs: Runs) -> None:
+    """A run that builds but never publishes (killed, or stopped by an integrity check) leaves
+    no trace: the next run starts from the published copy's history, so a finding the failed
+    run saw first is new in the next one, and the trend has no point for the failed run."""
+    from orchestration.publish import publish
+
+    warehouse = runs.warehouse
+    publish(where=warehouse.paths, run_id="after-run-4", job="test")  # history as of run 4
+    with duckdb.connect(str(warehouse.file)) as con:
+        clean = con.execute(CLEAN_CRM_KEY_LINK).fetchone()
+        assert clean is not None
+        con.execute("update raw_billing.customers set name = name || '-Wójcik' where id = ?", [clean[1]])
+    build(warehouse, runs.target, *SELECT_OWN)  # run 5: sees the new name, never publishes
+    unpublished_run = max(r["last_seen_at"] for r in findings_by_id(warehouse.file).values())
+    keys = {"contact_id": clean[0], "customer_id": clean[1]}
+    seen_first = finding_id_of(warehouse.file, "name_mismatch", keys)
+    assert findings_by_id(warehouse.file)[seen_first]["first_seen_at"] == unpublished_run
+
+    build(warehouse, runs.target, *SELECT_OWN)  # run 6: starts from the published history
+    after = findings_by_id(warehouse.file)
+    next_run = max(r["last_seen_at"] for r in after.values())
+    assert next_run > unpublished_run
+    finding = after[seen_first]
+    assert (finding["first_seen_at"], finding["seen_run_count"]) == (next_run, 1)
+    standing = after[runs.kept_id]  # seen in runs 1-4 and 6: run 5 is not counted
+    assert standing["seen_run_count"] == runs.snapshots[3][runs.kept_id]["seen_run_count"] + 1
+    trend = {r["run_at"] for r in query(warehouse.file, "select run_at from reconciliation.findings_daily")}
+    assert trend == {*runs.run_at, next_run}
+
+
 # -- the outbox ----------------------------------------------------------------------------------
 
 OUTBOX_SQL = """

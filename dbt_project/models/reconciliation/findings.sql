@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='finding_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        full_refresh=false,
-    )
-}}
+{{ config(materialized='table') }}
 
 -- One row per finding ever detected, carried across runs. A finding of this run is open, or
 -- accepted while its latest decision (reconciliation.finding_decisions, written by `trueup
@@ -14,8 +6,9 @@
 -- last_seen_at; one first seen now gets first_seen_at; one that was resolved and shows again,
 -- or was accepted and whose values changed, reopens (reopened_at, resolved_at cleared). An open
 -- or accepted finding absent from this run is resolved, or repaired when the reverse-ETL ledger
--- recorded a successful push for it. The history is the point of this table, so
--- `--full-refresh` leaves it alone (full_refresh=false).
+-- recorded a successful push for it. The table is rebuilt every run from the history of the
+-- last run that counts (macro history_relation: the published copy's, so a run killed or
+-- failed before publishing leaves no trace) and this run's findings; `--full-refresh` keeps it.
 
 with
 
@@ -101,6 +94,17 @@ gone as (
 
 ),
 
+kept as (
+
+    -- resolved and repaired findings that did not come back: history as it was
+    select previous.*
+    from previous
+    where
+        previous.status not in ('open', 'accepted')
+        and previous.finding_id not in (select current_findings.finding_id from current_findings)
+
+),
+
 final as (
 
     select
@@ -152,6 +156,31 @@ final as (
         reopened_at,
         seen_run_count
     from gone
+    union all
+    select
+        finding_id,
+        rule,
+        severity,
+        entity,
+        systems,
+        record_keys,
+        field,
+        crm_value,
+        billing_value,
+        scheduling_value,
+        ads_value,
+        authoritative_system,
+        authoritative_value,
+        outcome,
+        proposed_action,
+        detected_at,
+        first_seen_at,
+        last_seen_at,
+        status,
+        resolved_at,
+        reopened_at,
+        seen_run_count
+    from kept
 
 )
 

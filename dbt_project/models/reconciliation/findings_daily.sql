@@ -1,15 +1,9 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['run_at', 'rule'],
-        incremental_strategy='delete+insert',
-        full_refresh=false,
-    )
-}}
+{{ config(materialized='table') }}
 
 -- One row per run and rule: the findings that run opened, reopened, resolved or repaired,
 -- and how many stand open and accepted after it (run_date for a daily trend: take a date's
--- last run).
+-- last run). Rebuilt every run from the rows of the runs that count (macro history_relation:
+-- the published copy's) and this run's.
 
 with
 
@@ -66,6 +60,18 @@ final as (
         counted.repaired_count
     from counted
     cross join this_run
+    union all
+    select
+        run_at,
+        run_date,
+        rule,
+        new_count,
+        reopened_count,
+        open_count,
+        accepted_count,
+        resolved_count,
+        repaired_count
+    from {{ previous_findings_daily() }}
 
 )
 
