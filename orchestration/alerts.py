@@ -162,6 +162,13 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     alert = alert_from_failure(context)
     outcome = deliver(alert, paths(), webhook_url())
     context.log.info(f"alert {alert.alert_id} for run {alert.run_id}: {outcome}")
+    if outcome == "already alerted":
+        return  # the CLI that ran it reported it already
+    from orchestration.jobs import PUBLISHING_JOBS
+    from orchestration.report import unpublished_report
+
+    if alert.job in PUBLISHING_JOBS:  # the report in the UI: the last good copy, the failure on top
+        unpublished_report(context.instance, alert.job, alert.run_id, [alert.message])
 
 
 def alerts_defs() -> dg.Definitions:

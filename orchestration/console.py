@@ -8,6 +8,7 @@ checks it evaluated and its time.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import dagster as dg
+
+log = logging.getLogger(__name__)
 
 ROW_METADATA = ("loaded", "rows_affected")  # per-asset counts the steps report, in this order
 POLL_SECONDS = 0.5
@@ -179,6 +182,7 @@ def run_job(
             f"{e.step_key}: {_error(e)}" for e in result.all_events if e.is_step_failure
         ]
         _alert_once(instance, name, run_id, failures)
+        _report_unpublished(instance, name, run_id, failures, report)
         raise JobFailed(failure_message(name, failures), run_id)
     return result.run_id
 
@@ -196,6 +200,32 @@ def _error(event: Any) -> str:
 def failure_message(job: str, failures: Iterable[str]) -> str:
     listed = [first_lines(f, lines=2) for f in failures]
     return f"job {job!r} failed: " + ("; ".join(listed[:3]) or "see the run's logs in the UI")
+
+
+def _report_unpublished(
+    instance: dg.DagsterInstance, job: str, run_id: str, failures: list[str], say: Callable[[str], None]
+) -> None:
+    """A publishing job that failed before publishing still gets its report: the last good
+    copy's, with the failure at the top (also in the UI, as the report asset's latest)."""
+    from orchestration.jobs import PUBLISHING_JOBS
+    from orchestration.report import unpublished_report
+
+    if job not in PUBLISHING_JOBS:
+        return
+    try:
+        written = unpublished_report(instance, job, run_id, failures)
+    except Exception as exc:  # the report must never hide the run's own failure
+        log.warning("could not write the report of failed run %s: %s", run_id, exc)
+        return
+    if written is not None:
+        published = written.publication
+        when = written.local(published["published_at"]) if published else "never"
+        say(
+            f"Not published: the last good copy (published {when}) stays; "
+            f"report recorded for run {run_id[:8]}"
+        )
+        for reason in written.unpublished.reasons[:5] if written.unpublished else []:
+            say(f"  {first_lines(reason, lines=1)}")
 
 
 def _alert_once(instance: dg.DagsterInstance, job: str, run_id: str, failures: list[str]) -> None:

@@ -32,6 +32,7 @@ REFRESH = "refresh"
 # publish, which depends on every asset. No asset carries the group yet, so it selects nothing.
 REVERSE_ETL_GROUP = "reverse_etl_push"
 SYNC_LAYERS = ("staging", "intermediate", "marts")
+PUBLISHING_JOBS = (NIGHTLY, SYNC, REFRESH)  # a failed run of these reports the last good copy
 
 WRITER_TAGS = {WRITER_TAG: WRITER_TAG_VALUE}
 

@@ -122,6 +122,16 @@ class PathRow:
 
 
 @dataclass
+class Unpublished:
+    """A run that stopped before publishing: the copy the report reads is the last good one."""
+
+    run_id: str
+    job: str
+    failed_at: datetime
+    reasons: list[str]  # failed error-level checks first, then the failed steps
+
+
+@dataclass
 class Report:
     generated_at: datetime
     timezone: str = "UTC"
@@ -137,6 +147,7 @@ class Report:
     completeness: Any = None  # ingestion.health.IngestHealth
     details: list[RuleFindings] | None = None  # per rule: the new and the oldest open findings
     paths: list[PathRow] = field(default_factory=list)
+    unpublished: Unpublished | None = None  # a run that failed before publishing, newer than the copy
 
     @property
     def totals(self) -> dict[str, int]:
@@ -509,9 +520,12 @@ def _cell(value: Any) -> str:
 
 def _md_header(report: Report) -> str:
     lines = ["# Nightly reconciliation"]
+    if report.unpublished is not None:
+        lines.append(_md_unpublished(report, report.unpublished))
     pub = report.publication
     if pub is None:
-        return lines[0] + "\n\nNo published warehouse yet: run the `nightly` job (`trueup run nightly`)."
+        lines.append("No published warehouse yet: run the `nightly` job (`trueup run nightly`).")
+        return "\n\n".join(lines)
     t = report.totals
     lines.append(
         f"Published {report.local(pub['published_at'])} by run `{str(pub['run_id'])[:8]}` "
@@ -519,6 +533,45 @@ def _md_header(report: Report) -> str:
         f"{t['resolved']:,} resolved this run, {t['accepted']:,} accepted."
     )
     return "\n\n".join(lines)
+
+
+def _md_unpublished(report: Report, failed: Unpublished) -> str:
+    reasons = "\n".join(f"- {escape(r)}" for r in failed.reasons[:10]) or "- see the run's logs in the UI"
+    return (
+        f"**NOT PUBLISHED: run `{failed.run_id[:8]}` (job `{failed.job}`) failed at "
+        f"{report.local(failed.failed_at)}** and did not publish; reverse ETL did not run. "
+        f"What follows is the last good copy.\n{reasons}"
+    )
+
+
+def unpublished_report(
+    instance: dg.DagsterInstance, job: str, run_id: str, failures: Sequence[str]
+) -> Report | None:
+    """The report of a run that failed before publishing, when its job publishes: the last good
+    copy's report with the failure at the top, recorded as the report asset's materialization
+    (so the UI shows it in the report's place). None when the run did publish."""
+    from orchestration.publish import read_publication, run_check_outcomes
+
+    where = paths()
+    publication = read_publication(where.published)
+    if publication is not None and publication.get("run_id") == run_id:
+        return None  # it published; what failed came after
+    blocking = [
+        f"{c.asset} {c.check}: {c.description or 'failed'}"
+        + (f" ({c.failures:,} failing)" if c.failures else "")
+        for c in run_check_outcomes(instance, run_id)
+        if not c.passed and c.severity.upper() == "ERROR"
+    ]
+    report = collect(where.published)
+    report.unpublished = Unpublished(run_id, job, datetime.now(UTC), [*blocking, *failures])
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=REPORT_KEY,
+            description=f"run {run_id[:8]} of {job} failed before publishing",
+            metadata={**report_metadata(report), "published": False, "failed_run": run_id},
+        )
+    )
+    return report
 
 
 def _rule_cells(r: RuleRow) -> tuple[Any, ...]:

@@ -30,6 +30,14 @@ SEED = 7
 
 
 @dataclass
+class Blocked:
+    error: str  # the JobFailed message
+    printed: str
+    published_run: str | None  # the copy's run after the failed night
+    report: dict[str, Any]  # the report asset's latest materialization metadata
+
+
+@dataclass
 class Nights:
     home: Path
     runs: list[str]
@@ -39,6 +47,7 @@ class Nights:
     truth: list[dict[str, int]]  # anomalies active/fixed before and after the advance
     reader: dict[str, Any]
     console: str  # what the first night printed (what `trueup demo` prints after its first lines)
+    blocked: Blocked  # a third night, with one ad day loaded twice
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,33 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
             with ReaderProcess(published, home.parent) as reader:
                 second = run_job("nightly")
             reports.append(report.collect(published))
-    return Nights(home, [first, second], reports, staged, world, truth, reader.summary, printed.getvalue())
+            blocked = blocked_night(home, published)
+    return Nights(
+        home, [first, second], reports, staged, world, truth, reader.summary, printed.getvalue(), blocked
+    )
+
+
+def blocked_night(home: Path, published: Path) -> Blocked:
+    """A night whose raw holds one ad day twice (an old day, which the night's ingest does not
+    read again): the uniqueness check blocks what reads it, so nothing publishes."""
+    from orchestration.console import JobFailed
+    from orchestration.instance import get_instance
+    from orchestration.publish import read_publication
+
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute(
+            "insert into raw_ads.google_campaign_metrics select * replace ('twice' as _dlt_id) "
+            "from raw_ads.google_campaign_metrics order by segments__date, _dlt_id limit 1"
+        )
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(JobFailed) as failed:
+        run_job("nightly")
+    publication = read_publication(published) or {}
+    instance = get_instance()
+    event = instance.get_latest_materialization_event(report.REPORT_KEY)
+    assert event is not None and event.asset_materialization is not None
+    metadata = {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+    return Blocked(str(failed.value), printed.getvalue(), publication.get("run_id"), metadata)
 
 
 def staged_emails(published: Path) -> dict[str, str | None]:
@@ -186,3 +221,16 @@ def test_trueup_status(nights, capsys, monkeypatch):
     assert nights.runs[0][:8] in out and nights.runs[1][:8] in out  # runs of the one instance
     assert "Integration paths" in out
     assert f"{nights.reports[1].totals['open']:,} open" in out
+
+
+def test_a_night_with_a_duplicated_key_does_not_publish_and_says_why(nights):
+    blocked = nights.blocked
+    assert blocked.published_run == nights.runs[1]  # the last good copy stays
+    assert "uniqueness" in blocked.error or "uniqueness" in blocked.printed
+    assert "Not published: the last good copy" in blocked.printed
+    assert blocked.report["published"] is False
+    text = str(blocked.report["report"])
+    title, _, rest = text.partition("\n\n")
+    assert title == "# Nightly reconciliation"
+    assert rest.startswith("**NOT PUBLISHED: run"), rest[:300]  # the failure at the top
+    assert "int_ads__campaign_days uniqueness" in rest.split("\n\n", 1)[0]
