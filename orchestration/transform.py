@@ -166,7 +166,12 @@ def build_layer(
         invocation = dbt.cli(
             with_vars(["build"], where), context=context, target_path=target, raise_on_error=False
         )
-    events = list(invocation.stream())
+    try:
+        events = list(invocation.stream())
+    except BaseException:  # an error while reading must not leave dbt holding the warehouse
+        invocation.process.kill()
+        invocation.process.wait()
+        raise
     try:
         counts = row_counts(where.warehouse, _relations(events, manifest))
     except Exception as exc:  # the counts are metadata: without them the results still report

@@ -944,7 +944,8 @@ def test_every_staging_test_has_a_broken_input(broken_run: BrokenRun) -> None:
 @pytest.mark.parametrize("names", [names for _, names in broken_inputs()], ids=lambda names: names[0])
 def test_broken_input_fails_its_test(broken_run: BrokenRun, names: list[str]) -> None:
     for name in names:
-        assert broken_run.tests.get(name) == "fail", (name, broken_run.tests.get(name))
+        # "warn": a test that only warns (drift, e.g. an account's own lifecycle stage) found them
+        assert broken_run.tests.get(name) in ("fail", "warn"), (name, broken_run.tests.get(name))
 
 
 def test_models_build_on_broken_input_and_without_optional_columns(broken_run: BrokenRun) -> None:
