@@ -9,6 +9,7 @@ checks it evaluated and its time.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -154,7 +155,7 @@ def run_job(
     name: str,
     *,
     verbose: bool = False,
-    report: Callable[[str], None] = print,
+    report: Callable[[str], None] | None = None,
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
 ) -> str:
@@ -165,6 +166,12 @@ def run_job(
     """
     from orchestration.definitions import defs
     from orchestration.instance import get_instance
+
+    if report is None:  # the terminal as it is now: a step may divert sys.stdout while it runs
+        out = sys.stdout
+
+        def report(line: str) -> None:
+            print(line, file=out, flush=True)
 
     instance = get_instance()
     job = defs.resolve_job_def(name)

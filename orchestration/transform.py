@@ -9,8 +9,10 @@ layer's step runs it, so a failed check stops the layers after it and never runs
 tables it reads are built.
 """
 
+import contextlib
+import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -167,7 +169,9 @@ def build_layer(
             with_vars(["build"], where), context=context, target_path=target, raise_on_error=False
         )
     try:
-        events = list(invocation.stream())
+        # dagster-dbt writes dbt's own lines to stdout: into the step's log (debug), not the terminal
+        with contextlib.redirect_stdout(_LogLines(context.log.debug)):
+            events = list(invocation.stream())
     except BaseException:  # an error while reading must not leave dbt holding the warehouse
         invocation.process.kill()
         invocation.process.wait()
@@ -182,6 +186,22 @@ def build_layer(
             event = event.with_metadata({**event.metadata, "dagster/row_count": counts[event.output_name]})
         yield event
     _raise_on_failure(invocation)
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream that hands each complete line to `log`."""
+
+    def __init__(self, log: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.log, self.pending = log, ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.log(line)
+        return len(text)
 
 
 def _relations(events: Iterable[Any], manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:

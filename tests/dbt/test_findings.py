@@ -465,13 +465,16 @@ BREAK_STATEMENTS = [
        union all select null, 'c2'""",
     """insert into reconciliation.link_meetings_current_events by name
        select 'broken' as meeting_id union all select 'broken' union all select null""",
+    """insert into reconciliation.link_contact_appointments by name
+       select 'broken' as contact_id, null as event_uri union all select 'broken', 'e1'
+       union all select null, 'e2'""",
     # findings_current: keys, vocabularies, an id that is not the hash of its rule and keys, and
     # a finding detected now that findings does not carry as open
     """insert into reconciliation.findings_current by name
        select 'broken' as finding_id, 'no_such_rule' as rule, 'fatal' as severity,
-           'delete_it' as proposed_action, '{}' as record_keys
-       union all select 'broken', 'no_such_rule', 'fatal', 'delete_it', '{}'
-       union all select null, 'email_mismatch', 'warn', 'review', '{}'""",
+           'delete_it' as proposed_action, '{}' as record_keys, 'equivalent' as outcome
+       union all select 'broken', 'no_such_rule', 'fatal', 'delete_it', '{}', 'equivalent'
+       union all select null, 'email_mismatch', 'warn', 'review', '{}', 'missing'""",
     # findings: keys, status vocabulary, missing stamps, resolved without resolved_at
     """insert into reconciliation.findings by name
        select 'broken' as finding_id, 'lost' as status, null::timestamptz as first_seen_at
@@ -488,9 +491,9 @@ BREAK_STATEMENTS = [
 BREAK_OUTBOX = """
     insert into reverse_etl.{table} by name
     select 'nowhere' as target_system, 'deals' as object_type, null as record_id, null as field,
-        null as finding_id, 0.1 as confidence
-    union all select '{target}', '{object_type}', 'r1', 'f1', 'no-such-finding', 0.1
-    union all select '{target}', '{object_type}', 'r1', 'f1', 'no-such-finding', 0.1
+        null as finding_id, 0.1 as confidence, 'equivalent' as outcome
+    union all select '{target}', '{object_type}', 'r1', 'f1', 'no-such-finding', 0.1, 'malformed'
+    union all select '{target}', '{object_type}', 'r1', 'f1', 'no-such-finding', 0.1, 'conflict'
 """
 
 

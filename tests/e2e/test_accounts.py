@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 CONTACTS = 600  # small: every anomaly kind is planted at least three times whatever the size
 SEED = 7
-SHAPE = AccountSetup.every_switch()
+SETUP = AccountSetup.every_switch()
 
 
 @dataclass
@@ -55,7 +55,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
         env.setenv("DLT_PROJECT_DIR", str(project))
         for name in ("TRUEUP_WAREHOUSE", "DAGSTER_HOME", "TRUEUP_TIMEZONE"):
             env.delenv(name, raising=False)
-        with embedded_sandbox(contacts=CONTACTS, seed=SEED, shape=SHAPE) as sandbox:
+        with embedded_sandbox(contacts=CONTACTS, seed=SEED, setup=SETUP) as sandbox:
             # a new user: trueup's defaults, every CRM property loaded once
             env.setenv("SOURCES__CRM__PROPERTIES", json.dumps({"contacts": "all", "deals": "all"}))
             run_systems(SYSTEMS, where=Paths(home=home))
@@ -63,7 +63,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
             suggested = _suggest(home)
             config_file = project / ".dlt" / "config.toml"
             with config_file.open("a", encoding="utf-8") as out:  # the owner knows its Stripe version
-                out.write(f'\n[sources.billing]\nstripe_version = "{SHAPE.stripe_version}"\n')
+                out.write(f'\n[sources.billing]\nstripe_version = "{SETUP.stripe_version}"\n')
             config = tomllib.loads(config_file.read_text(encoding="utf-8"))
             run_job("nightly")
             world = sandbox.world
@@ -88,7 +88,7 @@ def _suggest(home: Path) -> str:
 
 
 def test_suggest_proposes_what_the_owner_would_write(night: Night):
-    expected = mapping_for(SHAPE)["mapping"]
+    expected = mapping_for(SETUP)["mapping"]
     written = night.config["mapping"]
     for key, value in expected.items():
         if isinstance(value, dict):
