@@ -72,6 +72,7 @@ class PathHealth:
     backlog: int | None = None
     backlog_unit: str = "items"
     last_error: str | None = None
+    in_use: bool = True  # False: nothing uses this path here (e.g. no webhook was ever received)
 
     @property
     def failure_rate(self) -> float | None:
@@ -302,18 +303,19 @@ def judge(path: IntegrationPath, health: PathHealth, now: datetime) -> list[Verd
     for metric in METRICS:
         observed = health.observed(metric, now)
         limit = path.threshold(metric)
-        if observed is None:
+        if not health.in_use:
+            passed, message = True, "not in use here"
+        elif observed is None:
             passed = metric != "last_success"
             message = "no successful attempt recorded" if not passed else "no figure yet"
         else:
             passed = observed <= limit
-            message = f"{_figure(metric, observed)} (limit {_figure(metric, limit)})"
+            unit = f" {health.backlog_unit}" if metric == "backlog" else ""
+            message = f"{_figure(metric, observed)}{unit} (limit {_figure(metric, limit)})"
         if metric == "failure_rate" and health.attempts:
             message += f", {health.failures} of the last {health.attempts} attempts failed"
             if health.last_error and not passed:
                 message += f"; last error: {health.last_error[:200]}"
-        if metric == "backlog" and observed is not None:
-            message += f" {health.backlog_unit}"
         verdicts.append(
             Verdict(
                 path.name,

@@ -102,3 +102,47 @@ def test_the_path_health_job_reports_failing_checks_with_their_runbook(where):
     assert evaluations[("raw_crm", "crm_latency")].passed
     spec = defs.resolve_asset_graph().get_check_spec(stale.asset_check_key)
     assert "Runbook: docs/runbooks/source-ingest.md#last-success" in (spec.description or "")
+
+
+# -- the webhook intake ---------------------------------------------------------------------------
+
+
+def inbox_events(where: Paths, rows: list[tuple[int, int | None]]) -> None:
+    """Events received at `received_us`, synced at `synced_us` (None: still waiting)."""
+    from ingestion.webhooks.inbox import Inbox
+    from ingestion.webhooks.settings import inbox_path
+
+    with Inbox(inbox_path(where)).connection() as con:
+        for n, (received, synced) in enumerate(rows):
+            con.execute(
+                "insert into events values ('stripe', ?, ?, 'customer.updated', 'billing', 'customer', "
+                "?, '*', ?, ?, 1, x'7b7d', ?, ?)",
+                [f"k{n}", f"evt_{n}", f"cus_{n}", received, received, synced, synced],
+            )
+
+
+def webhook_verdicts(where: Paths) -> dict[str, health.Verdict]:
+    [(path, measured)] = [(p, m) for p, m in health.evaluate(where, NOW) if p.name == "webhooks"]
+    return {v.metric: v for v in health.judge(path, measured, NOW)}
+
+
+def test_the_webhook_intake_is_not_in_use_without_an_inbox(where):
+    found = webhook_verdicts(where)
+    assert all(v.passed and v.message == "not in use here" for v in found.values())
+
+
+def test_a_webhook_backlog_and_a_stale_intake_fail_and_name_their_runbook(where, monkeypatch):
+    monkeypatch.setenv("TRUEUP_HEALTH_BACKLOG_WEBHOOKS", "2")
+    long_ago = int((NOW - timedelta(hours=72)).timestamp() * 1e6)
+    inbox_events(where, [(long_ago, long_ago + 1_000_000), *[(long_ago + n, None) for n in range(1, 4)]])
+    found = webhook_verdicts(where)
+    assert not found["backlog"].passed and "3 events" in found["backlog"].message
+    assert found["backlog"].runbook == "docs/runbooks/webhook-intake.md#backlog"
+    assert not found["last_success"].passed and "72.0 h ago" in found["last_success"].message
+    assert (ROOT / "docs/runbooks/webhook-intake.md").exists()
+
+
+def test_a_fresh_webhook_intake_passes(where):
+    recent = int((NOW - timedelta(minutes=5)).timestamp() * 1e6)
+    inbox_events(where, [(recent, recent + 2_000_000)])
+    assert all(v.passed for v in webhook_verdicts(where).values())
