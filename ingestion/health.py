@@ -160,8 +160,11 @@ def text(health: IngestHealth) -> str:
         lines.append(f"{system}.{resource} {status}: {reason}{grant}")
     for system, resource, flag, records in health.flagged:
         lines.append(f"{system}.{resource}: {records:,} flagged {flag}")
-    for system, resource, source, raw, held in health.counts:
+    short = [c for c in health.counts if c[2] > c[3] + c[4]]  # the sources count more than raw holds
+    for system, resource, source, raw, held in short:
         lines.append(f"{system}.{resource}: source {source:,}, raw {raw:,}, quarantined {held:,}")
+    if health.counts and not short:
+        lines.append(f"the sources' own counts are all in raw ({len(health.counts)} resources)")
     if health.audit:
         lines.append(
             f"latest audit: {sum(r['missing'] for r in health.audit):,} missing, "

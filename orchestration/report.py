@@ -651,7 +651,7 @@ def _md_paths(report: Report) -> str:
     if not report.paths:
         return f"{title}\n\nNo integration path registered."
     header = ("path", "kind", "last success", "latency", "failure rate", "rejected", "backlog", "status")
-    rows = [(*_path_cells(report, p), _md_path_status(p)) for p in report.paths]
+    rows = [(*_path_cells(report, p), _md_path_status(p)) for p in report.paths if p.measured.in_use]
     return f"{title}\n\n" + _md_table(header, rows)
 
 
@@ -806,7 +806,8 @@ def to_text(report: Report, per_rule: int | None = None) -> str:
     sections = [_text_header(report), _text_findings(report), details, _text_paths(report)]
     sections += [_text_quarantine(report)]
     sections += [_text_checks(report), _text_identity(report), _text_freshness(report), _text_funnel(report)]
-    sections.append(intake_section(report.intake, markdown=False))
+    if report.intake is not None:  # no inbox: the terminal says nothing of webhooks
+        sections.append(intake_section(report.intake, markdown=False))
     if report.completeness is not None:
         sections.append(ingest_health.text(report.completeness))
     return "\n\n".join(sections) + "\n"
@@ -908,6 +909,7 @@ def _text_paths(report: Report) -> str:
             "ok" if not p.failing else "FAILING: " + ", ".join(v.metric for v in p.failing),
         )
         for p in report.paths
+        if p.measured.in_use  # a path nothing uses here (no webhook inbox) is left out
     ]
     failing = [
         f"  {p.path} {v.metric}: {v.message} (runbook: {v.runbook})" for p in report.paths for v in p.failing

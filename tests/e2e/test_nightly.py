@@ -226,11 +226,12 @@ def test_trueup_status(nights, capsys, monkeypatch):
 def test_a_night_with_a_duplicated_key_does_not_publish_and_says_why(nights):
     blocked = nights.blocked
     assert blocked.published_run == nights.runs[1]  # the last good copy stays
-    assert "uniqueness" in blocked.error or "uniqueness" in blocked.printed
+    assert "unique_stg_ads__google_campaign_days" in blocked.error  # says which test stopped it
     assert "Not published: the last good copy" in blocked.printed
     assert blocked.report["published"] is False
     text = str(blocked.report["report"])
     title, _, rest = text.partition("\n\n")
     assert title == "# Nightly reconciliation"
     assert rest.startswith("**NOT PUBLISHED: run"), rest[:300]  # the failure at the top
-    assert "int_ads__campaign_days uniqueness" in rest.split("\n\n", 1)[0]
+    banner = rest.split("\n\n", 1)[0]
+    assert "stg_ads__google_campaign_days" in banner and "unique" in banner, banner

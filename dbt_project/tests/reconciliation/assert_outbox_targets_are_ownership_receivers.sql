@@ -40,6 +40,8 @@ governing as (
             and (
                 findings.field = ownership.field
                 or (findings.field = 'name' and ownership.field in ('first_name', 'last_name'))
+                -- an account without CRM meetings keeps the appointment in a contact property
+                or (findings.field = 'next_appointment' and ownership.field = 'start_time')
             )
 
 )
