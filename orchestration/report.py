@@ -24,6 +24,7 @@ from ingestion.webhooks.monitor import intake_health
 from ingestion.webhooks.monitor import report_section as intake_section
 from orchestration.publish import GROUP, PUBLICATION_SCHEMA, PUBLISH_KEY, CheckOutcome
 from orchestration.resources import ops_settings
+from reverse_etl import report as reverse_etl_report
 
 REPORT_KEY = dg.AssetKey(["ops", "nightly_report"])
 TREND_RUNS = 14
@@ -108,6 +109,7 @@ class Report:
     funnel: list[tuple[str, int]] | None = None
     intake: Any = None  # ingestion.webhooks.monitor.IntakeHealth, read from the inbox (not the copy)
     completeness: Any = None  # ingestion.health.IngestHealth
+    reverse_etl: Any = None  # reverse_etl.report.TargetRow list
 
     @property
     def totals(self) -> dict[str, int]:
@@ -150,6 +152,7 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
         report.freshness = _freshness(con, tables, report.generated_at, settings.freshness_hours)
         report.funnel = _funnel(con, tables)
         report.completeness = health.collect(con, tables)
+        report.reverse_etl = reverse_etl_report.collect(con, tables)
     return report
 
 
@@ -472,6 +475,7 @@ def to_markdown(report: Report) -> str:
     ]
     if report.completeness is not None:
         sections.append(health.markdown(report.completeness))
+    sections.append(reverse_etl_report.render(report.reverse_etl, markdown=True))
     return "\n\n".join(sections) + "\n"
 
 
@@ -654,6 +658,7 @@ def to_text(report: Report) -> str:
     sections.append(intake_section(report.intake, markdown=False))
     if report.completeness is not None:
         sections.append(health.text(report.completeness))
+    sections.append(reverse_etl_report.render(report.reverse_etl, markdown=False))
     return "\n\n".join(sections) + "\n"
 
 
