@@ -78,6 +78,59 @@ def run(
     return outcomes
 
 
+def plan_all(
+    where: Paths,
+    *,
+    targets: Sequence[str] = TARGETS,
+    dry_run: bool = False,
+    run_id: str,
+    settings: Settings | None = None,
+    blocked_by: str | None = None,
+    progress: Progress | None = None,
+) -> list[TargetOutcome]:
+    """Plan and record every target without pushing (the Dagster plan step; its run holds the
+    writer lock)."""
+    settings = settings or load_settings()
+    outcomes = []
+    with connect(where) as con:
+        ledger.ensure_tables(con)
+        for system in targets:
+            target = open_target(settings.targets[system])
+            try:
+                plan = plan_target(con, target, settings, dry_run, run_id, blocked_by, progress)
+            finally:
+                target.close()
+            outcomes.append(outcome_of(plan, None))
+    return outcomes
+
+
+def push_all(
+    where: Paths, *, run_id: str, settings: Settings | None = None, progress: Progress | None = None
+) -> list[TargetOutcome]:
+    """Push the plans `plan_all` recorded in this run (the Dagster push step)."""
+    settings = settings or load_settings()
+    outcomes = []
+    with connect(where) as con:
+        ledger.ensure_tables(con)
+        plan_ids = [
+            r[0]
+            for r in con.execute(
+                "select plan_id from reverse_etl.plans where run_id = ? and status = 'planned' "
+                "order by target_system",
+                [run_id],
+            ).fetchall()
+        ]
+        for plan_id in plan_ids:
+            plan = load_plan(con, plan_id)
+            target = open_target(settings.targets[plan.target])
+            try:
+                pushed = push_plan(con, target, plan, settings, run_id, progress)
+            finally:
+                target.close()
+            outcomes.append(outcome_of(plan, pushed))
+    return outcomes
+
+
 @contextmanager
 def connect(where: Paths) -> Iterator[Any]:
     import duckdb

@@ -3,11 +3,14 @@ contract and ops allow, and a second plan on an unchanged world writes nothing."
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 
+import duckdb
 import httpx
 import pytest
 
+from reverse_etl import report
 from reverse_etl.approve import approve
 from reverse_etl.targets.base import RecordWrite
 from reverse_etl.targets.stripe import StripeTarget
@@ -162,3 +165,30 @@ def test_review_fields_wait_for_approval_and_are_pushed_after_it(stage: Stage) -
     assert "review" not in second["billing"].counts
     emails = [k for k in written_fields(stage) if k[2] == "email"]
     assert len(emails) == first["billing"].counts["review"]
+
+
+def test_the_report_section_and_status_line_count_per_target(stage: Stage) -> None:
+    row = next(r for r in stage.outbox() if r["target_system"] == "billing" and r["field"] == "phone")
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKENS['stripe']}"}
+    url = f"{stage.sandbox.base_urls['stripe']}/v1/customers/{row['record_id']}"
+    httpx.post(url, data={"phone": "+15550000000"}, headers=headers).raise_for_status()
+    stage.run()
+    published = stage.warehouse.paths.published
+    published.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(stage.warehouse.file, published)
+    lines = report.status_lines(stage.warehouse.paths)
+    billing = next(line for line in lines if "billing:" in line)
+    expected = len({r["record_id"] for r in stage.outbox() if r["target_system"] == "billing"}) - 1
+    assert f"{expected:,} pushed" in billing and "1 conflicts" in billing and "0 dead letters" in billing
+    with duckdb.connect(str(published), read_only=True) as con:
+        tables = {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "select table_schema, table_name from information_schema.tables"
+            ).fetchall()
+        }
+        rows = report.collect(con, tables)
+    text = report.render(rows, markdown=False)
+    markdown = report.render(rows, markdown=True)
+    assert "Reverse ETL" in text and "| billing | push | pushed |" in markdown
+    assert report.render(None, markdown=True).startswith("## Reverse ETL")
