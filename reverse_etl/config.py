@@ -23,6 +23,7 @@ class TargetSettings:
     rate: float | None = None  # static pace (requests per second); rate headers pace anyway
     timeout: float = 60.0
     batch_size: int | None = None  # records per write request (default: the target's maximum)
+    backoff_base: float = 0.25  # seconds before the first retry of a request; doubles per attempt
     stripe_version: str = "2024-06-20"
 
 
@@ -57,6 +58,7 @@ def load_settings(push: bool | None = None) -> Settings:
             rate=_optional_float(get(f"reverse_etl.{system}.rate")),
             timeout=float(get(f"reverse_etl.{system}.timeout", 60.0)),
             batch_size=_optional_int(get(f"reverse_etl.{system}.batch_size")),
+            backoff_base=float(get(f"reverse_etl.{system}.backoff_base", 0.25)),
         )
     return Settings(
         targets=targets,

@@ -37,7 +37,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("policy", "varchar"),
         ("desired_value", "varchar"),
         ("live_value", "varchar"),
-        ("action", "varchar"),  # write, in_sync, conflict, review, forbidden, gone
+        ("action", "varchar"),  # write, in_sync, conflict, review, forbidden, gone, unread
         ("reason", "varchar"),
     ),
     # append-only: one row per record field and attempt (`sent` before the request goes out,

@@ -4,8 +4,9 @@ Every outbox row gets one action: `write` (the live value differs and the field 
 written now), `in_sync` (the live value already is the desired one: nothing to send),
 `conflict` (the live value changed since trueup last read or wrote it: a human edit, never
 overwritten), `review` (a conflicting value under a `review` policy, not approved yet),
-`forbidden` (the ownership contract does not let this target receive the field) or `gone`
-(the target no longer holds the record).
+`forbidden` (the ownership contract does not let this target receive the field), `gone`
+(the target no longer holds the record) or `unread` (the target did not answer for it after
+retries: judged again by the next run).
 """
 
 from __future__ import annotations
@@ -280,6 +281,12 @@ def build_plan(con: Any, target: Target, plan_id: str, progress: Progress | None
         live = target.read(object_type, ids, fields) if ids else {}
         for item in group:
             key = (object_type, item.record_id, item.field)
+            if item.record_id in live and live[item.record_id] is None:
+                item.action, item.reason = (
+                    "unread",
+                    "the target did not answer for this record: planned next run",
+                )
+                continue
             decide(item, live.get(item.record_id), ingested.get(key), written.get(key), approved)
     plan = TargetPlan(plan_id, target.system, items, records_in_target(con, target.system, by_type))
     say(

@@ -48,6 +48,7 @@ class PushResult:
     rounds: int = 0
     seconds: float = 0.0
     requests: int = 0
+    throttled_seconds: float = 0.0  # time the client waited to stay under the rate limit
     statuses: dict[int, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,15 +75,18 @@ class Pusher:
             if not pending:
                 break
             result.rounds = round_number
+            held: list[PendingWrite] = []
             if round_number > 1:
-                time.sleep(self.backoff.delay(round_number - 1, self.rng))
+                asked = max((p.last.wait or 0.0 for p in pending if p.last is not None), default=0.0)
+                time.sleep(max(asked, self.backoff.delay(round_number - 1, self.rng)))
                 if not self.target.idempotent:
-                    pending = self.settle_landed(pending, result)
-            pending = self.send_round(pending, result)
+                    pending, held = self.settle_landed(pending, result)
+            pending = self.send_round(pending, result) + held
         self.dead_letter(pending, result, f"gave up after {self.max_rounds} rounds")
         result.seconds = round(time.monotonic() - started, 3)
         result.requests = self.target.stats.requests
         result.statuses = dict(self.target.stats.statuses)
+        result.throttled_seconds = round(self.target.stats.throttled_seconds, 3)
         return result
 
     # -- building the writes ---------------------------------------------------------------
@@ -145,25 +149,25 @@ class Pusher:
         self._dead_letters(failed, result)
         return again
 
-    def settle_landed(self, pending: list[PendingWrite], result: PushResult) -> list[PendingWrite]:
-        """Re-read the records of unanswered writes: those already holding every value landed."""
-        still: list[PendingWrite] = []
+    def settle_landed(
+        self, pending: list[PendingWrite], result: PushResult
+    ) -> tuple[list[PendingWrite], list[PendingWrite]]:
+        """Re-read the records of unanswered writes: those already holding every value landed.
+        Returns (writes to send again, writes whose record could not be read: held back, never
+        re-sent blind)."""
+        resend: list[PendingWrite] = []
+        held: list[PendingWrite] = []
         by_type: dict[str, list[PendingWrite]] = defaultdict(list)
         for p in pending:
             by_type[p.write.object_type].append(p)
         for object_type, group in by_type.items():
             fields = sorted({f for p in group for f in p.write.fields})
-            try:
-                live = self.target.read(object_type, [p.write.record_id for p in group], fields)
-            except (
-                Exception
-            ) as exc:  # a failed re-read leaves them pending: sent again is safe to judge next round
-                log.warning("%s: re-read before retry failed: %s", self.target.system, exc)
-                still.extend(group)
-                continue
+            live = self.target.read(object_type, [p.write.record_id for p in group], fields)
             for p in group:
                 values = live.get(p.write.record_id)
-                if values is not None and all(
+                if p.write.record_id in live and values is None:
+                    held.append(p)
+                elif values is not None and all(
                     same_value(values.get(f), v) for f, v in p.write.fields.items()
                 ):
                     attempt = {p.write.record_id: uuid.uuid4().hex}
@@ -171,8 +175,8 @@ class Pusher:
                     result.applied += 1
                     result.landed += 1
                 else:
-                    still.append(p)
-        return still
+                    resend.append(p)
+        return resend, held
 
     def dead_letter(self, pending: list[PendingWrite], result: PushResult, why: str) -> None:
         for p in pending:

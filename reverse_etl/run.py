@@ -9,6 +9,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingestion.http import RetryPolicy
 from ingestion.warehouse import Paths, paths
 from reverse_etl import ledger
 from reverse_etl.config import TARGETS, Settings, load_settings
@@ -175,7 +176,8 @@ def push_plan(
     """Push a recorded plan when its mode is push and nothing stopped it; record the end."""
     if plan.status != "planned" or plan.mode != "push":
         return None
-    pushed = Pusher(con, target, plan, run_id, max_rounds=settings.max_rounds, progress=progress).run()
+    backoff = RetryPolicy(backoff_base=settings.backoff_base)
+    pushed = Pusher(con, target, plan, run_id, settings.max_rounds, backoff, progress).run()
     plan.status = "pushed"
     plan.message = f"{pushed.applied:,} records applied, {pushed.dead_letters:,} dead letters"
     record_status(con, plan, run_id)

@@ -30,6 +30,7 @@ class WriteResult:
     outcome: Outcome
     code: int | None = None
     message: str = ""
+    wait: float | None = None  # seconds the server asked for before a retry (Retry-After)
 
 
 class Target(Protocol):
@@ -38,9 +39,11 @@ class Target(Protocol):
     idempotent: bool  # whether a re-sent write is applied once by the API itself (a key)
     stats: ClientStats
 
-    def read(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, str]]:
+    def read(
+        self, object_type: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, str] | None]:
         """Live values of `fields` per record id ("" for an empty value); ids the target does
-        not hold are left out."""
+        not hold are left out; ids it could not read (after retries) map to None."""
         ...
 
     def write(self, object_type: str, writes: Sequence[RecordWrite]) -> list[WriteResult]:

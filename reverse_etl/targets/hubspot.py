@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -10,6 +11,8 @@ from typing import Any
 from ingestion.http import ApiClient, ApiError, Pace, Reply, RetryPolicy, hubspot_rolling, hubspot_window
 from reverse_etl.config import TargetSettings
 from reverse_etl.targets.base import RecordWrite, WriteResult, live_text
+
+log = logging.getLogger(__name__)
 
 BATCH = 100
 OBJECT_TYPES = frozenset({"contacts", "deals", "meetings", "companies"})
@@ -28,7 +31,7 @@ class HubSpotTarget:
         # One client, so one pace for reads and writes against HubSpot's one window. It makes
         # one attempt per call: reads retry here, writes in the push (after a re-read).
         self.client = _client(settings, RetryPolicy(max_attempts=1))
-        self.read_retry = RetryPolicy()
+        self.read_retry = RetryPolicy(backoff_base=settings.backoff_base)
         self._rng = random.Random()
         self.batch_size = min(settings.batch_size or self.batch_size, self.batch_size)
         self.stats = self.client.stats
@@ -54,17 +57,24 @@ class HubSpotTarget:
                 time.sleep(asked if asked is not None else self.read_retry.delay(attempt, self._rng))
         return reply
 
-    def read(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, str]]:
+    def read(
+        self, object_type: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, str] | None]:
         _check_type(object_type)
-        live: dict[str, dict[str, str]] = {}
+        live: dict[str, dict[str, str] | None] = {}
         for start in range(0, len(ids), BATCH):
             chunk = list(ids[start : start + BATCH])
             body = {"properties": list(fields), "inputs": [{"id": i} for i in chunk]}
-            reply = self._read_batch(f"/crm/v3/objects/{object_type}/batch/read", body)
+            try:
+                reply = self._read_batch(f"/crm/v3/objects/{object_type}/batch/read", body)
+            except ApiError as exc:
+                log.warning("crm: could not read %d %s: %s", len(chunk), object_type, exc)
+                live.update(dict.fromkeys(chunk))
+                continue
             if reply.status not in (200, 207):
-                raise ApiError(
-                    "crm", "POST", f"/crm/v3/objects/{object_type}/batch/read", reply.status, _reason(reply)
-                )
+                log.warning("crm: could not read %d %s: %s", len(chunk), object_type, _reason(reply))
+                live.update(dict.fromkeys(chunk))
+                continue
             for record in (reply.body or {}).get("results", []):
                 props = record.get("properties") or {}
                 live[str(record["id"])] = {f: live_text(props.get(f)) for f in fields}
@@ -81,7 +91,8 @@ class HubSpotTarget:
         if reply.status in (200, 207):
             return _batch_results(writes, reply)
         if reply.status == 429 or reply.status >= 500:
-            return [WriteResult(w.record_id, "retry", reply.status, _reason(reply)) for w in writes]
+            wait = _retry_after(reply)
+            return [WriteResult(w.record_id, "retry", reply.status, _reason(reply), wait) for w in writes]
         if len(writes) > 1 and reply.status == 400:
             # the whole batch was refused for one bad input: halve until it is alone
             middle = len(writes) // 2

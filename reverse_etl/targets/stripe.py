@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from ingestion.http import ApiClient, ApiError, Pace, Reply, RetryPolicy
 from reverse_etl.config import TargetSettings
 from reverse_etl.targets.base import RecordWrite, WriteResult, live_text
+
+log = logging.getLogger(__name__)
 
 OBJECT_TYPES = frozenset({"customers"})
 WRITABLE = frozenset({"email", "name", "phone", "description"})
@@ -27,7 +30,7 @@ class StripeTarget:
             str(settings.base_url),
             str(settings.token),
             pace=Pace(rate=settings.rate),
-            retry=RetryPolicy(),
+            retry=RetryPolicy(backoff_base=settings.backoff_base),
             timeout=settings.timeout,
             headers={"Stripe-Version": settings.stripe_version},
         )
@@ -37,15 +40,24 @@ class StripeTarget:
     def close(self) -> None:
         self.client.close()
 
-    def read(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, str]]:
+    def read(
+        self, object_type: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, str] | None]:
         _check(object_type, fields)
-        live: dict[str, dict[str, str]] = {}
+        live: dict[str, dict[str, str] | None] = {}
         for record_id in ids:
-            reply = self.client.exchange("GET", f"/v1/customers/{record_id}")
+            try:
+                reply = self.client.exchange("GET", f"/v1/customers/{record_id}")
+            except ApiError as exc:
+                log.warning("billing: could not read customer %s: %s", record_id, exc)
+                live[record_id] = None
+                continue
             if reply.status == 404:
                 continue
             if not reply.ok:
-                raise ApiError("billing", "GET", "/v1/customers/{id}", reply.status, _reason(reply))
+                log.warning("billing: could not read customer %s: %s", record_id, _reason(reply))
+                live[record_id] = None
+                continue
             body = reply.body or {}
             if body.get("deleted"):
                 continue

@@ -36,9 +36,9 @@ class Stage:
             for system in TARGETS
         }
         per_target = {k: overrides.pop(k) for k in ("rate", "batch_size") if k in overrides}
-        if per_target:
-            targets = {s: replace(t, **per_target) for s, t in targets.items()}
-        return Settings(targets=targets, **{"backoff_base": 0.01, **overrides})
+        backoff = overrides.pop("backoff_base", 0.01)  # quick retries: the tests count them, not time them
+        targets = {s: replace(t, backoff_base=backoff, **per_target) for s, t in targets.items()}
+        return Settings(targets=targets, backoff_base=backoff, **overrides)
 
     def run(self, push: bool = True, settings: Settings | None = None, **kwargs: Any) -> dict[str, Any]:
         from reverse_etl.run import run
