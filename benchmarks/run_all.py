@@ -62,6 +62,12 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
             ["bench_webhooks.py", "--deliveries", "2000", "--changes", "4", "--contacts", "300"],
         )
     ],
+    "reverse_etl": [
+        (
+            ["bench_reverse_etl.py", "--records", "100000", "--trials", "50"],
+            ["bench_reverse_etl.py", "--records", "5000", "--trials", "3"],
+        )
+    ],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],

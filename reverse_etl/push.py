@@ -141,10 +141,11 @@ class Pusher:
             )
             p.last = outcome
             {"applied": applied, "failed": failed, "retry": again}[outcome.outcome].append(p)
-        for group, status in ((applied, "applied"), (failed, "failed"), (again, "retry")):
-            for p in group:
-                assert p.last is not None
-                self._ledger([p], attempt, status, p.last.code, p.last.message)
+        rows = []
+        for p in batch:
+            assert p.last is not None
+            rows += self._rows([p], attempt, p.last.outcome, p.last.code, p.last.message)
+        ledger.append(self.con, "ledger", rows)
         result.applied += len(applied)
         self._dead_letters(failed, result)
         return again
@@ -195,6 +196,17 @@ class Pusher:
         code: int | None,
         message: str,
     ) -> None:
+        ledger.append(self.con, "ledger", self._rows(batch, attempt, status, code, message))
+
+    def _rows(
+        self,
+        batch: Sequence[PendingWrite],
+        attempt: dict[str, str],
+        status: str,
+        code: int | None,
+        message: str,
+    ) -> list[dict[str, Any]]:
+        """Ledger rows, one per field of each write (and the interrupted attempts a send ends)."""
         at = ledger.now()
         rows = []
         for p in batch:
@@ -220,7 +232,7 @@ class Pusher:
                         "recorded_at": at,
                     }
                 )
-        ledger.append(self.con, "ledger", rows)
+        return rows
 
     def _superseded(self, p: PendingWrite, at: Any) -> list[dict[str, Any]]:
         """End the interrupted attempts this write re-sends (so they are settled once)."""

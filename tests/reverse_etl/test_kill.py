@@ -67,13 +67,13 @@ def check_exactly_once(stage: Stage, wanted: dict[tuple[str, str, str], str]) ->
     assert {r["finding_id"] for r in applied} == {r["finding_id"] for r in stage.outbox()}
 
 
-def test_kill_9_mid_push_then_a_rerun_applies_every_write_exactly_once(
-    built_warehouse: Warehouse, tmp_path: Path
-) -> None:
-    rng = random.Random(20261207)
+def kill_trials(built: Warehouse, tmp: Path, trials: int, seed: int) -> tuple[int, int]:
+    """Each trial: a fresh copy of the built warehouse and of its world, a push killed at a
+    random moment, a re-run, and the exactly-once check. Returns (killed, cut between writes)."""
+    rng = random.Random(seed)
     killed = cut_mid_push = 0
-    for trial in range(TRIALS):
-        copy = built_warehouse.copy_to(tmp_path / f"trial{trial}")
+    for trial in range(trials):
+        copy = built.copy_to(tmp / f"trial{trial}")
         with Sandbox(fresh_world()) as sandbox:
             stage = Stage(copy, sandbox)
             wanted = {
@@ -85,6 +85,13 @@ def test_kill_9_mid_push_then_a_rerun_applies_every_write_exactly_once(
             stage.run()  # the re-run settles what the killed one left
             check_exactly_once(stage, wanted)
             assert all(set(o.counts) == {"in_sync"} for o in stage.run().values())
-        (copy.file).unlink()
+        copy.file.unlink()
+    return killed, cut_mid_push
+
+
+def test_kill_9_mid_push_then_a_rerun_applies_every_write_exactly_once(
+    built_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    killed, cut_mid_push = kill_trials(built_warehouse, tmp_path, TRIALS, seed=20261207)
     assert killed >= TRIALS // 2  # most trials were cut short, not finished
     assert cut_mid_push >= 3  # ... and several between two writes
