@@ -64,6 +64,12 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
     ],
     "report": [(["bench_report.py"], ["bench_report.py"])],
     "mapping": [(["bench_mapping.py", "--contacts", "100000"], ["bench_mapping.py", "--contacts", "3000"])],
+    "reverse_etl": [
+        (
+            ["bench_reverse_etl.py", "--records", "100000", "--trials", "50"],
+            ["bench_reverse_etl.py", "--records", "5000", "--trials", "3"],
+        )
+    ],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],

@@ -20,6 +20,7 @@ from ingestion.tables import SYSTEMS
 from ingestion.warehouse import Paths, paths
 from orchestration.findings_cli import add_findings_command
 from orchestration.mapping import add_mapping_command
+from reverse_etl.cli import add_reverse_etl_command
 
 DEFAULT_SANDBOX_PORT = 8765
 JOBS = ("nightly", "sync", "refresh", "path_health")
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_webhooks_command(sub)
     add_findings_command(sub)
     add_mapping_command(sub)
+    add_reverse_etl_command(sub)
 
     box = sub.add_parser("sandbox", help="the embedded stand-in for the four systems")
     box_sub = box.add_subparsers(metavar="action")
@@ -210,12 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
 # -- running jobs -------------------------------------------------------------------------------
 
 
+PUSH_ON = {"REVERSE_ETL__CRM__PUSH": "true", "REVERSE_ETL__BILLING__PUSH": "true"}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from orchestration.sandbox_runtime import embedded_sandbox
+    from orchestration.sandbox_runtime import embedded_sandbox, patched_env
 
     started = time.monotonic()
     print(f"Generating a {args.contacts:,}-contact world and starting the sandbox ...", flush=True)
-    with embedded_sandbox(contacts=args.contacts, seed=args.seed) as sandbox:
+    # the demo pushes to the sandbox; a real target starts plan-only (reverse_etl.<target>.push)
+    with embedded_sandbox(contacts=args.contacts, seed=args.seed) as sandbox, patched_env(PUSH_ON):
         print(f"Sandbox serving on {sandbox.url}", flush=True)
         run_id = run_job("nightly", verbose=args.verbose)
     print_summary(run_id, time.monotonic() - started)
@@ -307,6 +313,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ingestion.webhooks.monitor import status_lines as webhooks_status_lines
     from orchestration import alerts, report
     from orchestration.publish import read_publication
+    from reverse_etl.report import status_lines as reverse_etl_status_lines
 
     where = paths()
     now = datetime.now(UTC)
@@ -352,7 +359,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {path.path} {verdict.metric}: {verdict.message} (runbook: {verdict.runbook})")
     for line in _run_lines():
         print(line)
-    for line in webhooks_status_lines(where):
+    for line in webhooks_status_lines(where) + reverse_etl_status_lines(where):
         print(line)
     recent = alerts.read_alerts(where, limit=3)
     print(f"Alerts           {'none' if not recent else ''}")

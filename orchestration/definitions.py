@@ -21,6 +21,7 @@ from orchestration.path_checks import path_health_defs
 from orchestration.publish import build_publish_asset
 from orchestration.report import build_report_asset
 from orchestration.resources import ops_settings, resources
+from orchestration.reverse_etl import reverse_etl_defs
 from orchestration.schedules import freshness_checks, schedules_defs
 from orchestration.webhooks import webhooks_defs
 
@@ -41,11 +42,6 @@ def transform_defs() -> dg.Definitions:
         assets=transform.build_dbt_assets(project),
         resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())},
     )
-
-
-def reverse_etl_defs() -> dg.Definitions:
-    # Reverse ETL (reverse_etl/) merges in here; jobs.REVERSE_ETL_GROUP puts it in the nightly job.
-    return dg.Definitions()
 
 
 def ops_defs(built: Iterable[dg.AssetKey]) -> dg.Definitions:

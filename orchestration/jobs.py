@@ -26,10 +26,10 @@ NIGHTLY = "nightly"
 SYNC = "sync"
 REFRESH = "refresh"
 
-# Reverse ETL joins the nightly run through this group once it exists: the push assets (outbox
-# vs the target's live value -> writes, ledger, dead letters, conflicts) and the convergence
-# re-check that reads the targets back. They run after the build and its checks and before
-# publish, which depends on every asset. No asset carries the group yet, so it selects nothing.
+# Reverse ETL joins the nightly run through this group (orchestration/reverse_etl.py): the plan
+# asset (outbox vs the target's live value) and the push asset (writes, ledger, dead letters,
+# conflicts). They run after the build and its checks and before publish, which depends on
+# every asset.
 REVERSE_ETL_GROUP = "reverse_etl_push"
 SYNC_LAYERS = ("staging", "intermediate", "marts")
 PUBLISHING_JOBS = (NIGHTLY, SYNC, REFRESH)  # a failed run of these reports the last good copy

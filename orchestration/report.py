@@ -26,6 +26,7 @@ from orchestration import health
 from orchestration.findings import Finding, read_findings
 from orchestration.publish import GROUP, PUBLICATION_SCHEMA, PUBLISH_KEY, CheckOutcome
 from orchestration.resources import ops_settings
+from reverse_etl import report as reverse_etl_report
 
 REPORT_KEY = dg.AssetKey(["ops", "nightly_report"])
 TREND_RUNS = 14
@@ -148,6 +149,7 @@ class Report:
     details: list[RuleFindings] | None = None  # per rule: the new and the oldest open findings
     paths: list[PathRow] = field(default_factory=list)
     unpublished: Unpublished | None = None  # a run that failed before publishing, newer than the copy
+    reverse_etl: Any = None  # reverse_etl.report.TargetRow list
 
     @property
     def totals(self) -> dict[str, int]:
@@ -203,6 +205,7 @@ def collect(database: Path | None = None, now: datetime | None = None) -> Report
         report.funnel = _funnel(con, tables)
         report.completeness = ingest_health.read_published(con, tables, PUBLICATION_SCHEMA)
         report.details = _details(con, tables)
+        report.reverse_etl = reverse_etl_report.collect(con, tables)
     report.paths = _paths(report.generated_at)
     return report
 
@@ -485,6 +488,7 @@ def to_markdown(report: Report) -> str:
     ]
     if report.completeness is not None:
         sections.append(ingest_health.markdown(report.completeness))
+    sections.append(reverse_etl_report.render(report.reverse_etl, markdown=True))
     return "\n\n".join(sections) + "\n"
 
 
@@ -810,6 +814,7 @@ def to_text(report: Report, per_rule: int | None = None) -> str:
         sections.append(intake_section(report.intake, markdown=False))
     if report.completeness is not None:
         sections.append(ingest_health.text(report.completeness))
+    sections.append(reverse_etl_report.render(report.reverse_etl, markdown=False))
     return "\n\n".join(sections) + "\n"
 
 

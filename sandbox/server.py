@@ -5,7 +5,8 @@
 /calendly/...    Calendly v2
 /google-ads/...  Google Ads REST
 /meta/...        Meta Marketing API (Graph)
-/_admin/...      health, stats, advance the world a day, faults, rate limits, webhooks
+/_admin/...      health, stats, advance the world a day, faults, rate limits, webhooks, the
+                 write log (`/_admin/writes`: every write the APIs applied for a caller)
 
 With a webhook target (`Sandbox(..., webhooks=WebhookConfig(url))`, `POST /_admin/webhooks`
 or `--webhook-url`), the sandbox sends signed webhooks for its own changes (sandbox/webhooks.py).
@@ -196,10 +197,24 @@ class Sandbox:
             return json_response({"faults": dataclasses.asdict(self.faults.plan)})
         if action == "webhooks":
             return self._admin_webhooks(request)
+        if action == "writes":
+            return self._admin_writes(request)
         if action == "limits" and request.method == "POST":
             self.set_limits(RateLimitConfig(**(request.json() or {})))
             return json_response({"limits": dataclasses.asdict(self.config.limits)})
         return json_response({"message": f"unknown admin action {action!r}"}, 404)
+
+    def _admin_writes(self, request: Request) -> Response:
+        """GET: the write log (`?system=crm|billing`, `?after=N`: entries past sequence N);
+        DELETE: empty it."""
+        with self.world.lock:
+            if request.method == "DELETE":
+                self.world.write_log.clear()
+            entries = list(self.world.write_log)
+        system = request.arg("system")
+        after = int(request.arg("after") or 0)
+        picked = [e for e in entries if e["seq"] > after and (not system or e["system"] == system)]
+        return json_response({"count": len(picked), "writes": picked})
 
     def _admin_webhooks(self, request: Request) -> Response:
         """POST: start sending to `{"url": ...}` (WebhookConfig fields); GET: what was sent

@@ -219,6 +219,9 @@ class World:
     ads: AdsState = field(default_factory=AdsState)
     setup: AccountSetup = field(default_factory=AccountSetup)  # how the accounts are set up
     truth: Any = None
+    # The writes the APIs applied for callers (sandbox/WORLD.md, "The write log"): one entry
+    # per record a write changed or set, in the order applied; read through /_admin/writes.
+    write_log: list[Record] = field(default_factory=list, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _anchor: float = field(default_factory=time.monotonic, repr=False)
 
@@ -233,6 +236,22 @@ class World:
         except (ZoneInfoNotFoundError, ValueError):
             zone = ZoneInfo("UTC")
         return self.clock().astimezone(zone).date()
+
+    def log_write(
+        self, system: str, object_type: str, record_id: str, fields: dict[str, Any], key: str | None = None
+    ) -> None:
+        """Note one applied write (called under the world lock by the apps' write endpoints)."""
+        self.write_log.append(
+            {
+                "seq": len(self.write_log) + 1,
+                "system": system,
+                "object_type": object_type,
+                "record_id": str(record_id),
+                "fields": dict(fields),
+                "idempotency_key": key,
+                "at": self.clock().isoformat(),
+            }
+        )
 
     def set_now(self, now: datetime) -> None:
         self.now = now

@@ -61,8 +61,9 @@
     never a finding, so a rule leaves it out of `compared`. The ownership rows of
     `owner_entity` and `owner_fields` give the authoritative system and value; the action is a
     push to `target_system` only when every one of those rows names it as a receiver under an
-    owner_wins policy, the authoritative value is present (an empty owner never overwrites a
-    value), and `is_write_safe` (an identity link at or above the confidence threshold,
+    `auto` or `review` policy (`never`: not pushed; `review` waits for approval in reverse
+    ETL), the authoritative value is present (an empty owner never overwrites a value), and
+    `is_write_safe` (an identity link at or above the confidence threshold,
     nobody's record under review) holds; everything else goes to review.
 -#}
 {% macro reconciliation_finding(
@@ -83,7 +84,7 @@ ownership_rule as (
         count(distinct owner_system) as owner_system_count,
         min(owner_system) as owner_system,
         coalesce(bool_and(
-            conflict_policy = 'owner_wins'
+            conflict_policy in ('auto', 'review')
             and {{ is_receiver('receiver_systems', "'" ~ target_system ~ "'") }}
         ), false) as is_target_receiver
     from {{ ref('ownership') }}

@@ -959,6 +959,7 @@ class HubSpotApp:
             raise Problem(409, f"Contact already exists. Existing ID: {existing}", "CONFLICT")
         updated = self._updated(object_type, record, changes, self._stamp())
         self._store(object_type, collection, [(record, updated)])
+        self.world.log_write("crm", object_type, record["id"], changes)
         return json_response(self._write_result(object_type, updated, changes))
 
     def _create_object(self, request: Request) -> Response:
@@ -1192,6 +1193,8 @@ class HubSpotApp:
             stamp = self._stamp()
             pairs = [(old, self._updated(object_type, old, changes, stamp)) for old, changes in planned]
             self._store(object_type, collection, pairs)
+            for record, changes in planned:
+                self.world.log_write("crm", object_type, record["id"], changes)
             results = [
                 self._write_result(object_type, new, ch)
                 for (_, new), (_, ch) in zip(pairs, planned, strict=True)

@@ -743,6 +743,10 @@ class StripeApp:
         customer.update(changes)
         customer["metadata"] = metadata
         self._changed("customers", customer, before, "customer.updated")
+        raw_metadata = params.get("metadata")
+        keys = raw_metadata.items() if isinstance(raw_metadata, dict) else []
+        logged = {**changes, **{f"metadata[{k}]": v for k, v in keys}}
+        self.world.log_write("billing", "customers", customer["id"], logged, self._call.idempotency_key)
         return json_response(self._shown(customer))
 
     # --- writes: invoices ------------------------------------------------------------

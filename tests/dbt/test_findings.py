@@ -111,7 +111,7 @@ def test_findings_carry_values_ownership_and_action(built_warehouse: Warehouse) 
     assert (lifecycle["authoritative_system"], lifecycle["authoritative_value"]) == ("billing", "customer")
     assert lifecycle["proposed_action"] == "push_to_crm"
     assert by_rule["appointment_time_mismatch"]["authoritative_system"] == "scheduling"
-    # amounts are reviewed, never overwritten (ownership: deal.amount manual_review)
+    # amounts are reviewed, never overwritten (ownership: deal.amount never)
     assert by_rule["invoice_amount_mismatch"]["proposed_action"] == "review"
     assert by_rule["billing_orphan"]["proposed_action"] == "review"
 

@@ -14,9 +14,11 @@ from ingestion.tables import SYSTEMS, TABLES
 from orchestration import transform
 from orchestration.audit import AUDIT_KEY
 from orchestration.definitions import defs
+from orchestration.jobs import REVERSE_ETL_GROUP
 from orchestration.publish import PUBLISH_KEY
 from orchestration.report import REPORT_KEY
 from orchestration.resources import ops_settings
+from orchestration.reverse_etl import PLAN_KEY, PUSH_KEY
 
 LAYERS = ("seeds", "staging", "intermediate", "marts", "reconciliation", "reverse_etl")
 
@@ -48,8 +50,9 @@ def test_asset_groups_are_the_layers_plus_ingestion_and_ops():
     # dlt child tables the dbt sources read (invoices__lines__data, ...) are not ingest assets
     # yet; Dagster keys them as external assets in the default group.
     assert all(k[0].startswith("raw_") and "__" in k[1] for k in found.pop("default", set()))
-    assert set(found) == {"ingestion", *LAYERS, "ops", "webhooks"}
+    assert set(found) == {"ingestion", *LAYERS, "ops", "webhooks", REVERSE_ETL_GROUP}
     assert groups()["ops"] == {tuple(PUBLISH_KEY.path), tuple(REPORT_KEY.path), tuple(AUDIT_KEY.path)}
+    assert found[REVERSE_ETL_GROUP] == {tuple(PLAN_KEY.path), tuple(PUSH_KEY.path)}
     for layer in LAYERS:
         assert {k[0] for k in found[layer]} == {layer}, layer
 
@@ -93,6 +96,16 @@ def test_lineage_runs_from_raw_through_the_layers_to_the_report():
     ancestors = graph.upstream_key_iterator(dg.AssetKey(["reconciliation", "findings"]))
     assert dg.AssetKey(["raw_crm", "contacts"]) in set(ancestors)
     assert graph.get(REPORT_KEY).parent_keys == {PUBLISH_KEY}
+
+
+def test_reverse_etl_plans_after_the_outboxes_and_pushes_before_publish():
+    graph = defs.resolve_asset_graph()
+    outboxes = {dg.AssetKey(["reverse_etl", "outbox_crm"]), dg.AssetKey(["reverse_etl", "outbox_billing"])}
+    assert graph.get(PLAN_KEY).parent_keys == outboxes
+    assert graph.get(PUSH_KEY).parent_keys == {PLAN_KEY}
+    assert PUSH_KEY in graph.get(PUBLISH_KEY).parent_keys
+    assert {"reverse_etl__plan", "reverse_etl__push"} <= step_names("nightly")
+    assert not {"reverse_etl__plan", "reverse_etl__push"} & step_names("sync")
 
 
 def test_publish_depends_on_every_asset_the_runs_build():

@@ -1,7 +1,8 @@
 -- One row per billing record and field reverse-ETL should set: the authoritative (CRM) value of
 -- each open finding proposed as `push_to_billing` (macro reconciliation_finding: its ownership
--- rows name billing as a receiver under owner_wins), written only through a CRM-billing link at
--- or above the confidence threshold with no record under review (is_write_safe).
+-- rows name billing as a receiver under an auto or review policy), written only through a
+-- CRM-billing link at or above the confidence threshold with no record under review
+-- (is_write_safe).
 
 with
 

@@ -1,8 +1,8 @@
 -- One row per CRM record and field reverse-ETL should set: the authoritative value of each open
 -- finding proposed as `push_to_crm` (macro reconciliation_finding: its ownership rows name the
--- CRM as a receiver under owner_wins), in HubSpot's property vocabulary. Contact writes go only
--- through CRM-billing links at or above the confidence threshold with no record under review
--- (is_write_safe); meeting writes follow the meeting's own event key.
+-- CRM as a receiver under an auto or review policy), in HubSpot's property vocabulary. Contact
+-- writes go only through CRM-billing links at or above the confidence threshold with no record
+-- under review (is_write_safe); meeting writes follow the meeting's own event key.
 
 with
 

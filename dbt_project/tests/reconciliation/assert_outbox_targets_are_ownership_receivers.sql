@@ -1,5 +1,6 @@
 -- A returned row is an outbox write the ownership contract does not allow: the finding's
--- ownership row(s) do not name the outbox's target system as a receiver.
+-- ownership row(s) do not name the outbox's target system as a receiver, or one of them forbids
+-- writing it (conflict_policy `never`).
 
 with
 
@@ -31,7 +32,8 @@ governing as (
         outbox.field,
         outbox.finding_id,
         ownership.entity as ownership_entity,
-        {{ is_receiver('ownership.receiver_systems', "outbox.target_system") }} as is_receiver
+        {{ is_receiver('ownership.receiver_systems', "outbox.target_system") }} as is_receiver,
+        ownership.conflict_policy
     from outbox
     left join findings on outbox.finding_id = findings.finding_id
     left join ownership
@@ -48,4 +50,4 @@ governing as (
 
 select *
 from governing
-where ownership_entity is null or not is_receiver
+where ownership_entity is null or not is_receiver or conflict_policy not in ('auto', 'review')
