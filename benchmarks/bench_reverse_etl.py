@@ -124,6 +124,8 @@ def throttled_push(records: int, seed: int) -> None:
         f"  plan + push: {total:.1f} s for {push.requests:,} requests ({read_requests:,} batch reads); "
         "ceiling "
         f"{all_ceiling:.1f} s -> {all_ceiling / total:.1%} of the ceiling"
+        if all_ceiling
+        else f"  plan + push: {total:.1f} s (all within the first window: no ceiling to compare)"
     )
     print(f"  429 answers: {throttled:,} of {push.requests:,} ({throttled / max(push.requests, 1):.2%})")
 

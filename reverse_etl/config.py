@@ -34,6 +34,7 @@ class Settings:
     guardrail_floor: int = DEFAULT_GUARDRAIL_FLOOR
     max_rounds: int = DEFAULT_MAX_ROUNDS
     backoff_base: float = 0.25
+    in_flight: int = 4  # requests on the wire at once (the client's pacing sets the rate)
 
 
 def load_settings(push: bool | None = None) -> Settings:
@@ -65,6 +66,7 @@ def load_settings(push: bool | None = None) -> Settings:
         max_share=float(get("reverse_etl.max_share", DEFAULT_MAX_SHARE)),
         guardrail_floor=int(get("reverse_etl.guardrail_floor", DEFAULT_GUARDRAIL_FLOOR)),
         max_rounds=int(get("reverse_etl.max_rounds", DEFAULT_MAX_ROUNDS)),
+        in_flight=int(get("reverse_etl.in_flight", 4)),
     )
 
 

@@ -110,15 +110,15 @@ def now() -> datetime:
 
 
 def append(con: Any, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Append rows (dicts keyed by column; missing columns are null) in one statement."""
+    """Append rows (dicts keyed by column; missing columns are null) in one statement: each
+    column goes in as one list parameter, unnested (several times faster than VALUES rows)."""
     if not rows:
         return
-    columns = [c for c, _ in TABLES[table]]
-    for start in range(0, len(rows), 2000):
-        chunk = rows[start : start + 2000]
-        marks = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * len(chunk))
-        values = [row.get(c) for row in chunk for c in columns]
-        con.execute(f"insert into {SCHEMA}.{table} ({', '.join(columns)}) values {marks}", values)
+    columns = TABLES[table]
+    selected = ", ".join(f"unnest(cast(${name} as {kind}[]))" for name, kind in columns)
+    data = {name: [row.get(name) for row in rows] for name, _ in columns}
+    names = ", ".join(name for name, _ in columns)
+    con.execute(f"insert into {SCHEMA}.{table} ({names}) select {selected}", data)
 
 
 def approve(con: Any, scope: str, values: Iterable[str], by: str = "") -> int:

@@ -13,8 +13,9 @@ import logging
 import random
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,7 @@ class Pusher:
     max_rounds: int = 6
     backoff: RetryPolicy = field(default_factory=lambda: RetryPolicy(backoff_base=0.25, backoff_cap=30.0))
     progress: Progress | None = None
+    in_flight: int = 4  # batches on the wire at once
     rng: random.Random = field(default_factory=random.Random)
 
     def run(self) -> PushResult:
@@ -113,41 +115,59 @@ class Pusher:
     # -- one round ---------------------------------------------------------------------------
 
     def send_round(self, pending: list[PendingWrite], result: PushResult) -> list[PendingWrite]:
-        """Send every pending write once, in batches; returns those to try again."""
+        """Send every pending write once, in batches; returns those to try again.
+
+        Up to `in_flight` batches are on the wire at once, so a request's own time overlaps
+        the next one's turn and the client's pacing alone sets the rate. Ledger rows are
+        written here, in order: `sent` before a batch is handed over, its end once it is back.
+        """
         again: list[PendingWrite] = []
         by_type: dict[str, list[PendingWrite]] = defaultdict(list)
         for p in pending:
             by_type[p.write.object_type].append(p)
         size = self.target.batch_size
-        for object_type, group in sorted(by_type.items()):
-            for start in range(0, len(group), size):
-                batch = group[start : start + size]
-                again.extend(self.send_batch(object_type, batch, result))
-                self._say(result)
+        batches = [
+            (object_type, group[start : start + size])
+            for object_type, group in sorted(by_type.items())
+            for start in range(0, len(group), size)
+        ]
+        flying: deque[tuple[list[PendingWrite], dict[str, str], Future[list[WriteResult]]]] = deque()
+        with ThreadPoolExecutor(max_workers=max(1, self.in_flight), thread_name_prefix="push") as pool:
+            for object_type, batch in batches:
+                attempt = {p.write.record_id: uuid.uuid4().hex for p in batch}
+                self._ledger(batch, attempt, "sent", None, "")
+                flying.append(
+                    (batch, attempt, pool.submit(self.target.write, object_type, [p.write for p in batch]))
+                )
+                if len(flying) >= self.in_flight:
+                    again.extend(self.finish_batch(*flying.popleft(), result))
+            while flying:
+                again.extend(self.finish_batch(*flying.popleft(), result))
         return again
 
-    def send_batch(
-        self, object_type: str, batch: Sequence[PendingWrite], result: PushResult
+    def finish_batch(
+        self,
+        batch: list[PendingWrite],
+        attempt: dict[str, str],
+        sent: Future[list[WriteResult]],
+        result: PushResult,
     ) -> list[PendingWrite]:
-        attempt = {p.write.record_id: uuid.uuid4().hex for p in batch}
-        self._ledger(batch, attempt, "sent", None, "")
-        outcomes = {r.record_id: r for r in self.target.write(object_type, [p.write for p in batch])}
+        """Record a batch's answers; returns the writes to try again."""
+        outcomes = {r.record_id: r for r in sent.result()}
         again: list[PendingWrite] = []
         applied: list[PendingWrite] = []
         failed: list[PendingWrite] = []
+        rows: list[dict[str, Any]] = []
         for p in batch:
-            outcome = outcomes.get(p.write.record_id) or WriteResult(
+            p.last = outcomes.get(p.write.record_id) or WriteResult(
                 p.write.record_id, "retry", None, "no result"
             )
-            p.last = outcome
-            {"applied": applied, "failed": failed, "retry": again}[outcome.outcome].append(p)
-        rows = []
-        for p in batch:
-            assert p.last is not None
+            {"applied": applied, "failed": failed, "retry": again}[p.last.outcome].append(p)
             rows += self._rows([p], attempt, p.last.outcome, p.last.code, p.last.message)
         ledger.append(self.con, "ledger", rows)
         result.applied += len(applied)
         self._dead_letters(failed, result)
+        self._say(result)
         return again
 
     def settle_landed(

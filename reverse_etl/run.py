@@ -177,7 +177,8 @@ def push_plan(
     if plan.status != "planned" or plan.mode != "push":
         return None
     backoff = RetryPolicy(backoff_base=settings.backoff_base)
-    pushed = Pusher(con, target, plan, run_id, settings.max_rounds, backoff, progress).run()
+    pusher = Pusher(con, target, plan, run_id, settings.max_rounds, backoff, progress, settings.in_flight)
+    pushed = pusher.run()
     plan.status = "pushed"
     plan.message = f"{pushed.applied:,} records applied, {pushed.dead_letters:,} dead letters"
     record_status(con, plan, run_id)

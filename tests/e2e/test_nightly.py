@@ -152,6 +152,12 @@ def test_the_first_night_reports_every_section(nights):
     assert all(f.fresh for f in first.freshness)
     assert first.funnel and first.funnel[0][1] > 0
     assert report.NOT_BUILT not in report.to_markdown(first)
+    # reverse ETL planned both targets, plan-only (pushing is off until configured)
+    assert first.reverse_etl and {(r.target, r.mode) for r in first.reverse_etl} == {
+        ("billing", "plan_only"),
+        ("crm", "plan_only"),
+    }
+    assert all(r.to_write > 0 and r.pushed == 0 for r in first.reverse_etl)
 
 
 def test_a_night_prints_a_line_per_step_the_summary_and_the_report(nights):
