@@ -938,9 +938,9 @@ def _text_checks(report: Report) -> str:
         return f"{title}\n{NOT_BUILT}"
     summary = _check_summary(report.checks)
     lines = [f"{summary['passed']:,} passed, {summary['failed']:,} failed ({summary['warned']:,} warnings)"]
-    if report.checks:
-        lines.append(text_table(("layer", "checks", "passed", "failed"), _checks_by_layer(report.checks)))
     failed = [(c.asset, c.check, c.severity) for c in report.checks if not c.passed][:30]
+    if failed:  # per layer only where something did not pass (the UI's report always has it)
+        lines.append(text_table(("layer", "checks", "passed", "failed"), _checks_by_layer(report.checks)))
     if failed:
         lines.append("failed:\n" + text_table(("asset", "check", "severity"), failed))
     return title + "\n" + "\n\n".join(lines)
