@@ -51,6 +51,8 @@ def cmd_reverse_etl(args: argparse.Namespace) -> int:
         print(f"{outcome.target} (plan {outcome.plan_id}, {outcome.mode}): {outcome.status}; {counts}")
         if outcome.message:
             print(f"  {outcome.message}")
+        for name, actions in outcome.by_field.items():
+            print(f"  {name:<40} " + ", ".join(f"{n:,} {a}" for a, n in sorted(actions.items())))
         for sample in outcome.samples:
             print(
                 f"  {sample['action']:<8} {sample['object_type']}/{sample['record_id']} {sample['field']}: "

@@ -68,6 +68,13 @@ class TargetPlan:
     def counts(self) -> dict[str, int]:
         return dict(Counter(i.action for i in self.items))
 
+    def counts_by_field(self) -> dict[str, dict[str, int]]:
+        """Rows per `object_type.field` and action (what a dry run prints)."""
+        found: dict[str, Counter[str]] = defaultdict(Counter)
+        for i in self.items:
+            found[f"{i.object_type}.{i.field}"][i.action] += 1
+        return {name: dict(counts) for name, counts in sorted(found.items())}
+
     def records_to_write(self) -> dict[str, int]:
         """Distinct records per object type the plan would write."""
         records = {(i.object_type, i.record_id) for i in self.with_action("write")}

@@ -34,6 +34,7 @@ class TargetOutcome:
     records_to_write: int
     push: PushResult | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
+    by_field: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "push"}
@@ -196,6 +197,7 @@ def outcome_of(plan: TargetPlan, pushed: PushResult | None, samples: int = 5) ->
         records_to_write=sum(plan.records_to_write().values()),
         push=pushed,
         samples=_samples(plan, samples),
+        by_field=plan.counts_by_field(),
     )
 
 

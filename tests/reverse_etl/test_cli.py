@@ -23,6 +23,7 @@ def test_a_configured_target_starts_plan_only_and_the_config_turns_pushing_on(
     assert main(["reverse-etl", "--target", "billing", "--dry-run"]) == 0
     out = capsys.readouterr()
     assert "billing (plan " in out.out and "dry run: nothing written" in out.out and "write" in out.out
+    assert "customers.email" in out.out  # counts per field
     assert "reading live values" in out.err  # progress
     assert stage.writes() == []
     monkeypatch.setenv("REVERSE_ETL__BILLING__PUSH", "true")
