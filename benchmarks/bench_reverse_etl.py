@@ -89,14 +89,14 @@ def synthetic_warehouse(path: Path, world: world_module.World, tmp: Path) -> int
     return int(row[0]) if row else 0
 
 
-def throttled_push(records: int, seed: int) -> None:
+def throttled_push(records: int, seed: int, in_flight: int = 4) -> None:
     world = world_module.generate(seed=seed, contacts=records, anchor=today_anchor())
     limits = RateLimitConfig(hubspot_per_10s=HUBSPOT_PER_10S)
     with tempfile.TemporaryDirectory() as tmp, Sandbox(world) as sandbox:
         sandbox.set_limits(limits)
         home = Path(tmp)
         changed = synthetic_warehouse(home / "warehouse.duckdb", world, home)
-        settings = settings_for(sandbox, max_share=1.0)  # every record is meant to change here
+        settings = settings_for(sandbox, max_share=1.0, in_flight=in_flight)  # every record changes here
         started = time.monotonic()
         [outcome] = run(Paths(home), targets=["crm"], settings=settings, check_integrity=False)
         total = time.monotonic() - started
@@ -231,11 +231,12 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--in-flight", type=int, default=4, help="requests on the wire at once")
     parser.add_argument("--only", choices=("throttled", "kill", "change"), action="append")
     args = parser.parse_args()
     parts = args.only or ["throttled", "kill", "change"]
     if "throttled" in parts:
-        throttled_push(args.records, args.seed)
+        throttled_push(args.records, args.seed, args.in_flight)
     if "kill" in parts or "change" in parts:
         with tempfile.TemporaryDirectory() as tmp:
             built = built_default_world(Path(tmp) / "built")
