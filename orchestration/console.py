@@ -180,10 +180,18 @@ def run_job(
         config.setdefault("loggers", {"console": {"config": {"log_level": QUIET_LOG_LEVEL}}})
     run_id = str(uuid.uuid4())
     report(f"Running job {name!r} (run {run_id[:8]}; Dagster instance {instance.root_directory})")
-    with StepWatcher(instance, run_id, report if not verbose else _ignore) as watcher:
-        result = job.execute_in_process(
-            instance=instance, run_config=config, run_id=run_id, raise_on_error=False, tags=tags
-        )
+    # dagster-dbt logs each dbt command through Python logging ("dagster.builtin"): quiet too
+    builtin = logging.getLogger("dagster.builtin")
+    level = builtin.level
+    if not verbose:
+        builtin.setLevel(logging.WARNING)
+    try:
+        with StepWatcher(instance, run_id, report if not verbose else _ignore) as watcher:
+            result = job.execute_in_process(
+                instance=instance, run_config=config, run_id=run_id, raise_on_error=False, tags=tags
+            )
+    finally:
+        builtin.setLevel(level)
     if not result.success:
         failures = watcher.failures or [
             f"{e.step_key}: {_error(e)}" for e in result.all_events if e.is_step_failure

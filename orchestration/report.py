@@ -859,7 +859,7 @@ def _text_findings(report: Report) -> str:
     rows = [_rule_cells(r) for r in report.rules]
     table = text_table(("rule", "severity", "new", "open", "resolved", "vs previous", "trend"), rows)
     trend = ""
-    if report.trend:
+    if report.trend and len(report.trend) > 1:  # one night is no trend yet
         label = _run_label(report)
         trend = "\n\nopen findings per night: " + "  ".join(
             f"{label(p.run_at)}: {p.open}" for p in report.trend
@@ -927,7 +927,7 @@ def _text_quarantine(report: Report) -> str:
     if report.quarantine is None:
         return f"{title}\n{NOT_BUILT}"
     if not report.quarantine:
-        return f"{title}\nnone"
+        return "Quarantined records: none"
     rows = [(q.system, q.resource, q.reason[:80], q.records) for q in report.quarantine[:25]]
     return f"{title}\n" + text_table(("system", "table", "reason", "records"), rows)
 

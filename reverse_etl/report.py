@@ -88,6 +88,12 @@ def render(rows: list[TargetRow] | None, markdown: bool) -> str:
         lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(str(c) for c in _cells(r)) + " |" for r in rows]
         return f"## {title}\n\n" + "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "")
+    # the terminal keeps a target's message only where it says more than the table
+    notes = [
+        f"- {r.target}: {r.message}"
+        for r in rows
+        if r.message and not (r.status == "pushed" and not r.dead_letters and not r.conflicts)
+    ]
     widths = [max(len(str(h)), *(len(str(_cells(r)[i])) for r in rows)) for i, h in enumerate(HEADER)]
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(HEADER, widths, strict=True))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(_cells(r), widths, strict=True)) for r in rows]
