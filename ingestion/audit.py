@@ -140,7 +140,7 @@ def list_billing() -> list[Listing]:
     headers = {"Stripe-Version": version}
     with _client("billing", "billing", "base_url", "access_token", headers=headers) as api:
         for spec in RESOURCES:
-            if spec.since is not None and version[:10] < spec.since:
+            if not spec.served_in(version):
                 continue
 
             def stamps(spec: Any = spec) -> dict[str, Stamp]:

@@ -184,27 +184,17 @@ def summaries(con: Any) -> dict[str, list[tuple[Any, ...]]]:
     """What the report reads from the schemas the copy leaves out: quarantined records per
     system, table and reason (the open ones), each source's last successful load, and the ingest
     health (resources not read, the sources' counts against raw, the latest audit)."""
-    present = {
-        str(schema)
-        for (schema,) in con.execute(
-            "select distinct schema_name from duckdb_tables() where database_name = current_database() "
-            "and table_name in ('_quarantine', '_dlt_loads')"
+    every = {  # schema.table of the whole warehouse, listed once
+        f"{s}.{t}"
+        for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
         ).fetchall()
     }
     quarantine: list[tuple[Any, ...]] = []
     loads: list[tuple[Any, ...]] = []
     for system in SYSTEMS:
         schema = dataset_name(system)
-        if schema not in present:
-            continue
-        tables = {
-            str(t)
-            for (t,) in con.execute(
-                "select table_name from duckdb_tables() where database_name = current_database() "
-                "and schema_name = ?",
-                [schema],
-            ).fetchall()
-        }
+        tables = {name.partition(".")[2] for name in every if name.startswith(schema + ".")}
         if "_quarantine" in tables:  # the open rows: healed and accepted ones are resolved
             quarantine += con.execute(
                 f"select '{system}', resource, reason, count(*) "
@@ -217,12 +207,6 @@ def summaries(con: Any) -> dict[str, list[tuple[Any, ...]]]:
     from ingestion import health
     from orchestration.findings import account_rows
 
-    every = {
-        f"{s}.{t}"
-        for s, t in con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-        ).fetchall()
-    }
     return {
         "quarantine": quarantine,
         "loads": loads,

@@ -42,6 +42,10 @@ class StripeResource:
     deleted_on: tuple[str, ...] = ()  # event types that mean the object was deleted
     since: str | None = None  # the first API version that has this resource (None: every version)
 
+    def served_in(self, version: str) -> bool:
+        """Whether Stripe API `version` has this resource."""
+        return self.since is None or version[:10] >= self.since
+
 
 def _columns(text: str = "", bigint: str = "", boolean: str = "", json: str = "") -> TTableSchemaColumns:
     """Column hints, so a column that is null in every record still exists with its type
