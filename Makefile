@@ -17,7 +17,7 @@ MANIFEST := dbt_project/target/manifest.json
 BI_CLIENT := .venv-duckdb1
 BI_DUCKDB := 1.1.3
 
-.PHONY: install demo test bench lint format ui browser-deps clean
+.PHONY: install demo test bench lint format ui browser-deps postgres-deps clean
 
 install: $(VENV)/.installed $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml $(BI_CLIENT)/.installed
 
@@ -48,10 +48,10 @@ $(DAGSTER_HOME)/dagster.yaml: orchestration/ui.py | $(VENV)/.installed
 demo: install
 	$(BIN)/trueup demo
 
-test: install browser-deps
+test: install browser-deps postgres-deps
 	$(BIN)/pytest -q
 
-bench: install
+bench: install postgres-deps
 	$(UV) sync --frozen --extra dev --extra bench --python $(PYTHON) --compile-bytecode --inexact
 	$(BIN)/python benchmarks/run_all.py
 
@@ -80,6 +80,20 @@ browser-deps:
 			|| echo "notice: could not install chromium; the browser test will be skipped"; \
 	else \
 		echo "notice: chromium/chromedriver are missing (install Debian's chromium and chromium-driver as root); the browser test will be skipped"; \
+	fi
+
+# PostgreSQL and PL/Python for the server-warehouse tests (Debian's packages; installed only when
+# running as root). The tests start their own server in a temporary directory and skip without one.
+postgres-deps:
+	@if ls /usr/lib/postgresql/*/lib/plpython3.so >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's postgresql and its PL/Python for the server-warehouse tests ..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+			&& major=$$(ls /usr/lib/postgresql | sort -n | tail -1) \
+			&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-plpython3-$$major >/dev/null) \
+			|| echo "notice: could not install postgresql; the server-warehouse tests will be skipped"; \
+	else \
+		echo "notice: PostgreSQL with PL/Python is missing (install Debian's postgresql and postgresql-plpython3-NN as root); the server-warehouse tests will be skipped"; \
 	fi
 
 clean:
