@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ingestion.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -14,8 +17,19 @@ class Paths:
 
     @property
     def warehouse(self) -> Path:
-        """The one read-write DuckDB file (one writer at a time)."""
-        return Path(os.environ.get("TRUEUP_WAREHOUSE") or self.home / "warehouse.duckdb")
+        """The one read-write DuckDB file (one writer at a time). With a PostgreSQL warehouse
+        (`engine`), the DuckDB file that would hold it: nothing writes there."""
+        setting = os.environ.get("TRUEUP_WAREHOUSE")
+        if setting and "://" not in setting:
+            return Path(setting)
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def engine(self) -> Engine:
+        """The warehouse's engine: DuckDB (`warehouse`) or PostgreSQL (`TRUEUP_WAREHOUSE` URL)."""
+        from ingestion.engine import engine
+
+        return engine(self)
 
     @property
     def published(self) -> Path:

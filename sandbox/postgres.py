@@ -7,7 +7,7 @@ stopped by its PID when the `with` block ends. PostgreSQL refuses to run as root
 server runs as the `postgres` system user the package creates.
 
     with PostgresServer.start() as server:
-        url = server.url  # postgresql://postgres@127.0.0.1:PORT/trueup
+        url = server.url  # postgresql://postgres:PASSWORD@127.0.0.1:PORT/trueup
 
 `unavailable()` says why no server can start here (or None), for tests to skip with.
 """
@@ -30,6 +30,7 @@ from pathlib import Path
 
 DATABASE = "trueup"
 SUPERUSER = "postgres"
+PASSWORD = "trueup-local"  # a throwaway server on loopback; checked (scram) on TCP
 
 
 def _bindir() -> Path | None:
@@ -83,7 +84,7 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql://{SUPERUSER}:{PASSWORD}@127.0.0.1:{self.port}/{DATABASE}"
 
     @property
     def log(self) -> Path:
@@ -105,9 +106,14 @@ class PostgresServer:
             for path in (root, sockets):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         prefix = _as_server_user()
+        pwfile = root / "pwfile"
+        pwfile.write_text(PASSWORD + "\n")
+        if os.geteuid() == 0:
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
-             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth-local=trust",
+             "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8",
+             "--no-sync"],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         port = _free_port()
@@ -142,7 +148,7 @@ class PostgresServer:
         done = subprocess.run(
             [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", database,
              "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
-            check=True, capture_output=True, text=True,
+            check=True, capture_output=True, text=True, env={**os.environ, "PGPASSWORD": PASSWORD},
         )  # fmt: skip
         return done.stdout
 
