@@ -110,12 +110,15 @@ class PostgresServer:
         pwfile.write_text(PASSWORD + "\n")
         if os.geteuid() == 0:
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
-        subprocess.run(
+        initdb = subprocess.run(
             [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth-local=trust",
              "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8",
              "--no-sync"],
-            check=True, capture_output=True, text=True,
+            capture_output=True, text=True,
         )  # fmt: skip
+        if initdb.returncode != 0:
+            shutil.rmtree(root, ignore_errors=True)
+            raise RuntimeError(f"initdb failed in {root}: {initdb.stderr.strip()[-2000:]}")
         port = _free_port()
         options = (
             f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "

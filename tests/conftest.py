@@ -79,3 +79,27 @@ def built_warehouse(loaded_warehouse: Warehouse, tmp_path_factory: pytest.TempPa
 def scratch_warehouse(loaded_warehouse: Warehouse, tmp_path: Path) -> Warehouse:
     """A private copy of the loaded (raw) warehouse a test may break and rebuild."""
     return loaded_warehouse.copy_to(tmp_path / "scratch")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Any:
+    """One throwaway PostgreSQL server for the session (sandbox/postgres.py); skips, saying
+    why, where none can start (`make test` installs Debian's postgresql as root)."""
+    from sandbox.postgres import PostgresServer, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with PostgresServer.start() as server:  # in the system's temp dir: the server's user reads it
+        yield server
+
+
+@pytest.fixture
+def postgres_database(postgres_server: Any, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the session's server, for one test: its URL (with the password)."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    postgres_server.psql(f"drop database if exists {name} with (force)", database="postgres")
+    postgres_server.psql(f"create database {name}", database="postgres")
+    return str(postgres_server.url).rsplit("/", 1)[0] + "/" + name
