@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestion.tables import SYSTEMS, dataset_name
 from ingestion.warehouse import Paths, paths
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ingestion.sqlconn import Target
 
 log = logging.getLogger(__name__)
 
@@ -432,8 +434,7 @@ def run_audit(
 ) -> list[ResourceAudit]:
     """List each source, compare with raw, fetch the gaps again in an ingest run, compare again,
     and record the figures (`audit.completeness`). The caller holds the writer lock."""
-    import duckdb
-
+    from ingestion import sqlconn
     from ingestion.pipeline import IngestError, run_systems
 
     where = where or paths()
@@ -442,7 +443,7 @@ def run_audit(
     for system in systems:
         say(f"audit: listing {system} ...")
         listings.extend((listers or LISTERS)[system]())
-    with duckdb.connect(str(where.warehouse), read_only=True) as con:
+    with sqlconn.connect(where, read_only=True) as con:
         gaps = [compare(con, listing) for listing in listings]
     refetch = refetch_arguments(gaps)
     for gap in gaps:
@@ -457,10 +458,10 @@ def run_audit(
             )
         except IngestError as failed:  # the figures below say what is still missing
             say(f"audit: the run that fetched them again failed: {failed}")
-    with duckdb.connect(str(where.warehouse), read_only=True) as con:
+    with sqlconn.connect(where, read_only=True) as con:
         after = {(g.listing.system, g.listing.resource): compare(con, g.listing) for g in gaps}
     audits = [_figures(gap, after[(gap.listing.system, gap.listing.resource)]) for gap in gaps]
-    store(where.warehouse, audits)
+    store(where, audits)
     return audits
 
 
@@ -480,22 +481,25 @@ def _figures(before: Gap, after: Gap) -> ResourceAudit:
     )
 
 
-def store(database: Path, audits: Sequence[ResourceAudit]) -> None:
-    """Append one row per resource to `audit.completeness`."""
-    import duckdb
+def store(database: Target, audits: Sequence[ResourceAudit]) -> None:
+    """Append one row per resource to `audit.completeness` (`database`: a DuckDB file, Paths or
+    an Engine, `ingestion.sqlconn`)."""
+    from ingestion import sqlconn
 
-    with duckdb.connect(str(database)) as con:
+    with sqlconn.connect(database) as con:
         con.execute(f"create schema if not exists {SCHEMA}")
         con.execute(
             f"create table if not exists {SCHEMA}.{TABLE} (system varchar, resource varchar, "
             "at_source bigint, in_raw bigint, missing bigint, stale bigint, refetched bigint, "
-            "remaining bigint, requests bigint, seconds double, audited_at timestamp with time zone)"
+            "remaining bigint, requests bigint, seconds double precision, "
+            "audited_at timestamp with time zone)"
         )
-        for audit in audits:
-            row = asdict(audit)
-            con.execute(
-                f"insert into {SCHEMA}.{TABLE} by name select {', '.join('? as ' + k for k in row)}",
-                list(row.values()),
+        rows = [asdict(audit) for audit in audits]
+        if rows:
+            names = list(rows[0])
+            con.executemany(
+                f"insert into {SCHEMA}.{TABLE} ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
+                [[row[name] for name in names] for row in rows],
             )
 
 

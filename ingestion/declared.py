@@ -11,23 +11,16 @@ columns beside these.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestion.contracts import FLAGGED_COLUMNS, QUARANTINE_COLUMNS, RESOLVED_COLUMNS
 from ingestion.tables import FLAGGED_TABLE, QUARANTINE_TABLE, RESOLVED_TABLE, dataset_name
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ingestion.sqlconn import Target
+
 Columns = Mapping[str, str]  # column -> dlt data type
 
-SQL_TYPES = {
-    "text": "VARCHAR",
-    "bigint": "BIGINT",
-    "bool": "BOOLEAN",
-    "double": "DOUBLE",
-    "json": "JSON",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-    "decimal": "DECIMAL(38, 9)",
-}
 ROOT = {"_dlt_load_id": "text", "_dlt_id": "text"}
 CHILD = {"_dlt_parent_id": "text", "_dlt_list_idx": "bigint", "_dlt_id": "text"}
 MERGED_CHILD = {**CHILD, "_dlt_root_id": "text"}  # a child of a merged table knows its root
@@ -169,32 +162,28 @@ def declared(system: str) -> dict[str, dict[str, str]]:
     return {**_BUILDERS[system](), **_BOOKKEEPING}
 
 
-def ensure(database: Path, system: str) -> dict[str, list[str]]:
-    """Create the declared tables and columns of one system that the warehouse lacks; returns
-    what was added (table -> columns)."""
-    import duckdb
+def ensure(database: Target, system: str) -> dict[str, list[str]]:
+    """Create the declared tables and columns of one system that the warehouse lacks, with the
+    types dlt gives them on its engine (`sqlconn.SQL_TYPES`: json is JSONB on PostgreSQL);
+    returns what was added (table -> columns)."""
+    from ingestion import sqlconn
 
     schema = dataset_name(system)
     added: dict[str, list[str]] = {}
-    with duckdb.connect(str(database)) as con:
+    with sqlconn.connect(database) as con:
         con.execute(f'create schema if not exists "{schema}"')
-        existing: dict[str, set[str]] = {}
-        for table, column in con.execute(
-            "select table_name, column_name from information_schema.columns where table_schema = ?",
-            [schema],
-        ).fetchall():
-            existing.setdefault(table, set()).add(column)
+        existing = con.columns(schema)
         for table, columns in declared(system).items():
             missing = [name for name in columns if name not in existing.get(table, set())]
             if not missing:
                 continue
             if table not in existing:
-                body = ", ".join(f'"{name}" {SQL_TYPES[kind]}' for name, kind in columns.items())
+                body = ", ".join(f'"{name}" {con.sql_type(kind)}' for name, kind in columns.items())
                 con.execute(f'create table "{schema}"."{table}" ({body})')
             else:
                 for name in missing:
                     con.execute(
-                        f'alter table "{schema}"."{table}" add column "{name}" {SQL_TYPES[columns[name]]}'
+                        f'alter table "{schema}"."{table}" add column "{name}" {con.sql_type(columns[name])}'
                     )
             added[table] = missing
     return added

@@ -40,35 +40,41 @@ class IngestHealth:
 
 
 def collect(con: Any, tables: Collection[str]) -> IngestHealth:
-    """The figures from an open connection; `tables` holds the `schema.table` names present."""
+    """The figures from an open connection (DuckDB, psycopg2 or `sqlconn.Connection`; the SQL
+    reads alike on both engines); `tables` holds the `schema.table` names present."""
+    from ingestion.sqlconn import wrap
+
+    db = wrap(con)
     health = IngestHealth()
     for system in SYSTEMS:
         schema = dataset_name(system)
         if f"{schema}.{SKIPPED_TABLE}" in tables:
-            for resource, status, reason, scope in con.execute(
+            for resource, status, reason, scope in db.fetchall(
                 f'select resource, status, reason, scope from "{schema}"."{SKIPPED_TABLE}" order by 1'
-            ).fetchall():
+            ):
                 health.unread.append((system, str(resource), str(status), str(reason), str(scope or "")))
         if f"{schema}.{FLAGGED_TABLE}" in tables:
-            for resource, flag, records in con.execute(
+            for resource, flag, records in db.fetchall(
                 f'select resource, flag, count(*) from "{schema}"."{FLAGGED_TABLE}" '
-                "group by all order by 1, 2"
-            ).fetchall():
+                "group by 1, 2 order by 1, 2"
+            ):
                 health.flagged.append((system, str(resource), str(flag), int(records)))
         if f"{schema}.{COUNTS_TABLE}" in tables:
-            for resource, source, raw, held in con.execute(
+            for resource, source, raw, held in db.fetchall(
                 f'select resource, at_source, in_raw, quarantined from "{schema}"."{COUNTS_TABLE}" order by 1'
-            ).fetchall():
+            ):
                 health.counts.append((system, str(resource), int(source), int(raw), int(held)))
     if AUDIT in tables:
-        cursor = con.execute(
-            f"select * from {AUDIT} where audited_at >= "
-            f"(select max(audited_at) from {AUDIT}) - interval 1 day "
-            "qualify row_number() over (partition by system, resource order by audited_at desc) = 1 "
-            "order by system, resource"
+        cursor = db.execute(
+            "select * from (select a.*, row_number() over (partition by system, resource "
+            f"order by audited_at desc) as newest from {AUDIT} a where audited_at >= "
+            f"(select max(audited_at) from {AUDIT}) - interval '1 day') as recent "
+            "where newest = 1 order by system, resource"
         )
         names = [d[0] for d in cursor.description]
-        health.audit = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        health.audit = [
+            {k: v for k, v in zip(names, row, strict=True) if k != "newest"} for row in cursor.fetchall()
+        ]
     return health
 
 

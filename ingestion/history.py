@@ -9,11 +9,13 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestion import declared
 from ingestion.tables import FLAGGED_TABLE, QUARANTINE_TABLE, RESOLVED_TABLE, dataset_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ingestion.sqlconn import Connection, Target
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +23,13 @@ KEPT = ((QUARANTINE_TABLE, "quarantine_id"), (RESOLVED_TABLE, "resolution_id"), 
 
 
 @contextmanager
-def kept(database: Path, system: str, full_refresh: bool) -> Iterator[None]:
+def kept(database: Target, system: str, full_refresh: bool) -> Iterator[None]:
     """Around a load: with `full_refresh`, keep the system's quarantine, resolution and flag
-    rows and restore them afterwards (the block may drop their tables)."""
-    if not full_refresh or not database.exists():
+    rows and restore them afterwards (the block may drop their tables). `database`: a DuckDB
+    file, Paths or an Engine (`ingestion.sqlconn`)."""
+    from ingestion import sqlconn
+
+    if not full_refresh or not sqlconn.exists(database):
         yield
         return
     saved = _snapshot(database, system)
@@ -35,45 +40,46 @@ def kept(database: Path, system: str, full_refresh: bool) -> Iterator[None]:
             log.info("%s: kept %d quarantine history rows across the full refresh", system, restored)
 
 
-def _snapshot(database: Path, system: str) -> dict[str, Any]:
-    import duckdb
+# table -> (its column names, its rows)
+Saved = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+
+
+def _snapshot(database: Target, system: str) -> Saved:
+    from ingestion import sqlconn
 
     schema = dataset_name(system)
-    saved: dict[str, Any] = {}
-    with duckdb.connect(str(database), read_only=True) as con:
-        present = {
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?", [schema]
-            ).fetchall()
-        }
+    saved: Saved = {}
+    with sqlconn.connect(database, read_only=True) as con:
+        present = con.tables(schema, views=True)
         for table, _ in KEPT:
             if table in present:
-                saved[table] = con.sql(f'select * from "{schema}"."{table}"').to_arrow_table()
+                cursor = con.execute(f'select * from "{schema}"."{table}"')
+                names = [d[0] for d in cursor.description]
+                saved[table] = (names, [tuple(row) for row in cursor.fetchall()])
     return saved
 
 
-def _restore(database: Path, system: str, saved: dict[str, Any]) -> int:
-    import duckdb
+def _restore(database: Target, system: str, saved: Saved) -> int:
+    """Put back the kept rows whose key the reload did not write again (by column name: the
+    reload may have added columns or left some out)."""
+    from ingestion import sqlconn
 
     declared.ensure(database, system)
     schema = dataset_name(system)
     restored = 0
-    with duckdb.connect(str(database)) as con:
+    with sqlconn.connect(database) as con:
+        columns = con.columns(schema)
         for table, key in KEPT:
-            rows = saved.get(table)
-            if rows is None or rows.num_rows == 0:
+            names, rows = saved.get(table, ([], []))
+            if not rows:
                 continue
-            con.register("kept_rows", rows)
             target = f'"{schema}"."{table}"'
-            before = con.execute(f"select count(*) from {target}").fetchall()[0]
-            con.execute(
-                f"insert into {target} by name select * from kept_rows "
-                f"where {key} not in (select {key} from {target})"
-            )
-            after = con.execute(f"select count(*) from {target}").fetchall()[0]
-            restored += int(after[0] if after else 0) - int(before[0] if before else 0)
-            con.unregister("kept_rows")
+            written = {r[0] for r in con.fetchall(f"select {key} from {target}")}
+            keep = [i for i, name in enumerate(names) if name in columns.get(table, set())]
+            back = [tuple(row[i] for i in keep) for row in rows if row[names.index(key)] not in written]
+            listed = ", ".join(f'"{names[i]}"' for i in keep)
+            con.executemany(f"insert into {target} ({listed}) values ({', '.join('?' for _ in keep)})", back)
+            restored += len(back)
         _resolve_reloaded(con, system)
     return restored
 
@@ -93,7 +99,7 @@ KEY_COLUMNS = {
 }
 
 
-def _resolve_reloaded(con: Any, system: str) -> None:
+def _resolve_reloaded(con: Connection, system: str) -> None:
     """A quarantined record the full refresh loaded (it passes now) is resolved."""
     schema = dataset_name(system)
     for resource, column in KEY_COLUMNS[system].items():
@@ -109,8 +115,8 @@ def _resolve_reloaded(con: Any, system: str) -> None:
             resolution_id = hashlib.sha1(f"{system}|{resource}|{key}".encode()).hexdigest()
             con.execute(f'delete from "{schema}"."{RESOLVED_TABLE}" where resolution_id = ?', [resolution_id])
             con.execute(
-                f'insert into "{schema}"."{RESOLVED_TABLE}" by name select ? as resolution_id, ? as system, '
-                "? as resource, ? as record_key, 'passed' as resolution, now() as resolved_at, "
-                "'history' as _dlt_load_id, ? as _dlt_id",
+                f'insert into "{schema}"."{RESOLVED_TABLE}" (resolution_id, system, resource, record_key, '
+                "resolution, resolved_at, _dlt_load_id, _dlt_id) values (?, ?, ?, ?, 'passed', now(), "
+                "'history', ?)",
                 [resolution_id, system, resource, key, resolution_id[:14]],
             )

@@ -145,10 +145,12 @@ def make_pipeline(system: str, where: Paths | None = None) -> dlt.Pipeline:
     where = where or paths()
     local_state.check(system, where)
     where.dlt_dir.mkdir(parents=True, exist_ok=True)
-    where.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    engine = where.engine
+    if engine.path is not None:
+        engine.path.parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=f"trueup_{system}",
-        destination=dlt.destinations.duckdb(str(where.warehouse)),
+        destination=engine.dlt_destination(),
         dataset_name=dataset_name(system),
         pipelines_dir=str(where.dlt_dir),
     )
@@ -171,9 +173,11 @@ def load_source(system: str, **kwargs: Any) -> Any:
     return source
 
 
-def _options(full_refresh: bool) -> dict[str, Any]:
-    # Parquet load files: DuckDB ingests them many times faster than INSERT statements.
-    options: dict[str, Any] = {"loader_file_format": "parquet"}
+def _options(full_refresh: bool, where: Paths) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    file_format = where.engine.loader_file_format  # DuckDB: Parquet (`Engine.loader_file_format`)
+    if file_format:
+        options["loader_file_format"] = file_format
     if full_refresh:
         options["refresh"] = "drop_sources"
     return options
@@ -197,7 +201,7 @@ def _finish_pending(system: str, pipeline: dlt.Pipeline, where: Paths) -> None:
             marker.touch()
         _loaded(system, pipeline.load)  # a package that fails for good is set aside, not retried
     if marker.exists():
-        removed = drop_repeated_rows(where.warehouse, dataset_name(system))
+        removed = drop_repeated_rows(where, dataset_name(system))
         if removed:
             tables = ", ".join(f"{table} {count}" for table, count in sorted(removed.items()))
             log.warning("%s: removed rows a resumed load had copied twice (%s)", system, tables)
@@ -271,12 +275,12 @@ def run_system(
     progress_module.activate(tracker)
     pipeline = make_pipeline(system, where)
     _finish_pending(system, pipeline, where)
-    before = table_counts(where.warehouse, dataset_name(system))
+    before = table_counts(where, dataset_name(system))
     source = load_source(system, **(source_kwargs or {}))
     loads: list[str] = []
-    with history.kept(where.warehouse, system, full_refresh):
+    with history.kept(where, system, full_refresh):
         failure = _loaded(
-            system, lambda: loads.extend(pipeline.run(source, **_options(full_refresh)).loads_ids)
+            system, lambda: loads.extend(pipeline.run(source, **_options(full_refresh, where)).loads_ids)
         )
     normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     result = _summarize(
@@ -284,7 +288,7 @@ def run_system(
         started,
         normalized.row_counts if normalized else {},
         before,
-        table_counts(where.warehouse, dataset_name(system)),
+        table_counts(where, dataset_name(system)),
         full_refresh,
         loads,
     )
@@ -334,17 +338,17 @@ def run_systems(
         if extracted is None:
             failures[system] = failure or "extract failed"
             continue
-        before = table_counts(where.warehouse, dataset_name(system))
+        before = table_counts(where, dataset_name(system))
         pipeline = make_pipeline(system, where)
         loads: list[str] = []
         try:
-            with history.kept(where.warehouse, system, system in refresh):
+            with history.kept(where, system, system in refresh):
                 aborted = _loaded(system, functools.partial(_load_pending, pipeline, loads))
         except Exception as exc:  # reported with the others below
             failures[system] = f"load: {exc}"
             continue
         row_counts, line, outcomes, totals = extracted
-        after = table_counts(where.warehouse, dataset_name(system))
+        after = table_counts(where, dataset_name(system))
         done[system] = _summarize(system, started, row_counts, before, after, system in refresh, loads)
         done[system].outcomes = {o["resource"]: Outcome(**o) for o in outcomes}
         _after_load(system, where, done[system], totals)
@@ -420,16 +424,16 @@ def _after_load(system: str, where: Paths, result: SystemResult, totals: dict[st
     """After a system loaded: every declared table and column exists; the resources it could
     not read in full are recorded (`_resource_status`) for the status and the report; the
     source's own totals are compared with raw (`_source_counts`)."""
-    added = declared.ensure(where.warehouse, system)
+    added = declared.ensure(where, system)
     if added:
         log.info("%s: created declared tables and columns no load has written yet: %s", system, sorted(added))
     rows = [
         {"resource": o.resource, "status": o.status, "reason": o.reason, "scope": o.scope}
         for o in result.outcomes.values()
     ]
-    record_outcomes(where.warehouse, dataset_name(system), rows)
+    record_outcomes(where, dataset_name(system), rows)
     if totals:
-        found = compare_counts(where.warehouse, dataset_name(system), totals)
+        found = compare_counts(where, dataset_name(system), totals)
         result.counts = [SourceCount(**c) for c in found]
         for count in result.counts:
             if count.unaccounted:
@@ -545,7 +549,7 @@ def _extract_worker(
         progress_module.activate(tracker)
         pipeline = make_pipeline(system, where)
         source = load_source(system, **(source_kwargs or {}))
-        pipeline.extract(source, **_options(full_refresh))
+        pipeline.extract(source, **_options(full_refresh, where))
         info = pipeline.normalize()
         row_counts = dict(info.row_counts) if info else {}
         outcomes = [dataclasses.asdict(o) for o in tracker.outcomes.values()]

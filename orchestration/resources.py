@@ -1,4 +1,5 @@
-"""Settings read at definition or run time, and the one-writer lock on the warehouse file.
+"""Settings read at definition or run time, and the one-writer lock on the warehouse (a file
+lock, plus an advisory lock on a PostgreSQL warehouse).
 
 Settings come from environment variables (`TRUEUP_TIMEZONE`, ...), then dlt-style
 variables (`ORCHESTRATION__TIMEZONE`), then the `[orchestration]` table of
@@ -119,37 +120,99 @@ def lock_path(where: Paths) -> Path:
     return where.home / "locks" / "warehouse.lock"
 
 
+# The key of the session-level advisory lock a writer holds on a PostgreSQL warehouse ("trueup"
+# in ASCII, then 1): fixed, so every trueup process on any machine asks for the same lock.
+ADVISORY_LOCK_KEY = 0x7472756575700001
+
+
 @contextmanager
 def writer_lock(where: Paths | None = None, wait_seconds: float = 0.0, poll: float = 1.0) -> Iterator[Path]:
     """Hold the warehouse's writer lock (an exclusive `flock`) for the whole block.
 
     Two runs never write the DuckDB file at once: the second waits up to `wait_seconds`,
     then gives up with WriterBusy. The lock is released when the process dies.
+
+    On a PostgreSQL warehouse the block also holds a session-level advisory lock
+    (`pg_try_advisory_lock(ADVISORY_LOCK_KEY)`) on a connection of its own, so two machines
+    sharing the warehouse never write it at once either; the server releases it when that
+    connection ends (the process exits or dies).
     """
-    lock_file = lock_path(where or paths())
+    where = where or paths()
+    lock_file = lock_path(where)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
     with open(lock_file, "a+") as handle:
-        announced = False
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise WriterBusy(f"another run holds {lock_file}; try again when it ends") from None
-                if not announced:
-                    log.warning("waiting for the run that is writing the warehouse to finish")
-                    announced = True
-                time.sleep(poll)
+        _wait(
+            lambda: _flocked(handle),
+            deadline,
+            poll,
+            f"another run holds {lock_file}; try again when it ends",
+        )
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         try:
-            yield lock_file
+            with _advisory_lock(where, deadline, poll):
+                yield lock_file
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _flocked(handle: Any) -> bool:
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _wait(attempt: Any, deadline: float, poll: float, busy: str) -> None:
+    """Call `attempt` until it returns True; WriterBusy(`busy`) once the deadline has passed."""
+    announced = False
+    while not attempt():
+        if time.monotonic() >= deadline:
+            raise WriterBusy(busy)
+        if not announced:
+            log.warning("waiting for the run that is writing the warehouse to finish")
+            announced = True
+        time.sleep(poll)
+
+
+@contextmanager
+def _advisory_lock(where: Paths, deadline: float, poll: float) -> Iterator[None]:
+    """On PostgreSQL: the writer's advisory lock, held on its own connection for the block."""
+    engine = where.engine
+    if not engine.is_postgres:
+        yield
+        return
+    from ingestion.sqlconn import pg_connect
+
+    con = pg_connect(engine)
+    try:
+        con.autocommit = True  # a session-level lock: no transaction stays open for the block
+
+        def attempt() -> bool:
+            with con.cursor() as cursor:
+                cursor.execute("select pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+                row = cursor.fetchone()
+            return bool(row and row[0])
+
+        _wait(
+            attempt,
+            deadline,
+            poll,
+            f"another run holds the writer lock of {engine.display} (PostgreSQL advisory lock "
+            f"{ADVISORY_LOCK_KEY}); try again when it ends",
+        )
+        try:
+            yield
+        finally:
+            if not con.closed:
+                with con.cursor() as cursor:
+                    cursor.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    finally:
+        con.close()
 
 
 class WarehouseWriter(dg.ConfigurableResource):

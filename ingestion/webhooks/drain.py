@@ -116,8 +116,17 @@ def drain(
     batch: int = BATCH,
     report: Callable[[str], None] | None = None,
 ) -> DrainResult:
-    """Move every undrained event (and rejected delivery) of the inbox into `raw_webhooks`."""
+    """Move every undrained event (and rejected delivery) of the inbox into `raw_webhooks`.
+
+    DuckDB only: on a PostgreSQL warehouse it stops with `sqlconn.DuckDBOnly` before it
+    touches the inbox (the events stay there, undrained), rather than fill a DuckDB file
+    nothing reads."""
     import duckdb
+
+    from ingestion.engine import engine
+    from ingestion.sqlconn import require_duckdb
+
+    require_duckdb(engine(), "the webhook inbox drain")
 
     started = time.monotonic()
     result = DrainResult()
