@@ -12,6 +12,9 @@ no output, log or error; the steps that run on DuckDB only say so.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,7 +208,7 @@ def test_quarantine_on_postgres_holds_the_record_heals_by_id_and_survives_a_full
 def test_the_audit_finds_and_fetches_what_postgres_raw_lacks(
     sandbox: Sandbox, source_env: dict[str, str], where: Paths
 ):
-    run_systems(["crm", "billing"], where=where)
+    run_system("crm", where=where)
     with sqlconn.connect(where) as con:
         con.execute(
             "delete from raw_crm.contacts where id in (select id from raw_crm.contacts order by id limit 4)"
@@ -214,7 +217,7 @@ def test_the_audit_finds_and_fetches_what_postgres_raw_lacks(
             "update raw_crm.deals set properties__hs_lastmodifieddate = '2001-01-01T00:00:00.000Z' "
             "where id in (select id from raw_crm.deals order by id limit 2)"
         )
-    audits = {(a.system, a.resource): a for a in audit.run_audit(["crm", "billing"], where=where)}
+    audits = {(a.system, a.resource): a for a in audit.run_audit(["crm"], where=where)}
     found = {key: (a.missing, a.stale, a.remaining) for key, a in audits.items() if a.missing or a.stale}
     assert found == {("crm", "contacts"): (4, 0, 0), ("crm", "deals"): (0, 2, 0)}
     with sqlconn.connect(where) as con:
@@ -267,6 +270,28 @@ def test_the_writer_lock_keeps_a_second_writer_off_the_same_postgres_warehouse(
     with writer_lock(second, wait_seconds=0):  # released with the block
         pass
     assert _password(pg_url) not in caplog.text
+
+
+@pytest.mark.parametrize("sandbox_world", [{"contacts": 120}], indirect=True)
+def test_trueup_ingest_loads_postgres_and_refuses_while_another_machine_writes(
+    sandbox: Sandbox, where: Paths, pg_url: str, tmp_path: Path
+):
+    from orchestration.resources import writer_lock
+
+    env = {**os.environ, "TRUEUP_HOME": str(where.home), "TRUEUP_WRITER_WAIT_SECONDS": "0"}
+    command = [sys.executable, "-m", "orchestration.cli", "ingest", "--sandbox", sandbox.url]
+    done = subprocess.run([*command, "--system", "billing"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "customers" in done.stdout and _password(pg_url) not in done.stdout + done.stderr
+    assert table_counts(where, "raw_billing")["customers"] > 0
+    assert not (where.home / "warehouse.duckdb").exists()
+
+    with writer_lock(Paths(home=tmp_path / "other-machine"), wait_seconds=0):
+        busy = subprocess.run(command, env=env, capture_output=True, text=True)
+    said = busy.stdout + busy.stderr
+    assert busy.returncode != 0
+    assert f"another run holds the writer lock of {where.engine.display}" in said
+    assert _password(pg_url) not in said
 
 
 def test_an_unreachable_postgres_warehouse_is_named_without_its_password(
