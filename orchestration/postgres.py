@@ -216,6 +216,9 @@ _SAME = {
 def duckdb_type(pg_type: str, integral: bool = False) -> str:
     """DuckDB's type for a PostgreSQL column; `integral`: an unconstrained numeric whose values
     are all whole numbers (a sum of integers) becomes HUGEINT, as DuckDB's own sum is."""
+    if pg_type.endswith("[]"):
+        element = duckdb_type(pg_type.removesuffix("[]"))
+        return f"{element}[]" if element in _LIST_ELEMENTS else "VARCHAR[]"
     base = re.sub(r"\(\d+\)", "", pg_type) if pg_type.startswith(("timestamp", "time ")) else pg_type
     if base in _SAME:
         return _SAME[base]
@@ -227,9 +230,10 @@ def duckdb_type(pg_type: str, integral: bool = False) -> str:
         return f"DECIMAL({precision},{scale})" if precision <= 38 else "DOUBLE"
     if pg_type == "numeric":
         return "HUGEINT" if integral else "DOUBLE"
-    if pg_type.endswith("[]"):
-        return "VARCHAR[]"
     return "VARCHAR"  # json, jsonb and anything else: its text
+
+
+_LIST_ELEMENTS = ("BOOLEAN", "SMALLINT", "INTEGER", "BIGINT", "DOUBLE", "VARCHAR")
 
 
 def _export_expression(column: Column) -> str:

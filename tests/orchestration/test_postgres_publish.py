@@ -204,3 +204,40 @@ def run_with_timeout(step: Any, seconds: float = 120) -> bool:
     if errors:
         raise errors[0]
     return finished
+
+
+def test_types_and_awkward_values_survive_the_copy_to_duckdb(postgres_database: str):
+    """Nulls and empty text kept apart, quotes, commas and newlines in text, lists, JSON, sums of
+    integers as whole numbers, decimals, time stamps in UTC."""
+    from orchestration.postgres import copy_to_duckdb
+
+    engine = parse(postgres_database, Path("unused"))
+    con = engine.connect()
+    with con, con.cursor() as cursor:
+        cursor.execute(
+            "create schema s; create table s.t (id int, note text, flag boolean, tags text[], doc jsonb, "
+            "total numeric, price numeric(10,2), at timestamptz, ratio float8); insert into s.t values "
+            "(1, 'plain', true, array['a', 'b,c'], '{\"k\": 1}', 2, 12.50, "
+            "'2026-01-02 03:04:05.678+02', 0.1), "
+            "(2, '', false, array[]::text[], null, null, null, null, null), "
+            "(3, null, null, null, null, 3, null, null, null), "
+            "(4, e'two\\nlines, \"quoted\"', null, array[null, 'x'], null, null, null, null, null)"
+        )
+    con.close()
+    with duckdb.connect(":memory:") as duck:
+        counts = copy_to_duckdb(engine, duck, [("s", "t", "copied")])
+        assert counts == {"copied.t": 4}
+        types = dict(duck.execute("select column_name, data_type from information_schema.columns").fetchall())
+        got = duck.execute("select * from copied.t order by id").fetchall()
+    assert types["total"] == "HUGEINT" and types["price"] == "DECIMAL(10,2)" and types["tags"] == "VARCHAR[]"
+    assert types["at"] == "TIMESTAMP WITH TIME ZONE" and types["ratio"] == "DOUBLE"
+    first = got[0]
+    assert first[:6] == (1, "plain", True, ["a", "b,c"], '{"k": 1}', 2)
+    assert (
+        str(first[6]) == "12.50"
+        and first[7].isoformat().startswith("2026-01-02T01:04:05.678")
+        and first[8] == 0.1
+    )
+    assert got[1][1:4] == ("", False, [])  # empty text is not null
+    assert got[2][1] is None and got[2][5] == 3
+    assert got[3][1] == 'two\nlines, "quoted"' and got[3][3] == [None, "x"]
