@@ -137,7 +137,10 @@ def test_the_local_copy_holds_the_published_rows_and_the_same_stamps_as_a_duckdb
 STAMPS = ("tables", "quarantine", "loads", "accounts", "completeness")
 
 
-def test_a_reader_sees_the_old_snapshot_or_the_new_never_a_mix(server: Engine, where: Paths):
+def test_a_reader_sees_the_old_snapshot_or_the_new_never_a_mix(
+    server: Engine, where: Paths, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("TRUEUP_PUBLISHED_SCHEMAS", "marts reconciliation")  # the two it reads
     publish(where, run_id="before")
     owner = server.connect()
     reader = bi_login(server)
