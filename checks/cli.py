@@ -41,7 +41,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ingestion.warehouse import paths
     from orchestration.resources import ops_settings, writer_lock
 
-    warehouse = paths().warehouse
+    warehouse = paths().engine  # a DuckDB file or a PostgreSQL database
     # The checks read the warehouse and store their results in it: like every process that opens
     # it read-write, they wait for the writer lock (an ingest or a run holding it would otherwise
     # fail on DuckDB's own lock, or make this fail).
@@ -49,7 +49,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         results = run_checks(warehouse, suites=args.suite)
         run_id = store_results(results, warehouse, origin="cli") if args.store else None
     if results and all(r.status == "not_built" for r in results):
-        print(f"nothing is built in {warehouse} yet: load and build it first (trueup run nightly)")
+        print(f"nothing is built in {warehouse.display} yet: load and build it first (trueup run nightly)")
         return 1
     shown = [r for r in results if not (args.failures and r.passed)]
     print(render_table(shown, sample=args.sample))

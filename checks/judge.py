@@ -1,6 +1,6 @@
 """Great Expectations judges the numbers the suites measured (the one module that imports it).
 
-DuckDB computes every number; GX's SQL datasource gives wrong answers on DuckDB, so the
+The warehouse computes every number; GX's SQL datasource gives wrong answers on DuckDB, so the
 numbers go to GX as a small pandas frame (one row per check: observed, warn and error
 levels) through an ephemeral context with progress bars off. Two expectations decide:
 the error level must be at or above the observed value, and so must the warn level.

@@ -1,4 +1,9 @@
-"""Run the suites against a warehouse file (read-only) and keep what they found (a separate write)."""
+"""Run the suites against the warehouse (read-only) and keep what they found (a separate write).
+
+The warehouse is a DuckDB file or a PostgreSQL database (`ingestion.engine.Engine`); the suites'
+SQL reads the same on both (`checks.sql`), and the connection is the one thing that differs:
+`connect_reader` opens it, `store_results` writes the history into the same warehouse.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import duckdb
 from checks import sql
 from checks.results import RESULTS_COLUMNS, RESULTS_SCHEMA, RESULTS_TABLE, CheckResult, format_number
 from checks.suites import Check, Settings, select
+from ingestion.engine import Engine
 
 if TYPE_CHECKING:
     from checks.judge import Verdict
@@ -38,24 +44,25 @@ class Measured:
 
 
 def run_checks(
-    database: Path | str,
+    database: Path | str | Engine,
     *,
     suites: Iterable[str] | None = None,
     keys: Iterable[str] | None = None,
     settings: Settings | None = None,
     sample_size: int = SAMPLE_SIZE,
 ) -> list[CheckResult]:
-    """Run the selected checks (all by default) against `database`, opened read-only."""
+    """Run the selected checks (all by default) against `database` (a DuckDB file, opened
+    read-only, or an `Engine`), measuring every number in the warehouse."""
     from checks.judge import Measurement, judge, warm_up
 
-    database = Path(database)
-    if not database.exists():
-        raise FileNotFoundError(f"no warehouse at {database}: load and build it first")
+    engine = as_engine(database)
+    if not engine.is_postgres and not (engine.path and engine.path.exists()):
+        raise FileNotFoundError(f"no warehouse at {engine.display}: load and build it first")
     chosen = select(suites, keys)
     warm_up()  # GX imports while the config is read and DuckDB computes
     settings = settings or Settings()
     checks = [c.resolve(settings) for c in chosen]
-    with read_only(database) as con:
+    with connect_reader(engine) as con:
         existing = _relations(con)
         con.execute(sql.quarantine_view(_schemas_with_quarantine(existing)))
         built = [c for c in checks if not _missing(c, existing)]
@@ -71,7 +78,7 @@ def run_checks(
 
 
 def _outcome(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     check: Check,
     missing: list[str],
     measured: dict[str, Measured],
@@ -86,6 +93,52 @@ def _outcome(
     verdict = verdicts[check.key]
     level = "error" if verdict.error else "warn" if verdict.warn else None
     return _judged(check, m, level, _sample(con, check, sample_size) if level else ())
+
+
+def as_engine(database: Path | str | Engine) -> Engine:
+    """The warehouse `database` names: an `Engine` as it is, a path as a DuckDB file."""
+    return database if isinstance(database, Engine) else Engine(kind="duckdb", path=Path(database))
+
+
+def connect_reader(engine: Engine, lock_timeout: float = LOCK_TIMEOUT) -> Any:
+    """A connection the checks read through (`execute(sql)` returning a cursor), either engine."""
+    if engine.is_postgres:
+        return PostgresReader(engine)
+    assert engine.path is not None
+    return read_only(engine.path, lock_timeout)
+
+
+class PostgresReader:
+    """A PostgreSQL connection with the calls the runner makes on a DuckDB one.
+
+    Autocommit: each query stands alone (one that fails leaves the next to run), and each sees
+    the warehouse as committed when it starts; timestamps are rendered in UTC as on DuckDB.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.con = engine.connect(autocommit=True)
+        self.execute("set timezone to 'UTC'")
+
+    def execute(self, query: str) -> Any:
+        cursor = self.con.cursor()
+        cursor.execute(query)  # no parameters: a % in the SQL is the SQL's own
+        return cursor
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> PostgresReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def query_errors() -> tuple[type[Exception], ...]:
+    """What a failed query raises on either engine."""
+    import psycopg2
+
+    return (duckdb.Error, psycopg2.Error)
 
 
 def read_only(database: Path, lock_timeout: float = LOCK_TIMEOUT) -> duckdb.DuckDBPyConnection:
@@ -119,8 +172,9 @@ def _while_locked(attempt: Callable[[], T], lock_timeout: float, waiting: str) -
             time.sleep(1.0)
 
 
-def measure(con: duckdb.DuckDBPyConnection, checks: Sequence[Check]) -> dict[str, Measured]:
+def measure(con: Any, checks: Sequence[Check]) -> dict[str, Measured]:
     """Compute every check's number, one aggregate query per source the checks share."""
+    errors = query_errors()
     groups: dict[str, list[Check]] = {}
     for check in checks:
         groups.setdefault(check.source, []).append(check)
@@ -128,7 +182,7 @@ def measure(con: duckdb.DuckDBPyConnection, checks: Sequence[Check]) -> dict[str
     for source, group in groups.items():
         try:
             measured.update(_measure_group(con, source, group))
-        except duckdb.Error as exc:
+        except errors as exc:
             if len(group) == 1:
                 measured[group[0].key] = Measured(error=_first_line(exc))
                 continue
@@ -138,14 +192,12 @@ def measure(con: duckdb.DuckDBPyConnection, checks: Sequence[Check]) -> dict[str
             for check in group:
                 try:
                     measured.update(_measure_group(con, source, [check]))
-                except duckdb.Error as one:
+                except errors as one:
                     measured[check.key] = Measured(error=_first_line(one))
     return measured
 
 
-def _measure_group(
-    con: duckdb.DuckDBPyConnection, source: str, group: Sequence[Check]
-) -> dict[str, Measured]:
+def _measure_group(con: Any, source: str, group: Sequence[Check]) -> dict[str, Measured]:
     columns: list[tuple[str, str]] = []
     for i, check in enumerate(group):
         columns.append((f"c{i}", check.observed))
@@ -164,12 +216,12 @@ def _measure_group(
     }
 
 
-def _sample(con: duckdb.DuckDBPyConnection, check: Check, size: int) -> tuple[str, ...]:
+def _sample(con: Any, check: Check, size: int) -> tuple[str, ...]:
     if not check.sample or size <= 0:
         return ()
     try:
         rows = con.execute(sql.limited(check.sample, size)).fetchall()
-    except duckdb.Error as exc:
+    except query_errors() as exc:
         log.warning("sample of %s failed: %s", check.key, _first_line(exc))
         return ()
     return tuple(str(row[0]) for row in rows if row and row[0] is not None)
@@ -234,7 +286,7 @@ def _top_level(check: Check) -> str:
     return "error" if check.levels.error_above is not None else "warn"
 
 
-def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _relations(con: Any) -> set[str]:
     return {str(row[0]) for row in con.execute(sql.EXISTING_RELATIONS).fetchall()}
 
 
@@ -268,17 +320,18 @@ def _first_line(exc: BaseException) -> str:
 
 def store_results(
     results: Sequence[CheckResult],
-    warehouse: Path | str,
+    warehouse: Path | str | Engine,
     *,
     run_id: str | None = None,
     origin: str = "cli",
     checked_at: datetime | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> str:
-    """Append the results to `checks.check_results` (created on first use); returns the run id.
+    """Append the results to `checks.check_results` of the warehouse (created on first use);
+    returns the run id.
 
     A separate read-write step: DuckDB allows one writer, so a busy file is retried until
-    `lock_timeout` seconds have passed.
+    `lock_timeout` seconds have passed. On PostgreSQL the rows go in in one transaction.
     """
     run_id = run_id or uuid.uuid4().hex
     checked_at = checked_at or datetime.now(UTC)
@@ -286,9 +339,13 @@ def store_results(
     table = sql.relation(RESULTS_SCHEMA, RESULTS_TABLE)
     columns = ", ".join(f"{sql.quote(name)} {kind}" for name, kind in RESULTS_COLUMNS)
     placeholders = ", ".join("?" for _ in RESULTS_COLUMNS)
+    engine = as_engine(warehouse)
+    if engine.is_postgres:
+        _store_postgres(engine, rows)
+        return run_id
 
     def write() -> None:
-        with duckdb.connect(str(warehouse)) as con:
+        with duckdb.connect(str(engine.path)) as con:
             con.execute(f"create schema if not exists {sql.quote(RESULTS_SCHEMA)}")
             con.execute(f"create table if not exists {table} ({columns})")
             if rows:
@@ -296,3 +353,25 @@ def store_results(
 
     _while_locked(write, lock_timeout, "warehouse busy, retrying the check results write: %s")
     return run_id
+
+
+def _store_postgres(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
+    from psycopg2.extras import execute_values
+
+    table = sql.relation(RESULTS_SCHEMA, RESULTS_TABLE)
+    columns = ", ".join(f"{sql.quote(name)} {_postgres_type(kind)}" for name, kind in RESULTS_COLUMNS)
+    con = engine.connect()
+    try:
+        with con, con.cursor() as cursor:  # one transaction: all the rows or none
+            cursor.execute(f"create schema if not exists {sql.quote(RESULTS_SCHEMA)}")
+            cursor.execute(f"create table if not exists {table} ({columns})")
+            if rows:
+                execute_values(cursor, f"insert into {table} values %s", rows)
+    finally:
+        con.close()
+
+
+def _postgres_type(kind: str) -> str:
+    """A column type of `RESULTS_COLUMNS` in PostgreSQL's words (`double` is `double precision`)."""
+    first, _, rest = kind.partition(" ")
+    return f"double precision {rest}".strip() if first == "double" else kind

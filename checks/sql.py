@@ -1,4 +1,10 @@
-"""DuckDB query builders: every number a check judges is computed here, in SQL."""
+"""Query builders: every number a check judges is computed here, in SQL.
+
+The SQL is written once for both warehouse engines, DuckDB and PostgreSQL: only constructs the
+two read alike (`count(*) filter`, `x ~ '^...$'` with anchored patterns, `interval '1 day' * n`,
+`extract(epoch from ...)`, `cast(... as varchar)`). The helpers below hold the few spellings
+that need care, so a suite never writes an engine's own function.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +51,28 @@ def share_pct(bad: str, base: str = "true") -> str:
 
 def count_where(condition: str) -> str:
     return f"count(*) filter (where {condition})"
+
+
+def days(n: int | str) -> str:
+    """An interval of `n` days (`n` may be a `{{parameter}}`)."""
+    return f"(interval '1 day' * {n})"
+
+
+def matches(column: str, pattern: str) -> str:
+    """`column` matches `pattern` (anchored with ^ and $: a full match on either engine)."""
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ValueError(f"a check's pattern must be anchored with ^ and $: {pattern!r}")
+    return f"{column} ~ {literal(pattern)}"
+
+
+def hours_since(moment: str) -> str:
+    """Whole seconds from `moment` to now, in hours (DuckDB's `date_diff('second', ...)`)."""
+    return f"(floor(extract(epoch from now())) - floor(extract(epoch from {moment}))) / 3600.0"
+
+
+def rounded_text(number: str, digits: int) -> str:
+    """`number` rounded for display (PostgreSQL rounds only numerics to digits)."""
+    return f"cast(round(cast({number} as numeric), {int(digits)}) as double precision)"
 
 
 # -- key parity (completeness) -------------------------------------------------------------------
@@ -121,7 +149,7 @@ def quarantine_view(schemas_with_quarantine: Iterable[str]) -> str:
     """A temporary view of quarantined rows per system and resource (empty when none exist)."""
     parts = [
         f"select {literal(schema.removeprefix('raw_'))} as system, resource, count(*) as quarantined "
-        f"from {relation(schema, '_quarantine')} group by all"
+        f"from {relation(schema, '_quarantine')} group by resource"
         for schema in sorted(schemas_with_quarantine)
     ]
     body = (

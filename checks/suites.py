@@ -296,7 +296,7 @@ def freshness_checks() -> list[Check]:
                 ),
                 unit="hours",
                 source=loads,
-                observed=f"date_diff('second', {last}, now()) / 3600.0",
+                observed=sql.hours_since(last),
                 levels=Levels(warn_above=26, error_above=50),
                 details=(("last_load_at", f"cast({last} as varchar)"), ("loads", count_where("status = 0"))),
                 sample=f"select load_id || ' at ' || cast(inserted_at as varchar) from {loads} "
@@ -852,11 +852,11 @@ def _any(conditions: Iterable[str]) -> str:
 
 
 def _email_bad(column: str) -> str:
-    return f"{column} is not null and not regexp_full_match({column}, {sql.literal(EMAIL_PATTERN)})"
+    return f"{column} is not null and not {sql.matches(column, EMAIL_PATTERN)}"
 
 
 def _phone_bad(column: str) -> str:
-    return f"{column} is not null and not regexp_full_match({column}, {sql.literal(E164_PATTERN)})"
+    return f"{column} is not null and not {sql.matches(column, E164_PATTERN)}"
 
 
 def _currency_bad(column: str) -> str:
@@ -864,7 +864,7 @@ def _currency_bad(column: str) -> str:
 
 
 def _date_bad(column: str, ahead_days: int) -> str:
-    return f"{column} < {EARLIEST} or {column} > now() + to_days({ahead_days})"
+    return f"{column} < {EARLIEST} or {column} > now() + {sql.days(ahead_days)}"
 
 
 def _status_bad(accepted: Accepted) -> str:
@@ -985,7 +985,7 @@ def validity_checks() -> list[Check]:
 def _ad_conversion_check(platform: str) -> Check:
     days = relation("intermediate", "int_ads__campaign_days")
     leads = relation("intermediate", "int_crm__paid_leads_by_campaign_day")
-    window = "between current_date - to_days({{window_days}}) and current_date - to_days(1)"
+    window = f"between current_date - {sql.days('{{window_days}}')} and current_date - {sql.days(1)}"
     p = sql.literal(platform)
     source = (
         f"(select coalesce((select sum(conversions) from {days} where platform = {p} "
@@ -1026,7 +1026,7 @@ def _ad_conversion_check(platform: str) -> Check:
 
 def _won_deals_check() -> Check:
     deals = relation("marts", "fct_deals")
-    settled = "is_won and closed_at < now() - to_days({{settle_window_days}})"
+    settled = f"is_won and closed_at < now() - {sql.days('{{settle_window_days}}')}"
     uninvoiced = "coalesce(invoice_count, 0) = 0"
     return Check(
         name="parity__won_deals_invoiced",
@@ -1217,7 +1217,9 @@ def identity_checks() -> list[Check]:
             sample=(
                 "select left_system || ':' || left_record_id || ' ~ ' "
                 "|| right_system || ':' || right_record_id "
-                f"|| ' (' || round(confidence, 3) || ', ' || coalesce(match_method, '?') || ')' from {links} "
+                f"|| ' (' || {sql.rounded_text('confidence', 3)} || ', ' "
+                "|| coalesce(match_method, '?') || ')' "
+                f"from {links} "
                 f"where {low} order by confidence, 1"
             ),
             requires=("intermediate.int_identity__links", "intermediate.int_identity__resolved"),

@@ -29,6 +29,16 @@ class WarehouseUrlError(ValueError):
     """TRUEUP_WAREHOUSE names no engine trueup can use."""
 
 
+class DuckDBOnlyError(RuntimeError):
+    """A step that runs on a DuckDB warehouse only was asked to run on another engine."""
+
+    expected = True  # the CLI prints the message alone
+
+
+def duckdb_only_message(what: str) -> str:
+    return f"{what} runs on a DuckDB warehouse only; see docs/scaling.md"
+
+
 @dataclass(frozen=True)
 class Engine:
     kind: Literal["duckdb", "postgres"]
@@ -62,6 +72,13 @@ class Engine:
         secret = f":{quote(self.password, safe='')}" if self.password else ""
         user = quote(self.user, safe="")
         return f"postgresql://{user}{secret}@{self.host}:{self.port}/{quote(self.database, safe='')}"
+
+    def duckdb_file(self, what: str) -> Path:
+        """The DuckDB file, for a step that runs on DuckDB only (`what` names it); on another
+        engine a `DuckDBOnlyError` saying so, before anything opens or creates a file."""
+        if self.kind != "duckdb" or self.path is None:
+            raise DuckDBOnlyError(duckdb_only_message(what))
+        return self.path
 
     def connect(self, *, autocommit: bool = False) -> Any:
         """A psycopg2 connection to the PostgreSQL warehouse."""

@@ -90,7 +90,7 @@ def run_selected(
     from checks.runner import run_checks, store_results
     from ingestion.warehouse import paths
 
-    warehouse = paths().warehouse
+    warehouse = paths().engine  # a DuckDB file or a PostgreSQL database
     results = run_checks(warehouse, keys=[c.key for c in checks])
     try:
         store_results(results, warehouse, run_id=context.run.run_id, origin="dagster")

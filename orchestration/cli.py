@@ -318,7 +318,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     where = paths()
     now = datetime.now(UTC)
     print(f"Home             {where.home}")
-    print(f"Warehouse        {_file_line(where.warehouse)}")
+    engine = where.engine
+    print(f"Warehouse        {engine.display if engine.is_postgres else _file_line(where.warehouse)}")
     publication = read_publication(where.published)
     if publication is None:
         print("Published copy   none yet (it appears at the end of the first run)")
@@ -484,7 +485,7 @@ def cmd_webhooks_replay(args: argparse.Namespace) -> int:
     with writer_lock(where, wait_seconds=ops_settings().writer_wait_seconds):
         reopened = inbox.reopen(since_us=since, provider=args.provider)
         print(f"Re-draining {reopened:,} events ...", flush=True)
-        result = drain(inbox, where.warehouse, report=print)
+        result = drain(inbox, where.engine.duckdb_file("the webhook inbox drain"), report=print)
     print(f"Drained {result.events:,} events into raw_webhooks ({result.new:,} were missing there).")
     print("The sensor `webhook_inbox_sensor` syncs the systems they name on its next tick.")
     return 0
@@ -603,7 +604,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from orchestration.resources import ops_settings, writer_lock
 
     where = paths()
-    if not where.warehouse.exists():
+    if not where.engine.is_postgres and not where.warehouse.exists():
         raise Expected(f"no warehouse at {where.warehouse}: build it first (trueup run nightly)")
     target = where.home / "dbt" / "docs"
     with writer_lock(where, wait_seconds=ops_settings().writer_wait_seconds):  # dbt opens it read-write

@@ -350,6 +350,7 @@ def _user() -> str:
 def _decide_locked(action: str, ids: list[str], reason: str, who: str, origin: str, where: Paths) -> Decided:
     import duckdb
 
+    where.engine.duckdb_file("recording a decision on findings")  # DuckDB SQL, in the DuckDB file
     if not where.warehouse.exists():
         raise DecisionError(f"no warehouse at {where.warehouse}: nothing is built yet")
     now = datetime.now(UTC)

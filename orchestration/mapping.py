@@ -83,7 +83,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from ingestion.warehouse import paths
     from orchestration.suggest import settings_to_write, suggest, to_toml
 
-    database = args.database or paths().warehouse
+    # the suggestions read raw in DuckDB: on a server warehouse, name a DuckDB file with --database
+    database = args.database or paths().engine.duckdb_file("suggesting a mapping from the warehouse")
     if not database.exists():
         print(f"trueup: no warehouse at {database}: load the accounts first (trueup ingest)", file=sys.stderr)
         return 1

@@ -13,6 +13,12 @@ of it) and comments are all in v1.0.0; what v1.2.0+ adds is lighter compression 
 about 14% larger). Views become tables in the copy, so a reader never needs a schema left out
 or a function its DuckDB lacks. Table and column comments (dbt descriptions, persist_docs)
 are carried over.
+
+On a PostgreSQL warehouse (`TRUEUP_WAREHOUSE=postgresql://...`) the server is published first:
+each published schema `S` is copied to `published_S` in one transaction and the read-only role
+(`published_role`, default `trueup_reader`) may read those alone (`orchestration.postgres`). The
+local copy is then written from `published_S` as above, so the report, status and health read
+the same file on either engine.
 """
 
 import logging
@@ -27,6 +33,7 @@ from typing import Any
 
 import dagster as dg
 
+from ingestion.engine import Engine
 from ingestion.quarantine import open_quarantine_sql
 from ingestion.tables import SYSTEMS, TABLES, dataset_name
 from ingestion.warehouse import Paths, paths
@@ -86,7 +93,8 @@ def publish(
 
     where = where or paths()
     started = time.monotonic()
-    if not where.warehouse.exists():
+    engine = where.engine
+    if not engine.is_postgres and not where.warehouse.exists():
         raise FileNotFoundError(f"{where.warehouse} does not exist: nothing to publish")
     target = where.published
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,10 +102,13 @@ def publish(
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         sources = latest_ingests(read_sources(target), ingested or {})
-        with duckdb.connect(str(where.warehouse)) as con:
-            con.execute("checkpoint")
-            tables = write_copy(con, temporary, published_schemas())
-            ops_summary = summaries(con)
+        if engine.is_postgres:
+            tables, ops_summary = publish_postgres(engine, temporary, published_schemas())
+        else:
+            with duckdb.connect(str(where.warehouse)) as con:
+                con.execute("checkpoint")
+                tables = write_copy(con, temporary, published_schemas())
+                ops_summary = summaries(con)
         publication = Publication(target, run_id, job, datetime.now(UTC), tables, sources)
         stamp(temporary, publication, checks, ops_summary)
         _fsync(temporary)
@@ -141,6 +152,46 @@ def write_copy(con: Any, target: Path, schemas: Sequence[str]) -> dict[str, int]
     finally:
         con.execute(f"detach {COPY}")
     return counts
+
+
+def publish_postgres(
+    engine: Engine, target: Path, schemas: Sequence[str]
+) -> tuple[dict[str, int], dict[str, list[tuple[Any, ...]]]]:
+    """Publish on the server (`published_S`, the reader role), then write the local copy at
+    `target` from those schemas; the ops summaries come from the server's bookkeeping tables,
+    all read in one snapshot. Returns rows per `schema.table` and the summaries."""
+    import duckdb
+
+    from orchestration import postgres
+
+    postgres.publish_schemas(engine, schemas)
+    snapshot = engine.connect()
+    snapshot.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    try:
+        with duckdb.connect(":memory:") as con:
+            con.execute(f"attach '{_sql_text(str(target))}' as {COPY} (storage_version '{STORAGE_VERSION}')")
+            try:
+                with snapshot.cursor() as cursor:
+                    published = [
+                        (postgres.published_name(s), name, s)
+                        for s in schemas
+                        for name, _ in postgres.relations(cursor, postgres.published_name(s))
+                    ]
+                    keep = postgres.bookkeeping(cursor)
+                tables = postgres.copy_to_duckdb(
+                    engine, con, published, database=COPY, snapshot=snapshot, comments=True
+                )
+                # the bookkeeping goes into the scratch database the summaries read, not the copy
+                postgres.copy_to_duckdb(
+                    engine, con, keep, only_columns=postgres.BOOKKEEPING_COLUMNS, snapshot=snapshot
+                )
+                ops_summary = summaries(con)
+                con.execute(f"checkpoint {COPY}")
+            finally:
+                con.execute(f"detach {COPY}")
+    finally:
+        snapshot.close()
+    return tables, ops_summary
 
 
 def _relations(con: Any, schemas: Sequence[str]) -> list[tuple[str, str, str | None]]:

@@ -30,6 +30,20 @@ class ReverseEtlConfig(dg.Config):
     dry_run: bool = False
 
 
+def skipped_here() -> dg.MaterializeResult | None:
+    """On a warehouse that is not DuckDB, the step's result saying why it did nothing (the
+    plans and the ledger live in the DuckDB warehouse); None where it runs."""
+    from ingestion.engine import duckdb_only_message
+    from reverse_etl.run import REVERSE_ETL
+
+    engine = paths().engine
+    if not engine.is_postgres:
+        return None
+    return dg.MaterializeResult(
+        metadata={"skipped": duckdb_only_message(REVERSE_ETL), "warehouse": engine.display}
+    )
+
+
 def integrity_failures(context: dg.AssetExecutionContext) -> str | None:
     """The blocking checks (severity error) that failed in this run, named."""
     failed = [
@@ -72,6 +86,10 @@ def build_reverse_etl_assets() -> list[dg.AssetsDefinition]:
         from reverse_etl import approve as approvals
         from reverse_etl.run import plan_all
 
+        skipped = skipped_here()
+        if skipped is not None:
+            context.log.warning(str(skipped.metadata["skipped"]))  # type: ignore[index]
+            return skipped
         where = paths()
         if config.approve_findings or config.approve_rules or config.approve_plan:
             recorded = approvals.approve(
@@ -106,6 +124,9 @@ def build_reverse_etl_assets() -> list[dg.AssetsDefinition]:
     def reverse_etl_push(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from reverse_etl.run import push_all
 
+        skipped = skipped_here()
+        if skipped is not None:
+            return skipped
         outcomes = push_all(paths(), run_id=context.run_id, progress=context.log.info)
         metadata: dict[str, Any] = {}
         for o in outcomes:

@@ -27,6 +27,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ingestion.engine import Engine
 from orchestration.dbt import MANIFEST, DbtError, dbt_project, failed_nodes, with_vars
 
 LAYERS = ("seeds", "staging", "intermediate", "marts", "reconciliation", "reverse_etl")
@@ -162,7 +163,8 @@ def build_layer(
     where = paths()
     target = where.home / "dbt" / "target"
     # buildable: a test runs once every model it reads is built, in the step of the last of them
-    env = {"TRUEUP_WAREHOUSE": str(where.warehouse), "DBT_INDIRECT_SELECTION": "buildable"}
+    # the engine's target and connection (the DuckDB file, or PostgreSQL's TRUEUP_PG_* settings)
+    env = {**where.engine.dbt_env(), "DBT_INDIRECT_SELECTION": "buildable"}
     with patched_env(env):
         # the business mapping and the history's starting point reach dbt as --vars, as in run_dbt
         invocation = dbt.cli(
@@ -177,7 +179,7 @@ def build_layer(
         invocation.process.wait()
         raise
     try:
-        counts = row_counts(where.warehouse, _relations(events, manifest))
+        counts = row_counts(where.engine, _relations(events, manifest))
     except Exception as exc:  # the counts are metadata: without them the results still report
         context.log.warning(f"could not count the rows of the built models: {exc}")
         counts = {}
@@ -219,17 +221,34 @@ def _relations(events: Iterable[Any], manifest: Mapping[str, Any]) -> dict[str, 
     return found
 
 
-def row_counts(warehouse: Path, relations: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+def row_counts(warehouse: Path | Engine, relations: Mapping[str, tuple[str, str]]) -> dict[str, int]:
     """Rows per built relation, counted in one read-only connection (empty if none was built)."""
     if not relations:
         return {}
+    if isinstance(warehouse, Engine) and warehouse.is_postgres:
+        return _postgres_row_counts(warehouse, relations)
     import duckdb
 
+    path = warehouse.path if isinstance(warehouse, Engine) else warehouse
     counts: dict[str, int] = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with duckdb.connect(str(path), read_only=True) as con:
         for output, (schema, name) in relations.items():
             row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             counts[output] = int(row[0]) if row else 0
+    return counts
+
+
+def _postgres_row_counts(engine: Engine, relations: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    con = engine.connect(autocommit=True)
+    try:
+        with con.cursor() as cursor:
+            for output, (schema, name) in relations.items():
+                cursor.execute(f'select count(*) from "{schema}"."{name}"')
+                row = cursor.fetchone()
+                counts[output] = int(row[0]) if row else 0
+    finally:
+        con.close()
     return counts
 
 

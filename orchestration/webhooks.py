@@ -73,7 +73,9 @@ def build_drain_asset() -> dg.AssetsDefinition:
         from ingestion.webhooks.drain import drain
         from ingestion.webhooks.inbox import Inbox
 
-        result = drain(Inbox(inbox_path()), paths().warehouse, report=context.log.info)
+        # the drain writes raw_webhooks into the DuckDB warehouse; on another engine it says so
+        warehouse = paths().engine.duckdb_file("the webhook inbox drain")
+        result = drain(Inbox(inbox_path()), warehouse, report=context.log.info)
         by_system = ", ".join(f"{s} {n}" for s, n in sorted(result.by_system.items())) or "none"
         context.log.info(f"drained {result.events} events ({result.new} new; {by_system})")
         yield dg.MaterializeResult(

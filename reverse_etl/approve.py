@@ -25,7 +25,8 @@ def approve(
     from orchestration.resources import writer_lock
 
     where = where or paths()
-    with writer_lock(where) if lock else nullcontext(), duckdb.connect(str(where.warehouse)) as con:
+    warehouse = where.engine.duckdb_file("reverse ETL")  # approvals live beside the plans
+    with writer_lock(where) if lock else nullcontext(), duckdb.connect(str(warehouse)) as con:
         ledger.ensure_tables(con)
         counts = {
             "finding": ledger.approve(con, "finding", findings, by),

@@ -20,6 +20,8 @@ from reverse_etl.targets.base import Target
 
 log = logging.getLogger(__name__)
 
+REVERSE_ETL = "reverse ETL"  # what a warehouse that is not DuckDB is told cannot run
+
 Progress = Callable[[str], None]
 
 
@@ -62,6 +64,7 @@ def run(
     from orchestration.resources import writer_lock
 
     where = where or paths()
+    where.engine.duckdb_file(REVERSE_ETL)  # refuse before taking the lock or reading settings
     settings = settings or load_settings()
     run_id = run_id or new_plan_id(ledger.now())
     outcomes = []
@@ -137,7 +140,9 @@ def push_all(
 def connect(where: Paths) -> Iterator[Any]:
     import duckdb
 
-    con = duckdb.connect(str(where.warehouse))
+    # reverse ETL reads and writes its plans and ledger in a DuckDB warehouse: on another engine
+    # it refuses here, before a file is opened (and so before an empty one is created)
+    con = duckdb.connect(str(where.engine.duckdb_file(REVERSE_ETL)))
     try:
         yield con
     finally:

@@ -395,7 +395,9 @@ def test_settings_override_levels_and_parameters():
     )
     resolved = check.resolve(settings)
     assert resolved.levels.error_above is None and resolved.levels.warn_above == check.levels.warn_above
-    assert "to_days(30)" in resolved.source and "{{" not in resolved.source + (resolved.sample or "")
+    assert "(interval '1 day' * 30)" in resolved.source and "{{" not in resolved.source + (
+        resolved.sample or ""
+    )
     assert dict(resolved.params) == {"window_days": 30.0}
 
 
