@@ -224,9 +224,12 @@ class WarehouseWriter(dg.ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseWriter]:
         wait = self.wait_seconds if self.wait_seconds is not None else ops_settings().writer_wait_seconds
-        with writer_lock(paths(), wait_seconds=wait) as lock_file:
+        where = paths()
+        with writer_lock(where, wait_seconds=wait) as lock_file:
             if context.log is not None:
-                context.log.info(f"holding the warehouse writer lock {lock_file}")
+                engine = where.engine
+                also = f" and the advisory lock of {engine.display}" if engine.is_postgres else ""
+                context.log.info(f"holding the warehouse writer lock {lock_file}{also}")
             yield self
 
 
