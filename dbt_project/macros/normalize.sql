@@ -1,7 +1,8 @@
 {#-
     Normalizations staging applies to people: phones as libphonenumber reads them, names as
     transliterated keys, text with every Unicode space trimmed. On DuckDB they call the
-    functions `ingestion/normalize.py` registers (a dbt-duckdb plugin, profiles.yml); other
+    functions `ingestion/normalize.py` registers (a dbt-duckdb plugin, profiles.yml); on
+    PostgreSQL the same module runs as PL/Python functions (warehouse_functions.sql); other
     engines get the plain-SQL readings below.
 -#}
 
@@ -18,6 +19,13 @@
 
 {% macro duckdb__phone_e164(phone, region, fallback_region) -%}
     trueup_e164(
+        cast({{ phone }} as varchar),
+        concat_ws(',', {{ region }}, '{{ var("default_phone_region") }}', {{ fallback_region }})
+    )
+{%- endmacro %}
+
+{% macro postgres__phone_e164(phone, region, fallback_region) -%}
+    {{ warehouse_functions_schema() }}.trueup_e164(
         cast({{ phone }} as varchar),
         concat_ws(',', {{ region }}, '{{ var("default_phone_region") }}', {{ fallback_region }})
     )
@@ -41,6 +49,10 @@
     trueup_name_key(cast({{ text }} as varchar))
 {%- endmacro %}
 
+{% macro postgres__name_key(text) -%}
+    {{ warehouse_functions_schema() }}.trueup_name_key(cast({{ text }} as varchar))
+{%- endmacro %}
+
 {% macro default__name_key(text) -%}
     nullif(regexp_replace(lower({{ text }}), '[^a-z]', '', 'g'), '')
 {%- endmacro %}
@@ -58,6 +70,10 @@
 
 {% macro duckdb__folded(text) -%}
     trueup_fold(cast({{ text }} as varchar))
+{%- endmacro %}
+
+{% macro postgres__folded(text) -%}
+    {{ warehouse_functions_schema() }}.trueup_fold(cast({{ text }} as varchar))
 {%- endmacro %}
 
 {% macro default__folded(text) -%}

@@ -1,0 +1,87 @@
+{#-
+    trueup's normalizations (ingestion/normalize.py: trueup_e164, trueup_name_key, trueup_fold)
+    as functions of the warehouse, created before every run (on-run-start).
+
+    DuckDB: nothing to do, the dbt-duckdb plugin (profiles.yml) registers them on each
+    connection. PostgreSQL: PL/Python (plpython3u) functions in the schema
+    var('warehouse_functions_schema'), each embedding the source of ingestion/normalize.py
+    (var trueup_normalize_source, which trueup passes on every dbt command), so trueup's code
+    need not be on the server; the server's Python supplies phonenumbers, anyascii and tzdata,
+    from its own site-packages or the directory var('warehouse_python_path')
+    (TRUEUP_WAREHOUSE_PYTHON_PATH). The module runs once per connection (cached in GD), not
+    once per row. Without the source var (dbt run by hand) the functions must already exist.
+-#}
+{% macro create_warehouse_functions() -%}
+    {{ return(adapter.dispatch('create_warehouse_functions', 'trueup')()) }}
+{%- endmacro %}
+
+{% macro default__create_warehouse_functions() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro warehouse_functions_schema() -%}
+    {{ return(var('warehouse_functions_schema', 'trueup_functions')) }}
+{%- endmacro %}
+
+{#- the signatures: name, SQL arguments, whether null in gives null out, the Python call -#}
+{% macro _warehouse_function_specs() -%}
+    {{ return([
+        ('trueup_e164', 'phone text, regions text', false,
+            "normalize.e164(phone, *(regions or '').split(','))"),
+        ('trueup_name_key', 'value text', true, 'normalize.name_key(value)'),
+        ('trueup_fold', 'value text', true, 'normalize.fold(value)'),
+    ]) }}
+{%- endmacro %}
+
+{% macro postgres__create_warehouse_functions() -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set schema = warehouse_functions_schema() -%}
+    {%- set source = var('trueup_normalize_source', none) -%}
+    {%- if source is none -%}
+        {%- set found = run_query(
+            "select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+            ~ "where n.nspname = '" ~ schema ~ "' and p.proname in ('trueup_e164', 'trueup_name_key', 'trueup_fold')"
+        ).columns[0].values()[0] -%}
+        {%- if found < 3 -%}
+            {{ exceptions.raise_compiler_error(
+                "the PL/Python functions trueup_e164, trueup_name_key and trueup_fold are missing from schema "
+                ~ schema ~ ": run dbt through trueup (it passes var trueup_normalize_source), or have them "
+                ~ "created once (docs/scaling.md, PostgreSQL)") }}
+        {%- endif -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set python_path = var('warehouse_python_path', none) or env_var('TRUEUP_WAREHOUSE_PYTHON_PATH', '') -%}
+    {#- a no-op where the language is installed (a DBA may have done it once: docs/scaling.md) -#}
+    {%- set statements = [
+        'create extension if not exists plpython3u',
+        'create schema if not exists ' ~ adapter.quote(schema),
+    ] -%}
+    {%- for name, arguments, strict, call in _warehouse_function_specs() -%}
+        {%- do statements.append(_plpython_function(schema, name, arguments, strict, call, source, python_path)) -%}
+    {%- endfor -%}
+    {{ return(statements | join(';\n')) }}
+{%- endmacro %}
+
+{#- One function: the module (source as a Python string literal) runs once per connection. -#}
+{% macro _plpython_function(schema, name, arguments, strict, call, source, python_path) -%}
+    {%- set body -%}
+if "trueup_normalize" not in GD:
+    import sys
+    import types
+    path = {{ tojson(python_path) }}
+    if path and path not in sys.path:
+        sys.path.insert(0, path)
+    source = {{ tojson(source) }}
+    module = types.ModuleType("trueup_normalize")
+    exec(compile(source, "ingestion/normalize.py", "exec"), module.__dict__)
+    GD["trueup_normalize"] = module
+normalize = GD["trueup_normalize"]
+return {{ call }}
+    {%- endset -%}
+    {%- if '$trueup$' in body -%}
+        {{ exceptions.raise_compiler_error('ingestion/normalize.py may not contain $trueup$') }}
+    {%- endif -%}
+    create or replace function {{ adapter.quote(schema) }}.{{ name }}({{ arguments }}) returns text
+    language plpython3u immutable {{ 'strict' if strict else 'called on null input' }}
+    as $trueup${{ body }}$trueup$
+{%- endmacro %}
