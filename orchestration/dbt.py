@@ -98,7 +98,10 @@ def dbt_env(where: Paths | None = None) -> dict[str, str]:
     configured warehouse (its target, the DuckDB file or PostgreSQL's TRUEUP_PG_* settings)."""
     where = where or paths()
     env = dict(os.environ)
-    env.update(where.engine.dbt_env())
+    engine = where.engine
+    env.update(engine.dbt_env())
+    if engine.is_postgres:  # timestamps read and written as text in UTC, as on DuckDB
+        env["PGTZ"] = "UTC"
     env.setdefault("DO_NOT_TRACK", "1")
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env

@@ -58,6 +58,26 @@
 {%- endmacro %}
 
 
+{#- DuckDB's jaro_winkler_similarity of two name keys (normalize.jaro_winkler elsewhere). -#}
+{% macro name_similarity(left, right) -%}
+    {{ (adapter.dispatch('name_similarity', 'trueup') if adapter is defined else duckdb__name_similarity)(left, right) }}
+{%- endmacro %}
+{% macro duckdb__name_similarity(left, right) -%}jaro_winkler_similarity({{ left }}, {{ right }}){%- endmacro %}
+{% macro postgres__name_similarity(left, right) -%}
+    {{ warehouse_functions_schema() }}.trueup_jaro_winkler({{ left }}, {{ right }})
+{%- endmacro %}
+
+
+{#- DuckDB's damerau_levenshtein of two texts (normalize.damerau_levenshtein elsewhere). -#}
+{% macro edit_distance(left, right) -%}
+    {{ (adapter.dispatch('edit_distance', 'trueup') if adapter is defined else duckdb__edit_distance)(left, right) }}
+{%- endmacro %}
+{% macro duckdb__edit_distance(left, right) -%}damerau_levenshtein({{ left }}, {{ right }}){%- endmacro %}
+{% macro postgres__edit_distance(left, right) -%}
+    {{ warehouse_functions_schema() }}.trueup_damerau_levenshtein({{ left }}, {{ right }})
+{%- endmacro %}
+
+
 {#- Lower-cased ASCII with single spaces: two texts that fold alike differ only by case,
     accents and spacing. -#}
 {% macro folded(text) -%}
@@ -84,13 +104,14 @@
 {#- Text with every Unicode space (tabs, newlines, no-break and zero-width spaces) trimmed
     and runs of them inside collapsed to one space; null when nothing is left. -#}
 {% macro tidy(text) -%}
+    {%- set spaces = unicode_spaces() -%}
     nullif(
         regexp_replace(
             regexp_replace(
                 cast({{ text }} as varchar),
-                '^[\s\p{Z}\x{200B}\x{FEFF}]+|[\s\p{Z}\x{200B}\x{FEFF}]+$', '', 'g'
+                '^[{{ spaces }}]+|[{{ spaces }}]+$', '', 'g'
             ),
-            '[\s\p{Z}\x{200B}\x{FEFF}]+', ' ', 'g'
+            '[{{ spaces }}]+', ' ', 'g'
         ),
         ''
     )

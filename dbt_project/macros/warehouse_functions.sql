@@ -23,47 +23,53 @@
     {{ return(var('warehouse_functions_schema', 'trueup_functions')) }}
 {%- endmacro %}
 
-{#- the signatures: name, SQL arguments, whether null in gives null out, the Python call -#}
+{#- the signatures: name, SQL arguments, result type, whether null in gives null out, the call -#}
 {% macro _warehouse_function_specs() -%}
     {{ return([
-        ('trueup_e164', 'phone text, regions text', false,
+        ('trueup_e164', 'phone text, regions text', 'text', false,
             "normalize.e164(phone, *(regions or '').split(','))"),
-        ('trueup_name_key', 'value text', true, 'normalize.name_key(value)'),
-        ('trueup_fold', 'value text', true, 'normalize.fold(value)'),
+        ('trueup_name_key', 'value text', 'text', true, 'normalize.name_key(value)'),
+        ('trueup_fold', 'value text', 'text', true, 'normalize.fold(value)'),
+        ('trueup_jaro_winkler', 'left_text text, right_text text', 'double precision', true,
+            'normalize.jaro_winkler(left_text, right_text)'),
+        ('trueup_damerau_levenshtein', 'left_text text, right_text text', 'bigint', true,
+            'normalize.damerau_levenshtein(left_text, right_text)'),
     ]) }}
 {%- endmacro %}
 
 {% macro postgres__create_warehouse_functions() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set schema = warehouse_functions_schema() -%}
+    {%- set statements = ['create schema if not exists ' ~ adapter.quote(schema)] -%}
+    {%- for kind, sql_type in [('bigint', 'bigint'), ('integer', 'integer'), ('numeric', 'numeric'),
+            ('double', 'double precision'), ('boolean', 'boolean'), ('date', 'date'), ('timestamptz', 'timestamptz')] -%}
+        {%- do statements.append(_try_cast_function(schema, kind, sql_type)) -%}
+    {%- endfor -%}
     {%- set source = var('trueup_normalize_source', none) -%}
     {%- if source is none -%}
         {%- set found = run_query(
             "select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-            ~ "where n.nspname = '" ~ schema ~ "' and p.proname in ('trueup_e164', 'trueup_name_key', 'trueup_fold')"
+            ~ "where n.nspname = '" ~ schema ~ "' and p.proname like 'trueup\\_%'"
         ).columns[0].values()[0] -%}
-        {%- if found < 3 -%}
+        {%- if found < _warehouse_function_specs() | length -%}
             {{ exceptions.raise_compiler_error(
-                "the PL/Python functions trueup_e164, trueup_name_key and trueup_fold are missing from schema "
+                "trueup's PL/Python functions (trueup_e164, trueup_name_key, ...) are missing from schema "
                 ~ schema ~ ": run dbt through trueup (it passes var trueup_normalize_source), or have them "
                 ~ "created once (docs/scaling.md, PostgreSQL)") }}
         {%- endif -%}
-        {{ return('') }}
+    {%- else -%}
+        {%- set python_path = var('warehouse_python_path', none) or env_var('TRUEUP_WAREHOUSE_PYTHON_PATH', '') -%}
+        {#- a no-op where the language is installed (a DBA may have done it once: docs/scaling.md) -#}
+        {%- do statements.append('create extension if not exists plpython3u') -%}
+        {%- for name, arguments, returns, strict, call in _warehouse_function_specs() -%}
+            {%- do statements.append(_plpython_function(schema, name, arguments, returns, strict, call, source, python_path)) -%}
+        {%- endfor -%}
     {%- endif -%}
-    {%- set python_path = var('warehouse_python_path', none) or env_var('TRUEUP_WAREHOUSE_PYTHON_PATH', '') -%}
-    {#- a no-op where the language is installed (a DBA may have done it once: docs/scaling.md) -#}
-    {%- set statements = [
-        'create extension if not exists plpython3u',
-        'create schema if not exists ' ~ adapter.quote(schema),
-    ] -%}
-    {%- for name, arguments, strict, call in _warehouse_function_specs() -%}
-        {%- do statements.append(_plpython_function(schema, name, arguments, strict, call, source, python_path)) -%}
-    {%- endfor -%}
     {{ return(statements | join(';\n')) }}
 {%- endmacro %}
 
 {#- One function: the module (source as a Python string literal) runs once per connection. -#}
-{% macro _plpython_function(schema, name, arguments, strict, call, source, python_path) -%}
+{% macro _plpython_function(schema, name, arguments, returns, strict, call, source, python_path) -%}
     {%- set body -%}
 if "trueup_normalize" not in GD:
     import sys
@@ -81,7 +87,21 @@ return {{ call }}
     {%- if '$trueup$' in body -%}
         {{ exceptions.raise_compiler_error('ingestion/normalize.py may not contain $trueup$') }}
     {%- endif -%}
-    create or replace function {{ adapter.quote(schema) }}.{{ name }}({{ arguments }}) returns text
+    create or replace function {{ adapter.quote(schema) }}.{{ name }}({{ arguments }}) returns {{ returns }}
     language plpython3u immutable {{ 'strict' if strict else 'called on null input' }}
     as $trueup${{ body }}$trueup$
+{%- endmacro %}
+
+
+{#- try_cast for one type (portable.sql): null where the cast raises (PostgreSQL has no try_cast). -#}
+{% macro _try_cast_function(schema, kind, sql_type) -%}
+    create or replace function {{ adapter.quote(schema) }}.try_cast_{{ kind }}(value text) returns {{ sql_type }}
+    language plpgsql immutable strict
+    as $trueup$
+    begin
+        return cast(value as {{ sql_type }});
+    exception when others then
+        return null;
+    end
+    $trueup$
 {%- endmacro %}
