@@ -98,12 +98,19 @@ def dbt_env(where: Paths | None = None) -> dict[str, str]:
     configured warehouse (its target, the DuckDB file or PostgreSQL's TRUEUP_PG_* settings)."""
     where = where or paths()
     env = dict(os.environ)
-    engine = where.engine
-    env.update(engine.dbt_env())
-    if engine.is_postgres:  # timestamps read and written as text in UTC, as on DuckDB
-        env["PGTZ"] = "UTC"
+    env.update(dbt_target_env(where))
     env.setdefault("DO_NOT_TRACK", "1")
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def dbt_target_env(where: Paths | None = None) -> dict[str, str]:
+    """The variables profiles.yml reads to pick and reach the configured warehouse (its target,
+    the DuckDB file, or PostgreSQL's TRUEUP_PG_* settings); every dbt command trueup runs gets them."""
+    engine = (where or paths()).engine
+    env = engine.dbt_env()
+    if engine.is_postgres:  # timestamps read and written as text in UTC, as on DuckDB
+        env["PGTZ"] = "UTC"
     return env
 
 
@@ -243,7 +250,9 @@ def prepare(where: Paths | None = None) -> Path:
     project = dbt_project()
     # the preparer runs `dbt` from PATH: this interpreter's own comes first
     search = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
-    with patched_env({"PATH": search, "TRUEUP_WAREHOUSE": str(where.warehouse)}):
+    # parsed for DuckDB, with no server: the manifest's nodes and keys are the same on every engine
+    duckdb_target = {"TRUEUP_WAREHOUSE": str(where.warehouse), "TRUEUP_DBT_TARGET": "local"}
+    with patched_env({"PATH": search, **duckdb_target}):
         project.preparer.prepare(project)
     if not project.manifest_path.exists():
         raise DbtError(f"dbt parse wrote no manifest at {project.manifest_path}")

@@ -5,15 +5,15 @@
 -#}
 
 {#- A double-precision float type. -#}
-{% macro type_double() -%}{{ return((adapter.dispatch('type_double', 'trueup') if adapter is defined else duckdb__type_double)()) }}{%- endmacro %}
-{% macro duckdb__type_double() -%}{{ return('double') }}{%- endmacro %}
-{% macro postgres__type_double() -%}{{ return('double precision') }}{%- endmacro %}
+{% macro type_double() -%}{{ (adapter.dispatch('type_double', 'trueup') if adapter is defined else duckdb__type_double)() }}{%- endmacro %}
+{% macro duckdb__type_double() -%}double{%- endmacro %}
+{% macro postgres__type_double() -%}double precision{%- endmacro %}
 
 
 {#- An integer type wide enough for any id a source writes as digits (ordering by value). -#}
-{% macro type_big_integer() -%}{{ return((adapter.dispatch('type_big_integer', 'trueup') if adapter is defined else duckdb__type_big_integer)()) }}{%- endmacro %}
-{% macro duckdb__type_big_integer() -%}{{ return('hugeint') }}{%- endmacro %}
-{% macro postgres__type_big_integer() -%}{{ return('numeric') }}{%- endmacro %}
+{% macro type_big_integer() -%}{{ (adapter.dispatch('type_big_integer', 'trueup') if adapter is defined else duckdb__type_big_integer)() }}{%- endmacro %}
+{% macro duckdb__type_big_integer() -%}hugeint{%- endmacro %}
+{% macro postgres__type_big_integer() -%}numeric{%- endmacro %}
 
 
 {#-
@@ -25,12 +25,12 @@
 {% macro try_cast(value, data_type) -%}{{ (adapter.dispatch('try_cast', 'trueup') if adapter is defined else duckdb__try_cast)(value, data_type) }}{%- endmacro %}
 
 {% macro duckdb__try_cast(value, data_type) -%}
-    {%- set data_type = _sql_type(data_type) -%}
+    {%- set data_type = _sql_type(data_type) | trim -%}
     try_cast({{ value }} as {{ data_type }})
 {%- endmacro %}
 
 {% macro postgres__try_cast(value, data_type) -%}
-    {%- set data_type = _sql_type(data_type) -%}
+    {%- set data_type = _sql_type(data_type) | trim -%}
     {%- set kind = data_type.split('(')[0] | trim | lower -%}
     {%- set kinds = {'bigint': 'bigint', 'integer': 'integer', 'numeric': 'numeric', 'decimal': 'numeric',
         'double precision': 'double', 'boolean': 'boolean', 'date': 'date', 'timestamptz': 'timestamptz'} -%}
@@ -46,9 +46,9 @@
 {%- endmacro %}
 
 {% macro _sql_type(data_type) -%}
-    {%- if data_type == 'double' -%}{{ return(type_double()) }}
-    {%- elif data_type == 'big_integer' -%}{{ return(type_big_integer()) }}
-    {%- else -%}{{ return(data_type) }}
+    {%- if data_type == 'double' -%}{{ type_double() }}
+    {%- elif data_type == 'big_integer' -%}{{ type_big_integer() }}
+    {%- else -%}{{ data_type }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -79,10 +79,10 @@
 
 {#- A regular-expression class (inside [...]) of every Unicode space: \s, the Z categories,
     the zero-width space and the byte-order mark. -#}
-{% macro unicode_spaces() -%}{{ return((adapter.dispatch('unicode_spaces', 'trueup') if adapter is defined else duckdb__unicode_spaces)()) }}{%- endmacro %}
-{% macro duckdb__unicode_spaces() -%}{{ return('\\s\\p{Z}\\x{200B}\\x{FEFF}') }}{%- endmacro %}
+{% macro unicode_spaces() -%}{{ (adapter.dispatch('unicode_spaces', 'trueup') if adapter is defined else duckdb__unicode_spaces)() }}{%- endmacro %}
+{% macro duckdb__unicode_spaces() -%}\s\p{Z}\x{200B}\x{FEFF}{%- endmacro %}
 {% macro postgres__unicode_spaces() -%}
-    {{ return('\\t\\n\\v\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200B\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF') }}
+    \t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200B\u2028\u2029\u202F\u205F\u3000\uFEFF
 {%- endmacro %}
 
 
@@ -174,14 +174,14 @@
 {% macro duckdb__json_object_text(pairs) -%}
     {%- set items = [] -%}
     {%- for name, expression in pairs -%}
-        {%- do items.append("'" ~ name ~ "', " ~ expression) -%}
+        {%- set _ = items.append("'" ~ name ~ "', " ~ expression) -%}
     {%- endfor -%}
     cast(json_object({{ items | join(', ') }}) as varchar)
 {%- endmacro %}
 {% macro postgres__json_object_text(pairs) -%}
     {%- set items = [] -%}
     {%- for name, expression in pairs -%}
-        {%- do items.append("'" ~ ('' if loop.first else ',') ~ '"' ~ name ~ "\":' || coalesce(cast(to_json(" ~ expression ~ ") as text), 'null')") -%}
+        {%- set _ = items.append("'" ~ ('' if loop.first else ',') ~ '"' ~ name ~ "\":' || coalesce(cast(to_json(" ~ expression ~ ") as text), 'null')") -%}
     {%- endfor -%}
     ('{' || {{ items | join(' || ') }} || '}')
 {%- endmacro %}
@@ -196,3 +196,19 @@
 {% macro postgres__round_double(value, places) -%}
     cast(round(cast({{ value }} as numeric), {{ places }}) as double precision)
 {%- endmacro %}
+
+
+{#- Some value of a group whose rows all hold the same one (DuckDB any_value; min elsewhere). -#}
+{% macro some_value(value) -%}
+    {{ (adapter.dispatch('some_value', 'trueup') if adapter is defined else duckdb__some_value)(value) }}
+{%- endmacro %}
+{% macro duckdb__some_value(value) -%}any_value({{ value }}){%- endmacro %}
+{% macro postgres__some_value(value) -%}min({{ value }}){%- endmacro %}
+
+
+{#- Calendar days from one timestamp to another (midnights passed, in the session's UTC). -#}
+{% macro days_between(start, end) -%}
+    {{ (adapter.dispatch('days_between', 'trueup') if adapter is defined else duckdb__days_between)(start, end) }}
+{%- endmacro %}
+{% macro duckdb__days_between(start, end) -%}date_diff('day', {{ start }}, {{ end }}){%- endmacro %}
+{% macro postgres__days_between(start, end) -%}(cast({{ end }} as date) - cast({{ start }} as date)){%- endmacro %}

@@ -37,34 +37,47 @@
     ]) }}
 {%- endmacro %}
 
+{#-
+    The functions are created again only when their definitions change (a new trueup, another
+    python path): the schema's comment holds the digest of what was created last, so a role
+    that may not create PL/Python functions runs dbt once a superuser created them.
+-#}
 {% macro postgres__create_warehouse_functions() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set schema = warehouse_functions_schema() -%}
-    {%- set statements = ['create schema if not exists ' ~ adapter.quote(schema)] -%}
-    {%- for kind, sql_type in [('bigint', 'bigint'), ('integer', 'integer'), ('numeric', 'numeric'),
-            ('double', 'double precision'), ('boolean', 'boolean'), ('date', 'date'), ('timestamptz', 'timestamptz')] -%}
-        {%- do statements.append(_try_cast_function(schema, kind, sql_type)) -%}
-    {%- endfor -%}
+    {%- set state = run_query(
+        "select obj_description(n.oid, 'pg_namespace'), (select count(*) from pg_proc p "
+        ~ "where p.pronamespace = n.oid and p.proname like 'trueup\\_%') "
+        ~ "from pg_namespace n where n.nspname = '" ~ schema ~ "'"
+    ) -%}
+    {%- set comment = state.columns[0].values()[0] if state.rows | length else none -%}
+    {%- set python_count = state.columns[1].values()[0] if state.rows | length else 0 -%}
     {%- set source = var('trueup_normalize_source', none) -%}
     {%- if source is none -%}
-        {%- set found = run_query(
-            "select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-            ~ "where n.nspname = '" ~ schema ~ "' and p.proname like 'trueup\\_%'"
-        ).columns[0].values()[0] -%}
-        {%- if found < _warehouse_function_specs() | length -%}
+        {%- if python_count < _warehouse_function_specs() | length -%}
             {{ exceptions.raise_compiler_error(
                 "trueup's PL/Python functions (trueup_e164, trueup_name_key, ...) are missing from schema "
                 ~ schema ~ ": run dbt through trueup (it passes var trueup_normalize_source), or have them "
                 ~ "created once (docs/scaling.md, PostgreSQL)") }}
         {%- endif -%}
-    {%- else -%}
-        {%- set python_path = var('warehouse_python_path', none) or env_var('TRUEUP_WAREHOUSE_PYTHON_PATH', '') -%}
-        {#- a no-op where the language is installed (a DBA may have done it once: docs/scaling.md) -#}
-        {%- do statements.append('create extension if not exists plpython3u') -%}
-        {%- for name, arguments, returns, strict, call in _warehouse_function_specs() -%}
-            {%- do statements.append(_plpython_function(schema, name, arguments, returns, strict, call, source, python_path)) -%}
-        {%- endfor -%}
+        {{ return('') }}
     {%- endif -%}
+    {%- set python_path = var('warehouse_python_path', none) or env_var('TRUEUP_WAREHOUSE_PYTHON_PATH', '') -%}
+    {#- a no-op where the language is installed (a DBA may have done it once: docs/scaling.md) -#}
+    {%- set statements = ['create extension if not exists plpython3u'] -%}
+    {%- for kind, sql_type in [('bigint', 'bigint'), ('integer', 'integer'), ('numeric', 'numeric'),
+            ('double', 'double precision'), ('boolean', 'boolean'), ('date', 'date'), ('timestamptz', 'timestamptz')] -%}
+        {%- do statements.append(_try_cast_function(schema, kind, sql_type)) -%}
+    {%- endfor -%}
+    {%- for name, arguments, returns, strict, call in _warehouse_function_specs() -%}
+        {%- do statements.append(_plpython_function(schema, name, arguments, returns, strict, call, source, python_path)) -%}
+    {%- endfor -%}
+    {%- set digest = 'trueup ' ~ local_md5(statements | join(';')) -%}
+    {%- if comment == digest -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- do statements.insert(0, 'create schema if not exists ' ~ adapter.quote(schema)) -%}
+    {%- do statements.append('comment on schema ' ~ adapter.quote(schema) ~ " is '" ~ digest ~ "'") -%}
     {{ return(statements | join(';\n')) }}
 {%- endmacro %}
 

@@ -48,7 +48,7 @@ accepted as (
 
 previous as (
 
-    select * from {{ previous_findings() }} as previous_findings
+    select * from {{ previous_findings() }} as previous_findings  -- noqa: AL05
 
 ),
 

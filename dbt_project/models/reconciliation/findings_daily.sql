@@ -72,7 +72,7 @@ final as (
         accepted_count,
         resolved_count,
         repaired_count
-    from {{ previous_findings_daily() }} as previous_daily
+    from {{ previous_findings_daily() }} as previous_daily  -- noqa: AL05
 
 )
 

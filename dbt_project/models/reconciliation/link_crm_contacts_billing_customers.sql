@@ -59,7 +59,10 @@ by_identity_ranked as (
         resolved_billing.match_confidence as confidence,
         row_number() over (
             partition by resolved_billing.record_id
-            order by contacts.created_at, {{ try_cast('resolved_crm.record_id', 'big_integer') }}, resolved_crm.record_id
+            order by
+                contacts.created_at,
+                {{ try_cast('resolved_crm.record_id', 'big_integer') }},
+                resolved_crm.record_id
         ) as contact_rank
     from resolved_billing
     inner join resolved_crm on resolved_billing.customer_id = resolved_crm.customer_id

@@ -6,10 +6,28 @@ with
 
 outbox as (
 
-    select target_system, object_type, record_id, field, desired_value, finding_id, outcome, customer_id, confidence
+    select
+        target_system,
+        object_type,
+        record_id,
+        field,
+        desired_value,
+        finding_id,
+        outcome,
+        customer_id,
+        confidence
     from {{ ref('outbox_crm') }}
     union all
-    select target_system, object_type, record_id, field, desired_value, finding_id, outcome, customer_id, confidence
+    select
+        target_system,
+        object_type,
+        record_id,
+        field,
+        desired_value,
+        finding_id,
+        outcome,
+        customer_id,
+        confidence
     from {{ ref('outbox_billing') }}
 
 ),

@@ -117,7 +117,10 @@ candidates as (
         unlinked_invoices.invoice_id,
         abs(coalesce(unlinked_invoices.total_cents, 0) - coalesce(unlinked_deals.amount_cents, 0))
             as amount_gap_cents,
-        abs({{ epoch_seconds('unlinked_invoices.created_at') }} - {{ epoch_seconds('unlinked_deals.closed_at') }}) / 86400.0 as day_gap
+        abs(
+            {{ epoch_seconds('unlinked_invoices.created_at') }}
+            - {{ epoch_seconds('unlinked_deals.closed_at') }}
+        ) / 86400.0 as day_gap
     from unlinked_deals
     inner join deal_customers on unlinked_deals.deal_id = deal_customers.deal_id
     inner join invoice_customers on deal_customers.customer_id = invoice_customers.customer_id

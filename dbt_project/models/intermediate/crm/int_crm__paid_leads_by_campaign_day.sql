@@ -90,8 +90,8 @@ final as (
         platform,
         campaign_id,
         lead_date,
-        {{ dbt.any_value('account_id') }} as account_id,
-        {{ dbt.any_value('account_time_zone') }} as account_time_zone,
+        {{ some_value('account_id') }} as account_id,
+        {{ some_value('account_time_zone') }} as account_time_zone,
         count(*) as crm_leads,
         string_agg(contact_id, ',' order by contact_id) as contact_ids
     from attributed

@@ -161,7 +161,8 @@ compared as (
             when right_record.name_letters = left_record.company_key then 'missing'
             when left_record.first_name_key is null or right_record.first_name_key is null then 'missing'
             when left_record.first_name_key = right_record.first_name_key then 'exact'
-            when {{ lists_overlap('left_record.first_name_groups', 'right_record.first_name_groups') }} then 'nickname'
+            when {{ lists_overlap('left_record.first_name_groups', 'right_record.first_name_groups') }}
+                then 'nickname'
             when
                 least(length(left_record.first_name_key), length(right_record.first_name_key)) >= 3
                 and {{ edit_distance('left_record.first_name_key', 'right_record.first_name_key') }} <= 1

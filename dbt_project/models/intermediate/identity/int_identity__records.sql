@@ -233,7 +233,9 @@ final as (
         normalized.last_name_key,
         case
             when normalized.first_name_key is not null
-                then coalesce(first_name_groups.first_name_groups, {{ list_literal(['normalized.first_name_key']) }})
+                then coalesce(
+                    first_name_groups.first_name_groups, {{ list_literal(['normalized.first_name_key']) }}
+                )
         end as first_name_groups,
         case
             when normalized.first_name_key is not null and normalized.last_name_key is not null

@@ -152,14 +152,16 @@ best_links as (
         max(confidence) filter (
             where confidence >= {{ var('identity_confidence_threshold') }}
         ) as accepted_confidence,
+        -- the strongest link's method; among links as strong, the one last by name (the same on every engine)
         {{ arg_max(
-            'match_method', 'confidence', where='confidence >= ' ~ var('identity_confidence_threshold')
+            'match_method', '(confidence, match_method)',
+            where='confidence >= ' ~ var('identity_confidence_threshold')
         ) }} as accepted_method,
         max(confidence) filter (
             where confidence < {{ var('identity_confidence_threshold') }} and not is_within_customer
         ) as review_confidence,
         {{ arg_max(
-            'match_method', 'confidence',
+            'match_method', '(confidence, match_method)',
             where='confidence < ' ~ var('identity_confidence_threshold') ~ ' and not is_within_customer'
         ) }} as review_method,
         count(*) filter (

@@ -211,8 +211,8 @@ customer_summary as (
 
     select
         customer_id,
-        {{ dbt.any_value('anchor_record_system') }} as anchor_record_system,
-        {{ dbt.any_value('anchor_record_id') }} as anchor_record_id,
+        {{ some_value('anchor_record_system') }} as anchor_record_system,
+        {{ some_value('anchor_record_id') }} as anchor_record_id,
         {{ arg_min('record_id', "lpad(record_id, 40, '0')", where="record_system = 'crm'") }}
             as primary_contact_id,
         {{ arg_min('record_id', 'created_at', where="record_system = 'billing'") }}
@@ -268,7 +268,7 @@ invoice_totals as (
         coalesce(sum(amount_remaining_cents) filter (where is_billed and not is_collected), 0)
             as outstanding_cents,
         min(paid_at) filter (where is_collected) as first_paid_at,
-        {{ dbt.any_value('currency') }} as currency
+        {{ some_value('currency') }} as currency
     from invoices
     where customer_id is not null
     group by customer_id

@@ -265,7 +265,7 @@ campaign_names as (
 
     select
         campaign_key,
-        {{ dbt.any_value('campaign_name') }} as campaign_name
+        {{ some_value('campaign_name') }} as campaign_name
     from ad_spend
     group by campaign_key
 
