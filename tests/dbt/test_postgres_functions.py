@@ -171,3 +171,31 @@ def test_without_the_source_var_the_functions_must_exist(postgres_server: Any, t
             where=Paths(home=tmp_path),
         )
     assert "are missing from schema trueup_functions" in str(failed.value) + str(failed.value.results)
+
+
+def test_dbt_gets_the_postgres_target_and_the_module_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No server needed: what trueup hands every dbt command for a PostgreSQL warehouse."""
+    from orchestration.dbt import dbt_env, dbt_vars
+
+    where = Paths(home=tmp_path)
+    (tmp_path / "published").mkdir()
+    (tmp_path / "published" / "warehouse.duckdb").write_bytes(b"")  # a DuckDB copy exists too
+    monkeypatch.setenv("TRUEUP_WAREHOUSE", "postgresql://ana:secret@db.example:6543/trueup")
+    monkeypatch.setenv("TRUEUP_WAREHOUSE_PYTHON_PATH", "/srv/trueup/python")
+    env = dbt_env(where)
+    assert (env["TRUEUP_DBT_TARGET"], env["TRUEUP_PG_HOST"], env["TRUEUP_PG_PORT"], env["PGTZ"]) == (
+        "postgres",
+        "db.example",
+        "6543",
+        "UTC",
+    )
+    values = dbt_vars(where)
+    assert values["trueup_normalize_source"] == Path(normalize.__file__).read_text(encoding="utf-8")
+    assert values["warehouse_python_path"] == "/srv/trueup/python"
+    assert "published_warehouse" not in values  # history reads published_reconciliation instead
+
+    monkeypatch.delenv("TRUEUP_WAREHOUSE")
+    assert dbt_env(where)["TRUEUP_DBT_TARGET"] == "local"
+    assert "trueup_normalize_source" not in dbt_vars(where)
