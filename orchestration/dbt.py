@@ -94,11 +94,23 @@ def load_manifest(path: Path = MANIFEST) -> Manifest:
 
 
 def dbt_env(where: Paths | None = None) -> dict[str, str]:
+    """The environment of a dbt command: this one's, plus what profiles.yml reads to reach the
+    configured warehouse (its target, the DuckDB file or PostgreSQL's TRUEUP_PG_* settings)."""
     where = where or paths()
     env = dict(os.environ)
-    env["TRUEUP_WAREHOUSE"] = str(where.warehouse)
+    env.update(dbt_target_env(where))
     env.setdefault("DO_NOT_TRACK", "1")
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def dbt_target_env(where: Paths | None = None) -> dict[str, str]:
+    """The variables profiles.yml reads to pick and reach the configured warehouse (its target,
+    the DuckDB file, or PostgreSQL's TRUEUP_PG_* settings); every dbt command trueup runs gets them."""
+    engine = (where or paths()).engine
+    env = engine.dbt_env()
+    if engine.is_postgres:  # timestamps read and written as text in UTC, as on DuckDB
+        env["PGTZ"] = "UTC"
     return env
 
 
@@ -114,10 +126,26 @@ def dbt_vars(where: Paths | None = None) -> dict[str, Any]:
     published copy exists, `published_warehouse` names it: the history models start from it."""
     from ingestion.mapping import load_mapping
 
+    where = where or paths()
     values = load_mapping().dbt_vars()
-    published = (where or paths()).published
-    if published.exists():  # history (findings, findings_daily) counts the runs that published
-        values["published_warehouse"] = str(published)
+    if where.engine.is_postgres:
+        values.update(warehouse_function_vars())
+    elif where.published.exists():  # history (findings, findings_daily) counts the runs that published
+        values["published_warehouse"] = str(where.published)
+    return values
+
+
+def warehouse_function_vars() -> dict[str, Any]:
+    """What the on-run-start hook needs to create trueup's normalizations as PL/Python functions
+    on a PostgreSQL warehouse: the source of ingestion/normalize.py (so trueup's code need not be
+    on the server) and, if set, the directory on the server that holds phonenumbers, anyascii and
+    tzdata (`TRUEUP_WAREHOUSE_PYTHON_PATH`)."""
+    from ingestion import normalize
+
+    values: dict[str, Any] = {"trueup_normalize_source": Path(normalize.__file__).read_text(encoding="utf-8")}
+    python_path = os.environ.get("TRUEUP_WAREHOUSE_PYTHON_PATH")
+    if python_path:
+        values["warehouse_python_path"] = python_path
     return values
 
 
@@ -222,7 +250,9 @@ def prepare(where: Paths | None = None) -> Path:
     project = dbt_project()
     # the preparer runs `dbt` from PATH: this interpreter's own comes first
     search = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
-    with patched_env({"PATH": search, "TRUEUP_WAREHOUSE": str(where.warehouse)}):
+    # parsed for DuckDB, with no server: the manifest's nodes and keys are the same on every engine
+    duckdb_target = {"TRUEUP_WAREHOUSE": str(where.warehouse), "TRUEUP_DBT_TARGET": "local"}
+    with patched_env({"PATH": search, **duckdb_target}):
         project.preparer.prepare(project)
     if not project.manifest_path.exists():
         raise DbtError(f"dbt parse wrote no manifest at {project.manifest_path}")

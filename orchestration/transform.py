@@ -28,7 +28,7 @@ from dagster_dbt import (
 )
 
 from ingestion.engine import Engine
-from orchestration.dbt import MANIFEST, DbtError, dbt_project, failed_nodes, with_vars
+from orchestration.dbt import MANIFEST, DbtError, dbt_project, dbt_target_env, failed_nodes, with_vars
 
 LAYERS = ("seeds", "staging", "intermediate", "marts", "reconciliation", "reverse_etl")
 MODEL_TYPES = ("model", "seed", "snapshot")
@@ -164,7 +164,7 @@ def build_layer(
     target = where.home / "dbt" / "target"
     # buildable: a test runs once every model it reads is built, in the step of the last of them
     # the engine's target and connection (the DuckDB file, or PostgreSQL's TRUEUP_PG_* settings)
-    env = {**where.engine.dbt_env(), "DBT_INDIRECT_SELECTION": "buildable"}
+    env = {**dbt_target_env(where), "DBT_INDIRECT_SELECTION": "buildable"}
     with patched_env(env):
         # the business mapping and the history's starting point reach dbt as --vars, as in run_dbt
         invocation = dbt.cli(

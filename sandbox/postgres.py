@@ -10,6 +10,10 @@ server runs as the `postgres` system user the package creates.
         url = server.url  # postgresql://postgres:PASSWORD@127.0.0.1:PORT/trueup
 
 `unavailable()` says why no server can start here (or None), for tests to skip with.
+
+trueup's PL/Python functions import phonenumbers, anyascii and tzdata; the server's Python
+need not have them: `python_path` is a directory in the server's own (readable) temp dir with
+copies of them from this interpreter's site-packages (TRUEUP_WAREHOUSE_PYTHON_PATH names it).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATABASE = "trueup"
+# pure-Python packages trueup's PL/Python functions import (ingestion/normalize.py)
+PYTHON_PACKAGES = ("phonenumbers", "anyascii", "tzdata")
 SUPERUSER = "postgres"
 PASSWORD = "trueup-local"  # a throwaway server on loopback; checked (scram) on TCP
 
@@ -70,6 +76,20 @@ def unavailable() -> str | None:
     return None
 
 
+def _copy_python_packages(target: Path) -> None:
+    """Copies of PYTHON_PACKAGES (from this interpreter) the server's user can read."""
+    import importlib
+
+    target.mkdir()
+    for name in PYTHON_PACKAGES:
+        package = Path(importlib.import_module(name).__file__ or "").parent
+        shutil.copytree(package, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        for path in [target, *target.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -89,6 +109,11 @@ class PostgresServer:
     @property
     def log(self) -> Path:
         return self.directory / "server.log"
+
+    @property
+    def python_path(self) -> Path:
+        """Where the server's Python finds the packages of trueup's PL/Python functions."""
+        return self.directory / "python"
 
     @classmethod
     @contextlib.contextmanager
@@ -119,6 +144,7 @@ class PostgresServer:
         if initdb.returncode != 0:
             shutil.rmtree(root, ignore_errors=True)
             raise RuntimeError(f"initdb failed in {root}: {initdb.stderr.strip()[-2000:]}")
+        _copy_python_packages(root / "python")
         port = _free_port()
         options = (
             f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "

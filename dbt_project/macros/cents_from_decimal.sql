@@ -5,5 +5,6 @@
     amount too large is null, never an error; staging flags a raw amount that became null.
 #}
 {% macro cents_from_decimal(amount) -%}
-    try_cast(round(try_cast(try_cast(regexp_replace({{ tidy('cast(' ~ amount ~ ' as varchar)') }}, '[,$\s]', '', 'g') as decimal(38, 6)) as decimal(30, 6)) * 100) as bigint)
+    {%- set number = try_cast("regexp_replace(" ~ tidy('cast(' ~ amount ~ ' as varchar)') ~ ", '[,$\\s]', '', 'g')", 'decimal(38, 6)') -%}
+    {{ try_cast('round(' ~ try_cast(number, 'decimal(30, 6)') ~ ' * 100)', 'bigint') }}
 {%- endmacro %}

@@ -4,8 +4,8 @@
 #}
 {% macro cents_from_micros(micros) -%}
     cast(
-        sign(try_cast({{ micros }} as hugeint))
-        * ((abs(try_cast({{ micros }} as hugeint)) + 5000) // 10000)
+        sign({{ try_cast(micros, 'big_integer') }})
+        * {{ int_div('abs(' ~ try_cast(micros, 'big_integer') ~ ') + 5000', '10000') }}
         as bigint
     )
 {%- endmacro %}

@@ -15,7 +15,7 @@
 {% macro record_keys(keys) -%}
     {%- set pairs = [] -%}
     {%- for name, expression in keys -%}
-        {%- set _ = pairs.append("'" ~ name ~ "', cast(" ~ expression ~ " as varchar)") -%}
+        {%- set _ = pairs.append((name, "cast(" ~ expression ~ " as varchar)")) -%}
     {%- endfor -%}
-    cast(json_object({{ pairs | join(', ') }}) as varchar)
+    {{ json_object_text(pairs) }}
 {%- endmacro %}

@@ -10,6 +10,19 @@
     {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
+    {{ return(adapter.dispatch('history_relation', 'trueup')(identifier)) }}
+{%- endmacro %}
+
+{#- PostgreSQL: the published copy is the schema published_<schema> of the same database. -#}
+{% macro postgres__history_relation(identifier) -%}
+    {%- set published = adapter.get_relation(this.database, 'published_' ~ this.schema, identifier) -%}
+    {%- if published is not none -%}
+        {{ return(published) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(this.database, this.schema, identifier)) }}
+{%- endmacro %}
+
+{% macro default__history_relation(identifier) -%}
     {%- set path = var('published_warehouse', none) -%}
     {%- if path -%}
         {%- do run_query(

@@ -4,7 +4,7 @@
     no timestamp ("02/30/2025") are null, never an error (staging flags what it could not read).
 #}
 {% macro iso_to_utc(value) -%}
-    try_cast({{ tidy(value) }} as timestamptz)
+    {{ try_cast(tidy(value), 'timestamptz') }}
 {%- endmacro %}
 
 
@@ -14,8 +14,8 @@
 #}
 {% macro crm_datetime(value) -%}
     case
-        when regexp_full_match({{ tidy(value) }}, '[0-9]{11,14}')
-            then to_timestamp(try_cast({{ tidy(value) }} as bigint) / 1000.0)
-        else try_cast({{ tidy(value) }} as timestamptz)
+        when {{ regexp_whole(tidy(value), "'[0-9]{11,14}'") }}
+            then to_timestamp({{ try_cast(tidy(value), 'bigint') }} / 1000.0)
+        else {{ try_cast(tidy(value), 'timestamptz') }}
     end
 {%- endmacro %}

@@ -1,7 +1,8 @@
 {#-
     Normalizations staging applies to people: phones as libphonenumber reads them, names as
     transliterated keys, text with every Unicode space trimmed. On DuckDB they call the
-    functions `ingestion/normalize.py` registers (a dbt-duckdb plugin, profiles.yml); other
+    functions `ingestion/normalize.py` registers (a dbt-duckdb plugin, profiles.yml); on
+    PostgreSQL the same module runs as PL/Python functions (warehouse_functions.sql); other
     engines get the plain-SQL readings below.
 -#}
 
@@ -18,6 +19,13 @@
 
 {% macro duckdb__phone_e164(phone, region, fallback_region) -%}
     trueup_e164(
+        cast({{ phone }} as varchar),
+        concat_ws(',', {{ region }}, '{{ var("default_phone_region") }}', {{ fallback_region }})
+    )
+{%- endmacro %}
+
+{% macro postgres__phone_e164(phone, region, fallback_region) -%}
+    {{ warehouse_functions_schema() }}.trueup_e164(
         cast({{ phone }} as varchar),
         concat_ws(',', {{ region }}, '{{ var("default_phone_region") }}', {{ fallback_region }})
     )
@@ -41,8 +49,32 @@
     trueup_name_key(cast({{ text }} as varchar))
 {%- endmacro %}
 
+{% macro postgres__name_key(text) -%}
+    {{ warehouse_functions_schema() }}.trueup_name_key(cast({{ text }} as varchar))
+{%- endmacro %}
+
 {% macro default__name_key(text) -%}
     nullif(regexp_replace(lower({{ text }}), '[^a-z]', '', 'g'), '')
+{%- endmacro %}
+
+
+{#- DuckDB's jaro_winkler_similarity of two name keys (normalize.jaro_winkler elsewhere). -#}
+{% macro name_similarity(left, right) -%}
+    {{ (adapter.dispatch('name_similarity', 'trueup') if adapter is defined else duckdb__name_similarity)(left, right) }}
+{%- endmacro %}
+{% macro duckdb__name_similarity(left, right) -%}jaro_winkler_similarity({{ left }}, {{ right }}){%- endmacro %}
+{% macro postgres__name_similarity(left, right) -%}
+    {{ warehouse_functions_schema() }}.trueup_jaro_winkler({{ left }}, {{ right }})
+{%- endmacro %}
+
+
+{#- DuckDB's damerau_levenshtein of two texts (normalize.damerau_levenshtein elsewhere). -#}
+{% macro edit_distance(left, right) -%}
+    {{ (adapter.dispatch('edit_distance', 'trueup') if adapter is defined else duckdb__edit_distance)(left, right) }}
+{%- endmacro %}
+{% macro duckdb__edit_distance(left, right) -%}damerau_levenshtein({{ left }}, {{ right }}){%- endmacro %}
+{% macro postgres__edit_distance(left, right) -%}
+    {{ warehouse_functions_schema() }}.trueup_damerau_levenshtein({{ left }}, {{ right }})
 {%- endmacro %}
 
 
@@ -60,6 +92,10 @@
     trueup_fold(cast({{ text }} as varchar))
 {%- endmacro %}
 
+{% macro postgres__folded(text) -%}
+    {{ warehouse_functions_schema() }}.trueup_fold(cast({{ text }} as varchar))
+{%- endmacro %}
+
 {% macro default__folded(text) -%}
     nullif(lower(regexp_replace(trim({{ text }}), '\s+', ' ', 'g')), '')
 {%- endmacro %}
@@ -68,13 +104,14 @@
 {#- Text with every Unicode space (tabs, newlines, no-break and zero-width spaces) trimmed
     and runs of them inside collapsed to one space; null when nothing is left. -#}
 {% macro tidy(text) -%}
+    {%- set spaces = unicode_spaces() -%}
     nullif(
         regexp_replace(
             regexp_replace(
                 cast({{ text }} as varchar),
-                '^[\s\p{Z}\x{200B}\x{FEFF}]+|[\s\p{Z}\x{200B}\x{FEFF}]+$', '', 'g'
+                '^[{{ spaces }}]+|[{{ spaces }}]+$', '', 'g'
             ),
-            '[\s\p{Z}\x{200B}\x{FEFF}]+', ' ', 'g'
+            '[{{ spaces }}]+', ' ', 'g'
         ),
         ''
     )

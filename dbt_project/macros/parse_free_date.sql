@@ -6,7 +6,10 @@
     ambiguous (`is_ambiguous_date`) and yields null; so does anything else.
 #}
 {% macro _slash_date_part(value, position) -%}
-    try_cast(nullif(regexp_extract(trim({{ value }}), '^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$', {{ position }}), '') as integer)
+    {{ try_cast(
+        "nullif(" ~ regexp_group('trim(' ~ value ~ ')', "'^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$'", position) ~ ", '')",
+        'integer'
+    ) }}
 {%- endmacro %}
 
 {% macro parse_free_date(value) -%}
@@ -14,14 +17,14 @@
     {%- set second = _slash_date_part(value, 2) -%}
     {%- set year = _slash_date_part(value, 3) -%}
     case
-        when regexp_matches(trim({{ value }}), '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ].*)?$')
-            then try_cast(regexp_extract(trim({{ value }}), '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}') as date)
+        when {{ regexp_contains('trim(' ~ value ~ ')', "'^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ].*)?$'") }}
+            then {{ try_cast(regexp_group('trim(' ~ value ~ ')', "'^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}'"), 'date') }}
         when {{ is_ambiguous_date(value) }}
             then null
         when {{ first }} <= 12
-            then try_cast({{ year }} || '-' || {{ first }} || '-' || {{ second }} as date)
+            then {{ try_cast(year ~ " || '-' || " ~ first ~ " || '-' || " ~ second, 'date') }}
         when {{ second }} <= 12
-            then try_cast({{ year }} || '-' || {{ second }} || '-' || {{ first }} as date)
+            then {{ try_cast(year ~ " || '-' || " ~ second ~ " || '-' || " ~ first, 'date') }}
     end
 {%- endmacro %}
 

@@ -40,15 +40,15 @@
     or spaces; empty for none) names `system` (a sql expression).
 -#}
 {% macro is_receiver(receiver_systems, system) -%}
-    coalesce(list_contains(
-        regexp_split_to_array(trim(coalesce({{ receiver_systems }}, '')), '[\s,;|]+'), {{ system }}
-    ), false)
+    coalesce({{ split_contains(
+        "trim(coalesce(" ~ receiver_systems ~ ", ''))", "'[\\s,;|]+'", system
+    ) }}, false)
 {%- endmacro %}
 
 
 {#- A timestamp as ISO-8601 UTC text with milliseconds, the way the CRM writes them. -#}
 {% macro iso_utc(expression) -%}
-    strftime(timezone('UTC', {{ expression }}), '%Y-%m-%dT%H:%M:%S.%gZ')
+    {{ utc_text(expression) }}
 {%- endmacro %}
 
 

@@ -14,13 +14,13 @@
         regexp_replace({{ without_extension }}, '[^0-9]', '', 'g')
     {%- endset -%}
     case
-        when length({{ digits }}) = 10 and regexp_matches({{ digits }}, '^[2-9][0-9]{2}[2-9]')
+        when length({{ digits }}) = 10 and {{ regexp_contains(digits, "'^[2-9][0-9]{2}[2-9]'") }}
             then '+1' || {{ digits }}
-        when length({{ digits }}) = 11 and regexp_matches({{ digits }}, '^1[2-9][0-9]{2}[2-9]')
+        when length({{ digits }}) = 11 and {{ regexp_contains(digits, "'^1[2-9][0-9]{2}[2-9]'") }}
             then '+' || {{ digits }}
         when
-            regexp_matches({{ without_extension }}, '^[^0-9]*\+')
-            and regexp_matches({{ digits }}, '^[2-9][0-9]{7,14}$')
+            {{ regexp_contains(without_extension, "'^[^0-9]*\\+'") }}
+            and {{ regexp_contains(digits, "'^[2-9][0-9]{7,14}$'") }}
             then '+' || {{ digits }}
     end
 {%- endmacro %}

@@ -53,8 +53,10 @@ MACROS = Path(__file__).resolve().parents[2] / "dbt_project" / "macros"
 
 def render(file: str, macro: str, *arguments: str) -> str:
     """The SQL a staging macro renders for the given SQL arguments (with the plain-SQL macros
-    it calls, e.g. `tidy`, from the other macro files in scope)."""
-    shared = (MACROS / "normalize.sql").read_text() if file != "normalize.sql" else ""
+    it calls, e.g. `tidy`, and the DuckDB spellings of the portable ones in scope)."""
+    shared = "".join(
+        (MACROS / name).read_text() for name in ("portable.sql", "normalize.sql") if name != file
+    )
     module = jinja2.Environment().from_string(shared + (MACROS / file).read_text()).module
     return str(getattr(module, macro)(*arguments))
 

@@ -20,8 +20,15 @@ current_findings as (
 
 decisions as (
 
-    select * from {{ finding_decisions() }}
-    qualify row_number() over (partition by finding_id order by decided_at desc) = 1
+    select ranked.*
+    from (
+        select
+            all_decisions.*,
+            row_number() over (partition by all_decisions.finding_id order by all_decisions.decided_at desc)
+                as decision_rank
+        from {{ finding_decisions() }} as all_decisions
+    ) as ranked
+    where ranked.decision_rank = 1
 
 ),
 
@@ -41,13 +48,13 @@ accepted as (
 
 previous as (
 
-    select * from {{ previous_findings() }}
+    select * from {{ previous_findings() }} as previous_findings  -- noqa: AL05
 
 ),
 
 pushed as (
 
-    select * from {{ repaired_findings() }}
+    select * from {{ repaired_findings() }} as repaired_findings
 
 ),
 
@@ -81,10 +88,28 @@ seen as (
 gone as (
 
     select
-        previous.* replace (
-            case when pushed.finding_id is not null then 'repaired' else 'resolved' end as status,
-            this_run.run_at as resolved_at
-        )
+        previous.finding_id,
+        previous.rule,
+        previous.severity,
+        previous.entity,
+        previous.systems,
+        previous.record_keys,
+        previous.field,
+        previous.crm_value,
+        previous.billing_value,
+        previous.scheduling_value,
+        previous.ads_value,
+        previous.authoritative_system,
+        previous.authoritative_value,
+        previous.outcome,
+        previous.proposed_action,
+        previous.detected_at,
+        previous.first_seen_at,
+        previous.last_seen_at,
+        case when pushed.finding_id is not null then 'repaired' else 'resolved' end as status,
+        this_run.run_at as resolved_at,
+        previous.reopened_at,
+        previous.seen_run_count
     from previous
     cross join this_run
     left join pushed on previous.finding_id = pushed.finding_id

@@ -5,8 +5,25 @@ with
 unioned as (
 
     {% for rule in reconciliation_rules() %}
-        select * from {{ ref('rec_' ~ rule) }}
-        {% if not loop.last %}union all by name{% endif %}
+        select
+            finding_id,
+            rule,
+            severity,
+            entity,
+            systems,
+            record_keys,
+            field,
+            crm_value,
+            billing_value,
+            scheduling_value,
+            ads_value,
+            authoritative_system,
+            authoritative_value,
+            outcome,
+            proposed_action,
+            detected_at
+        from {{ ref('rec_' ~ rule) }}
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 ),

@@ -15,7 +15,8 @@ findings as (
 
 rules as (
 
-    select unnest([{{ "'" ~ reconciliation_rules() | join("', '") ~ "'" }}]) as rule  -- noqa: RF04
+    select rules.rule
+    from (values {{ "('" ~ reconciliation_rules() | join("'), ('") ~ "')" }}) as rules (rule)
 
 ),
 
@@ -71,7 +72,7 @@ final as (
         accepted_count,
         resolved_count,
         repaired_count
-    from {{ previous_findings_daily() }}
+    from {{ previous_findings_daily() }} as previous_daily  -- noqa: AL05
 
 )
 

@@ -61,9 +61,9 @@ matched as (
         contact_events.contact_id,
         contact_events.next_appointment_at,
         -- two events of one person at one instant: the one still on, else any
-        arg_min(
-            contact_events.event_uri, (events.appointment_status = 'canceled', contact_events.event_uri)
-        ) as event_uri
+        {{ arg_min(
+            'contact_events.event_uri', "(events.appointment_status = 'canceled', contact_events.event_uri)"
+        ) }} as event_uri
     from contact_events
     inner join events
         on

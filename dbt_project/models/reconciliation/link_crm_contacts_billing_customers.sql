@@ -59,7 +59,10 @@ by_identity_ranked as (
         resolved_billing.match_confidence as confidence,
         row_number() over (
             partition by resolved_billing.record_id
-            order by contacts.created_at, try_cast(resolved_crm.record_id as hugeint), resolved_crm.record_id
+            order by
+                contacts.created_at,
+                {{ try_cast('resolved_crm.record_id', 'big_integer') }},
+                resolved_crm.record_id
         ) as contact_rank
     from resolved_billing
     inner join resolved_crm on resolved_billing.customer_id = resolved_crm.customer_id
@@ -88,7 +91,7 @@ final as (
         linked.contact_id,
         linked.customer_id,
         linked.link_method,
-        cast(linked.confidence as double) as confidence,
+        cast(linked.confidence as {{ type_double() }}) as confidence,
         coalesce(resolved_crm.customer_id, resolved_billing.customer_id) as resolved_customer_id,
         linked.confidence >= {{ var('identity_confidence_threshold') }}
         and not coalesce(resolved_crm.needs_review, false)

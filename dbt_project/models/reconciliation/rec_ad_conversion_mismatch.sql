@@ -39,16 +39,16 @@ compared as (
         {{ record_keys([
             ('platform', 'platform'),
             ('campaign_id', 'campaign_id'),
-            ('date', "strftime(spend_date, '%Y-%m-%d')"),
+            ('date', date_text('spend_date')),
         ]) }} as record_keys,
         'conversions' as field,
         cast(crm_leads as varchar) as crm_value,
         null as billing_value,
         null as scheduling_value,
         case
-            when reported_conversions = round(reported_conversions)
+            when reported_conversions = {{ round_double('reported_conversions') }}
                 then cast(cast(reported_conversions as bigint) as varchar)
-            else cast(round(reported_conversions, 2) as varchar)
+            else cast({{ round_double('reported_conversions', 2) }} as varchar)
         end as ads_value,
         false as is_write_safe
     from counted

@@ -23,7 +23,10 @@ ranked as (
         contacts.email,
         row_number() over (
             partition by resolved.customer_id
-            order by contacts.created_at, try_cast(contacts.contact_id as hugeint), contacts.contact_id
+            order by
+                contacts.created_at,
+                {{ try_cast('contacts.contact_id', 'big_integer') }},
+                contacts.contact_id
         ) as contact_rank
     from resolved
     inner join contacts on resolved.record_id = contacts.contact_id

@@ -48,7 +48,7 @@ compared as (
     where
         deals.deal_status = 'won'
         and deals.closed_at
-        < {{ reconciliation_now() }} - to_days({{ var('settle_window_days') }})
+        < {{ reconciliation_now() }} - {{ days_interval(var('settle_window_days')) }}
         and deals.deal_id not in (select invoiced_deals.deal_id from invoiced_deals)
 
 ),

@@ -29,7 +29,7 @@ billed as (
     select
         deal_invoices.deal_id,
         sum(invoices.total_cents) as billed_cents,
-        arg_max(invoices.invoice_id, invoices.created_at) as invoice_id
+        {{ arg_max('invoices.invoice_id', 'invoices.created_at') }} as invoice_id
     from deal_invoices
     inner join invoices on deal_invoices.invoice_id = invoices.invoice_id
     where invoices.is_billed
@@ -43,8 +43,8 @@ compared as (
         {{ record_keys([('deal_id', 'deals.deal_id'), ('invoice_id', 'billed.invoice_id')]) }}
             as record_keys,
         'amount' as field,
-        printf('%.2f', deals.amount_cents / 100.0) as crm_value,
-        printf('%.2f', billed.billed_cents / 100.0) as billing_value,
+        {{ fixed_text('deals.amount_cents / 100.0') }} as crm_value,
+        {{ fixed_text('billed.billed_cents / 100.0') }} as billing_value,
         null as scheduling_value,
         null as ads_value,
         false as is_write_safe

@@ -24,7 +24,7 @@ compared as (
         nullif(trim(phone_raw), '') is not null
         and (
             is_phone_unparseable
-            or not regexp_full_match(trim(phone_raw), '[0-9+().\s-]+')
+            or not {{ regexp_whole('trim(phone_raw)', "'[0-9+().\\s-]+'") }}
         )
 
 ),

@@ -68,7 +68,7 @@ outcomes as (
             when crm_folded = billing_folded then 'equivalent'
             when
                 crm_last_key = billing_last_key
-                and list_has_any(crm_first_groups, billing_first_groups)
+                and {{ lists_overlap('crm_first_groups', 'billing_first_groups') }}
                 then 'equivalent'
             when
                 regexp_replace(crm_folded, '[^a-z]', '', 'g')

@@ -25,7 +25,7 @@ first_paid_invoices as (
 
     select
         customer_id,
-        arg_min(invoice_id, coalesce(paid_at, created_at)) as invoice_id
+        {{ arg_min('invoice_id', 'coalesce(paid_at, created_at)') }} as invoice_id
     from invoices
     where is_collected
     group by customer_id

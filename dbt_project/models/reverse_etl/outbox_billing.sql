@@ -33,8 +33,8 @@ pushes as (
     select
         finding_id,
         rule,
-        json_extract_string(record_keys, '$.contact_id') as contact_id,
-        json_extract_string(record_keys, '$.customer_id') as customer_id,
+        {{ json_text('record_keys', 'contact_id') }} as contact_id,
+        {{ json_text('record_keys', 'customer_id') }} as customer_id,
         authoritative_value,
         outcome
     from findings

@@ -66,7 +66,7 @@ crm_lifecycle_values as (
 
     select
         lifecycle_stage,
-        arg_min(source_value, (source_value != lifecycle_stage, source_value)) as crm_value
+        {{ arg_min('source_value', '(source_value != lifecycle_stage, source_value)') }} as crm_value
     from lifecycle_stages
     where source_system = 'crm'
     group by lifecycle_stage
@@ -89,10 +89,10 @@ pushes as (
     select
         finding_id,
         rule,
-        json_extract_string(record_keys, '$.contact_id') as contact_id,
-        json_extract_string(record_keys, '$.customer_id') as billing_customer_id,
-        json_extract_string(record_keys, '$.meeting_id') as meeting_id,
-        json_extract_string(record_keys, '$.event_uri') as event_uri,
+        {{ json_text('record_keys', 'contact_id') }} as contact_id,
+        {{ json_text('record_keys', 'customer_id') }} as billing_customer_id,
+        {{ json_text('record_keys', 'meeting_id') }} as meeting_id,
+        {{ json_text('record_keys', 'event_uri') }} as event_uri,
         authoritative_value,
         outcome
     from findings
@@ -212,7 +212,7 @@ final as (
         contact_writes.finding_id,
         contact_writes.outcome,
         contact_writes.customer_id,
-        cast(contact_writes.confidence as double) as confidence
+        cast(contact_writes.confidence as {{ type_double() }}) as confidence
     from contact_writes
     inner join field_map on contact_writes.rule = field_map.rule
 
@@ -227,7 +227,7 @@ final as (
         meeting_writes.finding_id,
         meeting_writes.finding_outcome as outcome,
         meeting_writes.customer_id,
-        cast(meeting_writes.confidence as double) as confidence
+        cast(meeting_writes.confidence as {{ type_double() }}) as confidence
     from meeting_writes
     inner join field_map
         on

@@ -15,10 +15,9 @@ customers as (
     select
         customer_id,
         count(*) filter (where is_anchor) as anchor_count,
-        any_value(record_id) filter (where is_anchor and record_system = 'crm') as anchor_contact_id,
-        arg_min(record_id, lpad(record_id, 40, '0')) filter (
-            where record_system = 'crm'
-        ) as smallest_contact_id
+        min(record_id) filter (where is_anchor and record_system = 'crm') as anchor_contact_id,
+        {{ arg_min('record_id', "lpad(record_id, 40, '0')", where="record_system = 'crm'") }}
+            as smallest_contact_id
     from resolved
     group by customer_id
 

@@ -6,9 +6,29 @@ with
 
 outbox as (
 
-    select * from {{ ref('outbox_crm') }}
-    union all by name
-    select * from {{ ref('outbox_billing') }}
+    select
+        target_system,
+        object_type,
+        record_id,
+        field,
+        desired_value,
+        finding_id,
+        outcome,
+        customer_id,
+        confidence
+    from {{ ref('outbox_crm') }}
+    union all
+    select
+        target_system,
+        object_type,
+        record_id,
+        field,
+        desired_value,
+        finding_id,
+        outcome,
+        customer_id,
+        confidence
+    from {{ ref('outbox_billing') }}
 
 ),
 
@@ -29,8 +49,8 @@ keyed as (
 
     select
         outbox.*,
-        json_extract_string(findings.record_keys, '$.contact_id') as contact_id,
-        json_extract_string(findings.record_keys, '$.customer_id') as billing_customer_id
+        {{ json_text('findings.record_keys', 'contact_id') }} as contact_id,
+        {{ json_text('findings.record_keys', 'customer_id') }} as billing_customer_id
     from outbox
     left join findings on outbox.finding_id = findings.finding_id
 

@@ -4,9 +4,29 @@ with
 
 outbox as (
 
-    select * from {{ ref('outbox_crm') }}
-    union all by name
-    select * from {{ ref('outbox_billing') }}
+    select
+        target_system,
+        object_type,
+        record_id,
+        field,
+        desired_value,
+        finding_id,
+        outcome,
+        customer_id,
+        confidence
+    from {{ ref('outbox_crm') }}
+    union all
+    select
+        target_system,
+        object_type,
+        record_id,
+        field,
+        desired_value,
+        finding_id,
+        outcome,
+        customer_id,
+        confidence
+    from {{ ref('outbox_billing') }}
 
 )
 

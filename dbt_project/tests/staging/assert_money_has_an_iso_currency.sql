@@ -120,4 +120,4 @@ amounts as (
 )
 
 select * from amounts
-where currency is null or not regexp_full_match(currency, '[A-Z]{3}')
+where currency is null or not {{ regexp_whole('currency', "'[A-Z]{3}'") }}

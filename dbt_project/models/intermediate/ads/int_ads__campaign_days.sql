@@ -28,7 +28,7 @@ unioned as (
         clicks,
         spend_cents,
         currency,
-        cast(conversions as double) as conversions
+        cast(conversions as {{ type_double() }}) as conversions
     from google_campaign_days
 
     union all
@@ -44,7 +44,7 @@ unioned as (
         clicks,
         spend_cents,
         currency,
-        cast(conversions as double) as conversions
+        cast(conversions as {{ type_double() }}) as conversions
     from meta_campaign_days
 
 ),
@@ -52,7 +52,7 @@ unioned as (
 final as (
 
     select
-        platform || ':' || campaign_id || ':' || strftime(spend_date, '%Y-%m-%d') as campaign_day_key,
+        platform || ':' || campaign_id || ':' || {{ date_text('spend_date') }} as campaign_day_key,
         platform || ':' || campaign_id as campaign_key,
         platform,
         account_id,

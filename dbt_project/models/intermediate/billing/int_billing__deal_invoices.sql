@@ -117,15 +117,18 @@ candidates as (
         unlinked_invoices.invoice_id,
         abs(coalesce(unlinked_invoices.total_cents, 0) - coalesce(unlinked_deals.amount_cents, 0))
             as amount_gap_cents,
-        abs(epoch(unlinked_invoices.created_at) - epoch(unlinked_deals.closed_at)) / 86400.0 as day_gap
+        abs(
+            {{ epoch_seconds('unlinked_invoices.created_at') }}
+            - {{ epoch_seconds('unlinked_deals.closed_at') }}
+        ) / 86400.0 as day_gap
     from unlinked_deals
     inner join deal_customers on unlinked_deals.deal_id = deal_customers.deal_id
     inner join invoice_customers on deal_customers.customer_id = invoice_customers.customer_id
     inner join unlinked_invoices on invoice_customers.invoice_id = unlinked_invoices.invoice_id
     where
-        unlinked_invoices.created_at >= unlinked_deals.closed_at - to_days(3)
+        unlinked_invoices.created_at >= unlinked_deals.closed_at - {{ days_interval(3) }}
         and unlinked_invoices.created_at
-        <= unlinked_deals.closed_at + to_days({{ var('invoice_match_days') }})
+        <= unlinked_deals.closed_at + {{ days_interval(var('invoice_match_days')) }}
 
 ),
 
@@ -163,7 +166,7 @@ final as (
         deal_id,
         link_method,
         cast(null as bigint) as amount_gap_cents,
-        cast(null as double) as day_gap
+        cast(null as {{ type_double() }}) as day_gap
     from explicit
     union all
     select * from implicit

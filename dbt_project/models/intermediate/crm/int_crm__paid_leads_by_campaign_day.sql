@@ -85,13 +85,13 @@ attributed as (
 final as (
 
     select
-        platform || ':' || campaign_id || ':' || strftime(lead_date, '%Y-%m-%d') as campaign_day_key,
+        platform || ':' || campaign_id || ':' || {{ date_text('lead_date') }} as campaign_day_key,
         platform || ':' || campaign_id as campaign_key,
         platform,
         campaign_id,
         lead_date,
-        any_value(account_id) as account_id,
-        any_value(account_time_zone) as account_time_zone,
+        {{ some_value('account_id') }} as account_id,
+        {{ some_value('account_time_zone') }} as account_time_zone,
         count(*) as crm_leads,
         string_agg(contact_id, ',' order by contact_id) as contact_ids
     from attributed

@@ -62,8 +62,8 @@ company_pairs as (
             and left_record.record_key < right_record.record_key
     where
         left_record.last_name_key = right_record.last_name_key
-        or list_has_any(left_record.first_name_groups, right_record.first_name_groups)
-        or jaro_winkler_similarity(left_record.name_key, right_record.name_key) >= 0.85
+        or {{ lists_overlap('left_record.first_name_groups', 'right_record.first_name_groups') }}
+        or {{ name_similarity('left_record.name_key', 'right_record.name_key') }} >= 0.85
 
 ),
 
@@ -81,8 +81,8 @@ domain_pairs as (
         not left_record.is_free_email_domain
         and (
             left_record.last_name_key = right_record.last_name_key
-            or list_has_any(left_record.first_name_groups, right_record.first_name_groups)
-            or jaro_winkler_similarity(left_record.name_key, right_record.name_key) >= 0.85
+            or {{ lists_overlap('left_record.first_name_groups', 'right_record.first_name_groups') }}
+            or {{ name_similarity('left_record.name_key', 'right_record.name_key') }} >= 0.85
         )
 
 ),
@@ -161,10 +161,11 @@ compared as (
             when right_record.name_letters = left_record.company_key then 'missing'
             when left_record.first_name_key is null or right_record.first_name_key is null then 'missing'
             when left_record.first_name_key = right_record.first_name_key then 'exact'
-            when list_has_any(left_record.first_name_groups, right_record.first_name_groups) then 'nickname'
+            when {{ lists_overlap('left_record.first_name_groups', 'right_record.first_name_groups') }}
+                then 'nickname'
             when
                 least(length(left_record.first_name_key), length(right_record.first_name_key)) >= 3
-                and damerau_levenshtein(left_record.first_name_key, right_record.first_name_key) <= 1
+                and {{ edit_distance('left_record.first_name_key', 'right_record.first_name_key') }} <= 1
                 then 'typo'
             else 'different'
         end as first_name_match,
@@ -175,13 +176,13 @@ compared as (
             when left_record.last_name_key = right_record.last_name_key then 'exact'
             when
                 least(length(left_record.last_name_key), length(right_record.last_name_key)) >= 3
-                and damerau_levenshtein(left_record.last_name_key, right_record.last_name_key) <= 1
+                and {{ edit_distance('left_record.last_name_key', 'right_record.last_name_key') }} <= 1
                 then 'typo'
             else 'different'
         end as last_name_match,
-        jaro_winkler_similarity(
-            coalesce(left_record.name_key, ''), coalesce(right_record.name_key, '')
-        ) as name_similarity,
+        {{ name_similarity(
+            "coalesce(left_record.name_key, '')", "coalesce(right_record.name_key, '')"
+        ) }} as name_similarity,
         -- one record's mailbox spells the other's full name (jane.doe77@ for Jane Doe)
         coalesce(
             left_record.email_local_letters = right_record.first_name_key || right_record.last_name_key

@@ -113,8 +113,8 @@ shaped as (
         nullif(trim(facebook_click_id), '') as facebook_click_id,
         created_at,
         updated_at,
-        nullif(regexp_extract(lower(trim(email)), '^([^@\s]+)@([^@\s]+)$', 1), '') as email_local,
-        nullif(regexp_extract(lower(trim(email)), '^([^@\s]+)@([^@\s]+)$', 2), '') as email_domain,
+        nullif({{ regexp_group('lower(trim(email))', "'^([^@\\s]+)@([^@\\s]+)$'", 1) }}, '') as email_local,
+        nullif({{ regexp_group('lower(trim(email))', "'^([^@\\s]+)@([^@\\s]+)$'", 2) }}, '') as email_domain,
         {{ name_key('first_name') }} as first_name_key,
         {{ name_key('last_name') }} as last_name_key,
         -- the whole name folded (B2B billing: a company's legal name may stand where a
@@ -132,15 +132,15 @@ company_names as (
     select
         *,
         coalesce(
-            regexp_matches(
-                full_name_folded,
-                '[ ,](inc|incorporated|llc|llp|ltd|limited|corp|corporation|company|plc|gmbh|pty)\.?$'
-            )
+            {{ regexp_contains(
+                'full_name_folded',
+                "'[ ,](inc|incorporated|llc|llp|ltd|limited|corp|corporation|company|plc|gmbh|pty)\\.?$'"
+            ) }}
             -- short suffixes only as companies write them (AG, S.A., Co.): a person may be "Sá"
-            or regexp_matches(
-                concat_ws(' ', first_name, last_name),
-                '[ ,](AG|SA|S\.A\.|AB|AS|BV|B\.V\.|Oy|ApS|KG|SRL|Co\.)$'
-            )
+            or {{ regexp_contains(
+                "concat_ws(' ', first_name, last_name)",
+                "'[ ,](AG|SA|S\\.A\\.|AB|AS|BV|B\\.V\\.|Oy|ApS|KG|SRL|Co\\.)$'"
+            ) }}
             or regexp_replace(full_name_folded, '[^a-z0-9]', '', 'g') = company_key
             or regexp_replace(full_name_folded, '[^a-z0-9]', '', 'g')
             = regexp_replace(split_part(email_domain, '.', 1), '[^a-z0-9]', '', 'g'),
@@ -154,7 +154,23 @@ company_names as (
 normalized as (
 
     select
-        * exclude (first_name_key, last_name_key, company_key),
+        record_system,
+        record_id,
+        email,
+        phone_e164,
+        first_name,
+        last_name,
+        company_name,
+        crm_contact_id,
+        utm_campaign,
+        google_click_id,
+        facebook_click_id,
+        created_at,
+        updated_at,
+        email_local,
+        email_domain,
+        full_name_folded,
+        is_company_name,
         regexp_replace(email_local, '\+.*$', '') as email_local_normalized,
         case when not is_company_name then first_name_key end as first_name_key,
         case when not is_company_name then last_name_key end as last_name_key,
@@ -186,7 +202,7 @@ first_name_groups as (
 
     select
         name_variant as first_name_key,
-        list(distinct formal_name order by formal_name) as first_name_groups
+        {{ distinct_list('formal_name') }} as first_name_groups
     from name_variants
     group by name_variant
 
@@ -217,7 +233,9 @@ final as (
         normalized.last_name_key,
         case
             when normalized.first_name_key is not null
-                then coalesce(first_name_groups.first_name_groups, [normalized.first_name_key])
+                then coalesce(
+                    first_name_groups.first_name_groups, {{ list_literal(['normalized.first_name_key']) }}
+                )
         end as first_name_groups,
         case
             when normalized.first_name_key is not null and normalized.last_name_key is not null

@@ -75,7 +75,7 @@ ranked as (
             partition by components.component_key
             order by
                 case records.record_system when 'crm' then 1 when 'billing' then 2 else 3 end,
-                try_cast(records.record_id as hugeint) nulls last,
+                {{ try_cast('records.record_id', 'big_integer') }} nulls last,
                 records.created_at nulls last,
                 records.record_id
         ) as anchor_rank,
@@ -152,15 +152,18 @@ best_links as (
         max(confidence) filter (
             where confidence >= {{ var('identity_confidence_threshold') }}
         ) as accepted_confidence,
-        arg_max(match_method, confidence) filter (
-            where confidence >= {{ var('identity_confidence_threshold') }}
-        ) as accepted_method,
+        -- the strongest link's method; among links as strong, the one last by name (the same on every engine)
+        {{ arg_max(
+            'match_method', '(confidence, match_method)',
+            where='confidence >= ' ~ var('identity_confidence_threshold')
+        ) }} as accepted_method,
         max(confidence) filter (
             where confidence < {{ var('identity_confidence_threshold') }} and not is_within_customer
         ) as review_confidence,
-        arg_max(match_method, confidence) filter (
-            where confidence < {{ var('identity_confidence_threshold') }} and not is_within_customer
-        ) as review_method,
+        {{ arg_max(
+            'match_method', '(confidence, match_method)',
+            where='confidence < ' ~ var('identity_confidence_threshold') ~ ' and not is_within_customer'
+        ) }} as review_method,
         count(*) filter (
             where confidence < {{ var('identity_confidence_threshold') }} and not is_within_customer
         ) as open_review_link_count
@@ -176,7 +179,7 @@ final as (
         clustered.record_id,
         clustered.customer_id,
         cast(
-            coalesce(best_links.accepted_confidence, best_links.review_confidence, 1.0) as double
+            coalesce(best_links.accepted_confidence, best_links.review_confidence, 1.0) as {{ type_double() }}
         ) as match_confidence,
         coalesce(best_links.accepted_method, best_links.review_method, 'unmatched') as match_method,
         coalesce(best_links.accepted_confidence, best_links.review_confidence, 1.0)

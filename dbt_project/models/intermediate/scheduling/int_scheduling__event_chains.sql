@@ -37,7 +37,7 @@ final as (
 
     select
         start_event_uri as event_uri,
-        arg_max(event_uri, step) as current_event_uri,
+        {{ arg_max('event_uri', 'step') }} as current_event_uri,
         max(step) as reschedule_count
     from chain
     group by start_event_uri

@@ -171,22 +171,16 @@ survivors as (
     select
         field_values.customer_id,
         field_values.field,
-        arg_min(
-            field_values.field_value,
-            [
-                case when field_values.record_system = contact_ownership.owner_system then 0 else 1 end,
-                case field_values.record_system when 'crm' then 1 when 'billing' then 2 else 3 end,
-                field_values.record_priority
-            ]
-        ) as field_value,
-        arg_min(
-            field_values.record_system,
-            [
-                case when field_values.record_system = contact_ownership.owner_system then 0 else 1 end,
-                case field_values.record_system when 'crm' then 1 when 'billing' then 2 else 3 end,
-                field_values.record_priority
-            ]
-        ) as source_system
+        {{ arg_min('field_values.field_value', list_literal([
+            'case when field_values.record_system = contact_ownership.owner_system then 0 else 1 end',
+            "case field_values.record_system when 'crm' then 1 when 'billing' then 2 else 3 end",
+            'field_values.record_priority'
+        ])) }} as field_value,
+        {{ arg_min('field_values.record_system', list_literal([
+            'case when field_values.record_system = contact_ownership.owner_system then 0 else 1 end',
+            "case field_values.record_system when 'crm' then 1 when 'billing' then 2 else 3 end",
+            'field_values.record_priority'
+        ])) }} as source_system
     from field_values
     left join contact_ownership on field_values.field = contact_ownership.field
     where nullif(trim(field_values.field_value), '') is not null
@@ -217,11 +211,11 @@ customer_summary as (
 
     select
         customer_id,
-        any_value(anchor_record_system) as anchor_record_system,
-        any_value(anchor_record_id) as anchor_record_id,
-        arg_min(record_id, lpad(record_id, 40, '0')) filter (where record_system = 'crm')
+        {{ some_value('anchor_record_system') }} as anchor_record_system,
+        {{ some_value('anchor_record_id') }} as anchor_record_id,
+        {{ arg_min('record_id', "lpad(record_id, 40, '0')", where="record_system = 'crm'") }}
             as primary_contact_id,
-        arg_min(record_id, created_at) filter (where record_system = 'billing')
+        {{ arg_min('record_id', 'created_at', where="record_system = 'billing'") }}
             as primary_billing_customer_id,
         count(*) filter (where record_system = 'crm') as crm_contact_count,
         count(*) filter (where record_system = 'billing') as billing_customer_count,
@@ -274,7 +268,7 @@ invoice_totals as (
         coalesce(sum(amount_remaining_cents) filter (where is_billed and not is_collected), 0)
             as outstanding_cents,
         min(paid_at) filter (where is_collected) as first_paid_at,
-        any_value(currency) as currency
+        {{ some_value('currency') }} as currency
     from invoices
     where customer_id is not null
     group by customer_id

@@ -40,10 +40,10 @@ event_invitees as (
 
     select
         event_uri,
-        arg_max(invitee_uri, created_at) as invitee_uri,
-        arg_max(is_rescheduled, created_at) as is_rescheduled,
-        arg_max(utm_source, created_at) as utm_source,
-        arg_max(utm_campaign, created_at) as utm_campaign
+        {{ arg_max('invitee_uri', 'created_at') }} as invitee_uri,
+        {{ arg_max('is_rescheduled', 'created_at') }} as is_rescheduled,
+        {{ arg_max('utm_source', 'created_at') }} as utm_source,
+        {{ arg_max('utm_campaign', 'created_at') }} as utm_campaign
     from invitees
     group by event_uri
 
@@ -53,7 +53,7 @@ meeting_contacts as (
 
     select
         meeting_id,
-        arg_min(contact_id, lpad(contact_id, 40, '0')) as contact_id
+        {{ arg_min('contact_id', "lpad(contact_id, 40, '0')") }} as contact_id
     from contact_meetings
     group by meeting_id
 

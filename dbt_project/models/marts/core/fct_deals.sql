@@ -40,7 +40,7 @@ deal_contacts as (
     select
         contact_deals.deal_id,
         -- contact ids are decimal strings: pad them so text order is numeric order
-        arg_min(contact_deals.contact_id, lpad(contact_deals.contact_id, 40, '0')) as contact_id
+        {{ arg_min('contact_deals.contact_id', "lpad(contact_deals.contact_id, 40, '0')") }} as contact_id
     from contact_deals
     group by contact_deals.deal_id
 
@@ -78,7 +78,7 @@ final as (
         coalesce(deals.deal_status, deal_stages.deal_status) = 'won' as is_won,
         deal_stages.probability,
         deals.amount_cents,
-        cast(round(deals.amount_cents * coalesce(deal_stages.probability, 0)) as bigint)
+        cast({{ round_double('deals.amount_cents * coalesce(deal_stages.probability, 0)') }} as bigint)
             as weighted_amount_cents,
         deals.currency,
         deals.owner_id,

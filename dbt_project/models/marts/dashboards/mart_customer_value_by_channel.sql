@@ -25,7 +25,7 @@ customer_totals as (
         sum(billed_cents) as billed_cents,
         sum(collected_cents) as collected_cents,
         sum(won_amount_cents) as won_amount_cents,
-        avg(date_diff('day', lead_created_at, customer_since)) filter (
+        avg({{ days_between('lead_created_at', 'customer_since') }}) filter (
             where is_paying_customer and lead_created_at is not null
         ) as average_days_to_customer
     from customers

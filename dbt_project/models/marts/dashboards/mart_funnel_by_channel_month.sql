@@ -265,7 +265,7 @@ campaign_names as (
 
     select
         campaign_key,
-        any_value(campaign_name) as campaign_name
+        {{ some_value('campaign_name') }} as campaign_name
     from ad_spend
     group by campaign_key
 
@@ -275,7 +275,7 @@ final as (
 
     select
         aggregated.channel || '|' || coalesce(aggregated.platform || ':' || aggregated.campaign_id, '-')
-        || '|' || strftime(aggregated.funnel_month, '%Y-%m') as funnel_key,
+        || '|' || left({{ date_text('aggregated.funnel_month') }}, 7) as funnel_key,
         aggregated.funnel_month,
         aggregated.channel,
         aggregated.platform,
@@ -285,7 +285,7 @@ final as (
         cast(aggregated.spend_cents as bigint) as spend_cents,
         cast(aggregated.impressions as bigint) as impressions,
         cast(aggregated.clicks as bigint) as clicks,
-        cast(aggregated.platform_conversions as double) as platform_conversions,
+        cast(aggregated.platform_conversions as {{ type_double() }}) as platform_conversions,
         cast(aggregated.leads as bigint) as leads,
         cast(aggregated.opportunities as bigint) as opportunities,
         cast(aggregated.opportunity_amount_cents as bigint) as opportunity_amount_cents,

@@ -20,8 +20,8 @@ stage_totals as (
 
     select
         deal_stage_key,
-        any_value(pipeline_id) as pipeline_id,
-        any_value(stage_id) as stage_id,
+        {{ some_value('pipeline_id') }} as pipeline_id,
+        {{ some_value('stage_id') }} as stage_id,
         count(*) as deal_count,
         count(*) filter (where customer_id is not null) as deal_with_customer_count,
         coalesce(sum(amount_cents), 0) as amount_cents,

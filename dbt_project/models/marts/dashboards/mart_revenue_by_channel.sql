@@ -86,7 +86,7 @@ months as (
 final as (
 
     select
-        months.channel || '|' || strftime(months.revenue_month, '%Y-%m') as revenue_key,
+        months.channel || '|' || left({{ date_text('months.revenue_month') }}, 7) as revenue_key,
         months.channel,
         months.revenue_month,
         coalesce(billed.invoice_count, 0) as invoice_count,

@@ -68,7 +68,7 @@ meta_renamed as (
         meta_campaigns.objective as campaign_type,
 
         -- money: Meta budgets are already in minor units
-        try_cast(meta_campaigns.daily_budget as bigint) as daily_budget_cents,
+        {{ try_cast('meta_campaigns.daily_budget', 'bigint') }} as daily_budget_cents,
         upper(meta_accounts.currency) as currency,
 
         -- account
@@ -87,7 +87,7 @@ meta_renamed as (
 unioned as (
 
     select * from google_renamed
-    union all by name
+    union all
     select * from meta_renamed
 
 ),

@@ -29,8 +29,8 @@ renamed as (
         -- metrics
         cast(source.metrics__impressions as bigint) as impressions,
         cast(source.metrics__clicks as bigint) as clicks,
-        cast(source.metrics__conversions as double) as conversions,
-        cast(source.metrics__conversions_value as double) as conversions_value,
+        cast(source.metrics__conversions as {{ type_double() }}) as conversions,
+        cast(source.metrics__conversions_value as {{ type_double() }}) as conversions_value,
 
         -- money
         {{ cents_from_micros('source.metrics__cost_micros') }} as spend_cents,

@@ -23,7 +23,7 @@ leads as (
 
     select
         _dlt_parent_id,
-        sum(try_cast(value as double)) as leads
+        sum({{ try_cast('value', 'double') }}) as leads
     from actions
     where action_type = 'lead'
     group by _dlt_parent_id
@@ -45,8 +45,8 @@ renamed as (
         accounts.timezone_name as account_time_zone,
 
         -- metrics
-        try_cast(source.impressions as bigint) as impressions,
-        try_cast(source.clicks as bigint) as clicks,
+        {{ try_cast('source.impressions', 'bigint') }} as impressions,
+        {{ try_cast('source.clicks', 'bigint') }} as clicks,
         coalesce(leads.leads, 0) as conversions,
 
         -- money

@@ -23,7 +23,7 @@ renamed as (
         source.email as email_raw,
         {{ tidy('source.name') }} as full_name,
         source.name as name_raw,
-        {{ tidy("json_extract_string(source.address, '$.country')") }} as country,
+        {{ tidy(json_text('source.address', 'country')) }} as country,
         source.phone as phone_raw,
 
         -- money
@@ -61,7 +61,7 @@ final as (
         split_part(full_name, ' ', 1) as first_name,
         nullif(substr(full_name, length(split_part(full_name, ' ', 1)) + 2), '') as last_name,
         {{ tidy('phone_raw') }} is not null and phone_e164 is null as is_phone_unparseable,
-        coalesce(regexp_matches(phone_raw, '[^0-9+().\s/-]'), false) as is_phone_free_text
+        coalesce({{ regexp_contains('phone_raw', "'[^0-9+().\\s/-]'") }}, false) as is_phone_free_text
     from parsed
 
 )

@@ -16,10 +16,15 @@ invoice_payments as (
         invoice as invoice_id,
         payment__payment_intent as payment_intent_id,
         payment__charge as charge_id
-    from {{ source('raw_billing', 'invoice_payments') }}
-    qualify row_number() over (
-        partition by invoice order by coalesce(is_default, false) desc, created desc, id desc
-    ) = 1
+    from (
+        select
+            *,
+            row_number() over (
+                partition by invoice order by coalesce(is_default, false) desc, created desc, id desc
+            ) as payment_rank
+        from {{ source('raw_billing', 'invoice_payments') }}
+    ) as ranked
+    where payment_rank = 1
 
 ),
 

@@ -50,8 +50,8 @@ final as (
         {{ parse_free_date('value_raw') }} is null as is_unparseable,
         -- written the one way a date property holds a day (YYYY-MM-DD)
         coalesce(
-            regexp_full_match({{ tidy('value_raw') }}, '[0-9]{4}-[0-9]{2}-[0-9]{2}')
-            and try_cast({{ tidy('value_raw') }} as date) is not null,
+            {{ regexp_whole(tidy('value_raw'), "'[0-9]{4}-[0-9]{2}-[0-9]{2}'") }}
+            and {{ try_cast(tidy('value_raw'), 'date') }} is not null,
             false
         ) as is_iso_date,
         load_id

@@ -105,7 +105,7 @@ final as (
         nullif(concat_ws(' ', first_name, last_name), '') as full_name,
         {{ tidy('phone_raw') }} is not null and phone_e164 is null as is_phone_unparseable,
         -- words or an extension beside the number (the raw is more than a formatted number)
-        coalesce(regexp_matches(phone_raw, '[^0-9+().\s/-]'), false) as is_phone_free_text,
+        coalesce({{ regexp_contains('phone_raw', "'[^0-9+().\\s/-]'") }}, false) as is_phone_free_text,
         {{ tidy('next_appointment_raw') }} is not null and next_appointment_at is null
             as is_next_appointment_unparseable
     from renamed

@@ -25,8 +25,8 @@ renamed as (
         stages.display_order,
 
         -- outcome metadata
-        try_cast(stages.metadata__probability as double) as probability,
-        try_cast(lower(trim(stages.metadata__is_closed)) as boolean) as is_closed,
+        {{ try_cast('stages.metadata__probability', 'double') }} as probability,
+        {{ try_cast('lower(trim(stages.metadata__is_closed))', 'boolean') }} as is_closed,
 
         -- lineage
         pipelines._dlt_load_id as load_id

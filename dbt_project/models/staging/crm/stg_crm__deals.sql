@@ -27,8 +27,8 @@ stage_outcomes as (
         cast(pipelines.id as varchar) as pipeline_id,
         cast(stages.id as varchar) as stage_id,
         {{ deal_status_from_stage(
-            'try_cast(lower(trim(stages.metadata__is_closed)) as boolean)',
-            'try_cast(stages.metadata__probability as double)'
+            try_cast('lower(trim(stages.metadata__is_closed))', 'boolean'),
+            try_cast('stages.metadata__probability', 'double')
         ) }} as deal_status
     from stages
     inner join pipelines

@@ -88,14 +88,33 @@ parsed as (
 final as (
 
     select
-        * exclude (first_name_given, last_name_given),
+        invitee_uri,
+        event_uri,
+        old_invitee_uri,
+        new_invitee_uri,
+        email,
+        email_raw,
+        full_name,
+        phone_raw,
+        company_answer,
+        time_zone,
+        invitee_status,
+        is_rescheduled,
+        cancel_reason,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        created_at,
+        updated_at,
+        load_id,
+        phone_e164,
         -- Calendly fills first and last name only when the form asks for them separately
         coalesce(first_name_given, split_part(full_name, ' ', 1)) as first_name,
         coalesce(
             last_name_given, nullif(substr(full_name, length(split_part(full_name, ' ', 1)) + 2), '')
         ) as last_name,
         phone_raw is not null and phone_e164 is null as is_phone_unparseable,
-        coalesce(regexp_matches(phone_raw, '[^0-9+().\s/-]'), false) as is_phone_free_text
+        coalesce({{ regexp_contains('phone_raw', "'[^0-9+().\\s/-]'") }}, false) as is_phone_free_text
     from parsed
 
 )
