@@ -278,7 +278,11 @@ def print_summary(run_id: str, seconds: float, report: bool = True) -> None:
 
     where = paths()
     print(f"\nDagster run {run_id} succeeded in {seconds:.1f}s")
-    print(f"Warehouse: {where.warehouse}\nPublished read-only copy: {where.published}\n")
+    engine = where.engine
+    print(f"Warehouse: {engine.display}")
+    if engine.is_postgres:  # BI tools read the server's published_* schemas (docs/scaling.md)
+        print("Published for BI tools: the published_* schemas on that server")
+    print(f"Published read-only copy: {where.published}\n")
     with duckdb.connect(str(where.published), read_only=True) as con:
         rows = con.execute(
             'select table_schema, count(*), sum("rows") from _publication.tables group by 1 order by 1'

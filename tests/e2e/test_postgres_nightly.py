@@ -63,6 +63,8 @@ def nights(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Ni
     url = str(postgres_server.url).rsplit("/", 1)[0] + "/nightly"
     with pytest.MonkeyPatch.context() as env:
         env.delenv("TRUEUP_TIMEZONE", raising=False)
+        # the server's Python reads phonenumbers, anyascii and tzdata from here (docs/scaling.md)
+        env.setenv("TRUEUP_WAREHOUSE_PYTHON_PATH", str(postgres_server.python_path))
         with embedded_sandbox(contacts=CONTACTS, seed=SEED):
             on_duckdb = _night(root / "duckdb", None, env)
             on_postgres = _night(root / "postgres", url, env)
