@@ -70,6 +70,12 @@ BENCHMARKS: dict[str, list[tuple[list[str], list[str]]]] = {
             ["bench_reverse_etl.py", "--records", "5000", "--trials", "3"],
         )
     ],
+    "engines": [
+        (
+            ["bench_engines.py", "--contacts", "2000", "--contacts", "100000"],
+            ["bench_engines.py", "--contacts", "500"],
+        )
+    ],
     "orchestration": [
         (["bench_orchestration.py", "--contacts", "100000"], ["bench_orchestration.py", "--contacts", "2000"])
     ],
