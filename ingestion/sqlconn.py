@@ -51,18 +51,9 @@ SQL_TYPES = {
 }
 
 
-class DuckDBOnly(RuntimeError):
-    """A step that runs on a DuckDB warehouse only was asked to run on another engine."""
-
-    expected = True  # the CLI prints the message alone
-
-
 def require_duckdb(engine: Engine, what: str) -> None:
     """Stop `what` with a clear error when the warehouse is not a DuckDB file."""
-    if engine.is_postgres:
-        raise DuckDBOnly(
-            f"{what} runs on a DuckDB warehouse only (the warehouse is {engine.display}); see docs/scaling.md"
-        )
+    engine.duckdb_file(what)
 
 
 class Connection:

@@ -268,8 +268,11 @@ def evaluate(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
     and the writer lock holds anyway), unless it is a `webhooks` run that began after every
     waiting event arrived: it covers them.
     """
+    from ingestion.engine import duckdb_only_message
     from ingestion.webhooks.inbox import Inbox
 
+    if paths().engine.is_postgres:  # the drain would refuse: no run that can only fail
+        return dg.SkipReason(duckdb_only_message("the webhook inbox drain"))
     path = inbox_path()
     if not path.exists():
         return dg.SkipReason("no webhook inbox yet (`trueup webhooks serve` creates it)")

@@ -118,7 +118,7 @@ def drain(
 ) -> DrainResult:
     """Move every undrained event (and rejected delivery) of the inbox into `raw_webhooks`.
 
-    DuckDB only: on a PostgreSQL warehouse it stops with `sqlconn.DuckDBOnly` before it
+    DuckDB only: on a PostgreSQL warehouse it stops with `DuckDBOnlyError` before it
     touches the inbox (the events stay there, undrained), rather than fill a DuckDB file
     nothing reads."""
     import duckdb

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ingestion import audit, health, mend, sqlconn
-from ingestion.engine import parse
+from ingestion.engine import DuckDBOnlyError, parse
 from ingestion.pipeline import SYSTEMS, result_lines, run_system, run_systems
 from ingestion.quarantine import open_quarantine_sql
 from ingestion.tables import dataset_name
@@ -309,6 +309,6 @@ def test_the_webhook_drain_refuses_a_postgres_warehouse(pg_url: str, tmp_path: P
     from ingestion.webhooks.inbox import Inbox
 
     stray = tmp_path / "warehouse.duckdb"
-    with pytest.raises(sqlconn.DuckDBOnly, match=r"DuckDB warehouse only.*docs/scaling\.md"):
+    with pytest.raises(DuckDBOnlyError, match=r"DuckDB warehouse only.*docs/scaling\.md"):
         drain(Inbox(tmp_path / "inbox.sqlite3"), stray)
     assert not stray.exists()

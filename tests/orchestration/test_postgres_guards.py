@@ -70,3 +70,11 @@ def test_the_nightly_reverse_etl_steps_materialize_saying_why(
 
 def _node(key: dg.AssetKey) -> str:
     return "__".join(key.path)
+
+
+def test_the_webhook_sensor_launches_no_drain_that_could_only_fail(home: Path):
+    from orchestration import webhooks as intake
+
+    skipped = intake.evaluate(dg.DagsterInstance.ephemeral())
+    assert isinstance(skipped, dg.SkipReason)
+    assert "the webhook inbox drain runs on a DuckDB warehouse only" in str(skipped.skip_message)
