@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import random
 import signal
@@ -336,6 +337,64 @@ def parent_killed_during_dbt(trial: Trial) -> After | None:
     duckdb.connect(str(trial.warehouse)).close()  # read-write: nobody else has the file
     trial.notes.append(f"dbt (pid {child}) died with its parent")
     return None
+
+
+@case("malformed_values", ("crm",))
+def malformed_values(trial: Trial) -> After | None:
+    """The CRM serves a deal close date that is no date and amounts that are no finite number
+    (one of them markup): the nightly publishes, and its report lists each as a
+    `malformed_value` finding with the value as served, escaped."""
+    served = _serve_malformed_deals(trial.world, {"closedate": "02/30/2025", "amount": "NaN"})
+    served += _serve_malformed_deals(trial.world, {"amount": "<b>Infinity</b>"})
+    run = trial.cli("run", "nightly")
+    out = _finish(run)
+    assert run.returncode == 0, out
+    published = trial.home / "published" / "warehouse.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        rows = con.execute(
+            "select record_keys, crm_value, reason from reconciliation.findings "
+            "where rule = 'malformed_value' and status = 'open'"
+        ).fetchall()
+    found = {(json.loads(keys)["deal_id"], json.loads(keys)["field"]): value for keys, value, _ in rows}
+    planted = {
+        (a.keys["deal_id"], a.keys["field"]): a.detail["value"]
+        for a in trial.world.truth.of_kind("malformed_value")
+    }
+    assert found == {**planted, **dict(served)}, (found, planted, served)
+    assert all(reason for _, _, reason in rows), rows
+    report = trial.cli("report", "--markdown")
+    text = _finish(report)
+    assert report.returncode == 0, text
+    assert "### malformed_value" in text, text
+    for value in ("02/30/2025", "NaN", "&lt;b&gt;Infinity&lt;/b&gt;"):
+        assert value in text, value
+    assert "<b>" not in text
+    trial.notes.append(f"the nightly published; {len(rows)} malformed values reported, markup escaped")
+    return None
+
+
+def _serve_malformed_deals(world: World, values: dict[str, str]) -> list[tuple[tuple[str, str], str]]:
+    """Give one lost deal no other anomaly names each of `values` (property -> text), stamped
+    as a change at the world's clock; returns ((deal_id, property), text) pairs."""
+    from sandbox.world.common import stamp_modified, to_ms
+    from sandbox.world.crm import LOST_STAGES
+
+    named = {key for a in world.truth.anomalies for key in a.keys.values()}
+    now = to_ms(world.now)
+    served = []
+    with world.lock:
+        lost = (
+            d
+            for d in world.crm.deals
+            if d["properties"].get("dealstage") in LOST_STAGES and d["id"] not in named
+        )
+        for prop, text in values.items():
+            deal = next(lost)
+            named.add(deal["id"])
+            deal["properties"][prop] = text
+            stamp_modified(deal, "hs_lastmodifieddate", now - 1000)
+            served.append(((deal["id"], prop), text))
+    return served
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -593,6 +593,9 @@ class DailyGen(AnomalyGen):
             if inv is None or pi is None:
                 return False
             return (inv["status"] == "paid") != (pi["status"] == "succeeded")
+        if kind == "malformed_value":
+            deal = live_record(crm.deals, keys["deal_id"])
+            return deal is not None and deal["properties"].get(keys["field"]) == a.detail["value"]
         contact = live_record(crm.contacts, keys["contact_id"])
         if not contact:
             return False
@@ -732,6 +735,12 @@ class DailyGen(AnomalyGen):
         contact["properties"]["trial_start_date"] = a.detail["parsed"] or date(year, month, day).isoformat()
         stamp_modified(contact, "lastmodifieddate", t)
 
+    def _fix_malformed_value(self, t: int, a: Anomaly) -> None:
+        deal = live_record(self.crm.deals, a.keys["deal_id"])
+        if deal is not None:
+            deal["properties"][a.keys["field"]] = a.detail["original"]
+            stamp_modified(deal, "hs_lastmodifieddate", t)
+
     def _fix_malformed_phone(self, t: int, a: Anomaly) -> None:
         contact = live_record(self.crm.contacts, a.keys["contact_id"])
         i = self.contact_person.get(a.keys["contact_id"])
@@ -862,6 +871,19 @@ class DailyGen(AnomalyGen):
         anomaly = self._make_malformed_date(self.r_adv, i, props, t)
         stamp_modified(contact, "lastmodifieddate", t)
         return anomaly
+
+    def _new_malformed_value(self, t: int) -> Anomaly | None:
+        taken = {a.keys["deal_id"] for a in self.anomalies if a.kind == "malformed_value"}
+        lost = [
+            deal
+            for deal in self.crm.deals
+            if not deal.get("archived")
+            and deal["properties"].get("dealstage") in LOST_STAGES
+            and deal["id"] not in taken
+        ]
+        if not lost:
+            return None
+        return self._make_malformed_value(self.r_adv, self.r_adv.choice(lost), t)
 
     def _new_ad_conversion_mismatch(self, t: int) -> Anomaly | None:
         rng = self.r_adv

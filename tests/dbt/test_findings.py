@@ -37,6 +37,7 @@ RULES = [
     "invoice_payment_mismatch",
     "malformed_date",
     "malformed_phone",
+    "malformed_value",
 ]
 SELECT_UPSTREAM = ("+reconciliation", "+reverse_etl")
 # raw edits reach the rules through staging's person tables and identity (tables, not views)

@@ -1,6 +1,8 @@
 -- A returned row is a money amount the source sent as decimal text (HubSpot deal
--- `amount`, Meta `spend`) that did not convert to cents: the raw value is kept in
--- `amount_raw` and the amount would otherwise silently count as missing.
+-- `amount`, Meta `spend`) that did not convert to cents (no finite number): the raw value is
+-- kept and flagged, and rule malformed_value reports it. It only warns: one bad value is a
+-- finding, never a reason to stop the night.
+{{ config(severity='warn') }}
 
 with
 
