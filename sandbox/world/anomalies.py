@@ -197,7 +197,7 @@ class AnomalyGen(SchedulingGen):
         """Typed CRM deal values no reading makes sense of (an amount that is no finite number,
         a close date that is no date), on lost deals: no other rule reads a lost deal's amount or
         close date, so every other anomaly stays as it was. Drawn from a stream of their own."""
-        rng = self._rng("malformed_value")
+        rng = self.r_malformed
         lost = [d for d in self.deals if d.kind == "lost" and d.id]
         for n, d in enumerate(self._pick(rng, lost, self._k(len(lost), 0.005))):
             deal = self.crm.deals.get(d.id)

@@ -124,7 +124,9 @@ class DailyGen(AnomalyGen):
             sub = self.billing.subscriptions.get(sub_id)
             if sub is not None and sub["current_period_end"] * 1000 < end:
                 add(sub["current_period_end"] * 1000 + rng.randint(SEC, 10 * MIN), self._op_cycle, sub_id)
-        fixable = [a for a in self.anomalies if a.active and a.kind != "crm_duplicate"]
+        fixable = [
+            a for a in self.anomalies if a.active and a.kind not in ("crm_duplicate", "malformed_value")
+        ]
         fixes = [a for a in fixable if rng.random() < 0.05]
         if not fixes and fixable:
             fixes = [rng.choice(fixable)]
@@ -134,7 +136,18 @@ class DailyGen(AnomalyGen):
                 add(when, self._op_fix, a)
         for _ in range(max(1, count(rate * 0.02))):
             add(at(), self._op_new_anomaly)
+        self._plan_malformed_values(add, start, end)
         return ops
+
+    def _plan_malformed_values(self, add: Callable[..., None], start: int, end: int) -> None:
+        """Malformed values come and go on a random stream of their own, so every other draw of
+        the day (and so every other anomaly) stays as it was before they existed."""
+        rng = self.r_malformed
+        for a in self.anomalies:
+            if a.active and a.kind == "malformed_value" and rng.random() < 0.05:
+                add(rng.randint(start, end - 10 * MIN), self._op_fix, a)
+        if rng.random() < 0.1:
+            add(rng.randint(start, end - 10 * MIN), self._new_malformed_value)
 
     def _fixable(self, a: Anomaly) -> bool:
         """An ad mismatch is fixed only on a day the connectors still re-pull."""
@@ -494,7 +507,7 @@ class DailyGen(AnomalyGen):
             a.active, a.fixed_on = False, ymd(t)
 
     def _op_new_anomaly(self, t: int) -> None:
-        kinds = [k for k in KINDS if k != "deal_won_no_invoice"]
+        kinds = [k for k in KINDS if k not in ("deal_won_no_invoice", "malformed_value")]
         self.r_adv.shuffle(kinds)
         for kind in kinds:
             if getattr(self, f"_new_{kind}")(t) is not None:
@@ -883,7 +896,7 @@ class DailyGen(AnomalyGen):
         ]
         if not lost:
             return None
-        return self._make_malformed_value(self.r_adv, self.r_adv.choice(lost), t)
+        return self._make_malformed_value(self.r_malformed, self.r_malformed.choice(lost), t)
 
     def _new_ad_conversion_mismatch(self, t: int) -> Anomaly | None:
         rng = self.r_adv

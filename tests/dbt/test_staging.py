@@ -294,6 +294,26 @@ def test_malformed_phone_and_date_flags_find_exactly_the_truths(
     assert flagged_dates == {a.keys["contact_id"] for a in truth.of_kind("malformed_date")}
 
 
+def test_unparseable_typed_values_are_null_and_flagged_exactly_where_planted(
+    con: duckdb.DuckDBPyConnection, staged: Warehouse
+) -> None:
+    """An amount that is no finite number and a close date that is no date stay null, keep
+    their text and are flagged; every other deal's amount and close date parse."""
+    rows = con.execute(
+        "select deal_id, amount_cents, amount_raw, is_amount_unparseable, closed_at, closedate_raw, "
+        "is_close_date_unparseable from staging.stg_crm__deals"
+    ).fetchall()
+    flagged = set()
+    for deal_id, cents, amount_raw, bad_amount, closed_at, closedate_raw, bad_close in rows:
+        assert bad_amount == (cents is None), (deal_id, amount_raw)
+        assert bad_close == (closed_at is None), (deal_id, closedate_raw)
+        flagged |= {(deal_id, "amount", amount_raw)} if bad_amount else set()
+        flagged |= {(deal_id, "closedate", closedate_raw)} if bad_close else set()
+    planted = staged.world.truth.of_kind("malformed_value")
+    assert planted
+    assert flagged == {(a.keys["deal_id"], a.keys["field"], a.detail["value"]) for a in planted}
+
+
 def test_phones_in_every_format_are_the_persons_number(
     con: duckdb.DuckDBPyConnection, staged: Warehouse
 ) -> None:
