@@ -38,6 +38,7 @@ from sandbox.store import World
 
 SYSTEMS = ("crm", "billing", "scheduling", "ads")
 CHILD_WAIT = 120.0  # seconds a child process of a case may take
+NIGHTLY_WAIT = 1200.0  # seconds a whole nightly run in a child may take (a busy machine)
 
 After = Callable[["Trial"], None]
 
@@ -347,7 +348,7 @@ def malformed_values(trial: Trial) -> After | None:
     served = _serve_malformed_deals(trial.world, {"closedate": "02/30/2025", "amount": "NaN"})
     served += _serve_malformed_deals(trial.world, {"amount": "<b>Infinity</b>"})
     run = trial.cli("run", "nightly")
-    out = _finish(run)
+    out = _finish(run, timeout=NIGHTLY_WAIT)
     assert run.returncode == 0, out
     published = trial.home / "published" / "warehouse.duckdb"
     with duckdb.connect(str(published), read_only=True) as con:
@@ -468,8 +469,8 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie is dead, waiting for its (new) parent to reap it
 
 
-def _finish(process: subprocess.Popen[bytes]) -> str:
-    out, err = process.communicate(timeout=CHILD_WAIT * 2)
+def _finish(process: subprocess.Popen[bytes], timeout: float = CHILD_WAIT * 2) -> str:
+    out, err = process.communicate(timeout=timeout)
     return (out + err).decode(errors="replace")[-2000:]
 
 

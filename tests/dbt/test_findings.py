@@ -588,7 +588,7 @@ def test_malformed_values_are_found_and_clean_ones_are_not(
             "order by 1, 2 limit 1"
         )
         con.execute(
-            "update raw_crm.pipelines__stages set metadata__probability = 'high' where _dlt_id = ?",
+            "update raw_crm.pipelines__stages set metadata__probability = 'NaN' where _dlt_id = ?",
             [stage_row],
         )
         campaign, day, meta_row = first(
@@ -616,8 +616,8 @@ def test_malformed_values_are_found_and_clean_ones_are_not(
         ),
         canonical({"pipeline_id": pipeline, "stage_id": stage, "field": "metadata.probability"}): (
             "crm_value",
-            "high",
-            "no number",
+            "NaN",
+            "no finite number",
         ),
         canonical({"platform": "meta", "campaign_id": campaign, "date": day, "field": "spend"}): (
             "ads_value",

@@ -34,7 +34,7 @@
     ('event', 'events', 'start_time', 'start_raw', 'is_start_unparseable', date_or_time),
     ('event', 'events', 'end_time', 'end_raw', 'is_end_unparseable', date_or_time),
     ('deal_stage', 'deal_stages', 'metadata.probability', 'probability_raw', 'is_probability_unparseable',
-        'no number'),
+        finite),
     ('deal_stage', 'deal_stages', 'metadata.isClosed', 'is_closed_raw', 'is_closed_unparseable',
         'neither true nor false'),
     ('ad_campaign_day', 'meta_days', 'spend', 'spend_raw', 'is_spend_unparseable', finite),

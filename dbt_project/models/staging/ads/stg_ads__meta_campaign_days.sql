@@ -45,8 +45,8 @@ renamed as (
         accounts.timezone_name as account_time_zone,
 
         -- metrics
-        try_cast({{ tidy('source.impressions') }} as bigint) as impressions,
-        try_cast({{ tidy('source.clicks') }} as bigint) as clicks,
+        {{ whole_number('source.impressions') }} as impressions,
+        {{ whole_number('source.clicks') }} as clicks,
         source.impressions as impressions_raw,
         source.clicks as clicks_raw,
         coalesce(leads.leads, 0) as conversions,

@@ -25,7 +25,7 @@ renamed as (
         stages.display_order,
 
         -- outcome metadata
-        try_cast(stages.metadata__probability as double) as probability,
+        {{ finite_number('stages.metadata__probability') }} as probability,
         try_cast(lower(trim(stages.metadata__is_closed)) as boolean) as is_closed,
         stages.metadata__probability as probability_raw,
         stages.metadata__is_closed as is_closed_raw,
