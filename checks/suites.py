@@ -58,6 +58,7 @@ RULES = (
     "invoice_payment_mismatch",
     "malformed_date",
     "malformed_phone",
+    "malformed_value",
 )
 
 # The raw table a system's source-level checks (freshness) are shown on.

@@ -98,6 +98,7 @@ class Finding:
     outcome: str | None = None
     links: list[RecordLink] = dataclass_field(default_factory=list)
     decision: dict[str, Any] | None = None
+    reason: str | None = None  # why a value within one system is a finding (malformed_value)
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -106,6 +107,7 @@ class Finding:
             "severity": self.severity,
             "status": self.status,
             "outcome": self.outcome,
+            "why": self.reason,
             "field": self.field,
             "records": ", ".join(f"{link.system} {link.object} {link.record_id}" for link in self.links),
             **{f"{system}_value": value for system, value in self.values.items()},
@@ -226,6 +228,7 @@ def read_findings(
         "last_seen_at",
         "outcome",
         "systems",
+        "reason",
     )  # a column the table lacks (an older build, the outcome before it exists) reads as null
     select = ", ".join(name if name in columns else f"null as {name}" for name in wanted)
     conditions, params = ["true"], []
@@ -263,6 +266,7 @@ def read_findings(
                 outcome=row[15] or _outcome(row[6:10], row[16]),
                 links=record_links(keys, accounts),
                 decision=decisions.get(row[0]),
+                reason=row[17],
             )
         )
     return found

@@ -642,7 +642,7 @@ def _md_finding_cells(report: Report, kind: str, f: Finding) -> tuple[Any, ...]:
         Markdown(f"`{f.finding_id[:8]}` ({kind})"),
         records,
         f.field,
-        f.outcome or "",
+        f"{f.outcome or ''} ({f.reason})" if f.reason else f.outcome or "",
         Markdown(" · ".join(f"{escape(s)}: {escape(v)}" for s, v in f.values.items() if v is not None)),
         f"{f.authoritative_system}: {f.authoritative_value}" if f.authoritative_system else "-",
         f.proposed_action,
@@ -892,7 +892,8 @@ def _text_finding(kind: str, f: Finding) -> str:
     linked = [link for link in f.links if link.url]
     where = linked[0].url if linked else ", ".join(f"{x.system} {x.object} {x.record_id}" for x in f.links)
     more = f" (+{len(linked) - 1} more)" if len(linked) > 1 else ""
-    return f"{f.finding_id[:8]} {kind:<6} {f.field}: {values} -> {f.proposed_action}  {where}{more}"
+    reason = f" ({_plain_value(f.reason, 40)})" if f.reason else ""
+    return f"{f.finding_id[:8]} {kind:<6} {f.field}: {values}{reason} -> {f.proposed_action}  {where}{more}"
 
 
 def _plain_value(value: Any, width: int = 60) -> str:

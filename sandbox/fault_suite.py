@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import random
 import signal
@@ -37,6 +38,7 @@ from sandbox.store import World
 
 SYSTEMS = ("crm", "billing", "scheduling", "ads")
 CHILD_WAIT = 120.0  # seconds a child process of a case may take
+NIGHTLY_WAIT = 1200.0  # seconds a whole nightly run in a child may take (a busy machine)
 
 After = Callable[["Trial"], None]
 
@@ -338,6 +340,65 @@ def parent_killed_during_dbt(trial: Trial) -> After | None:
     return None
 
 
+@case("malformed_values", ("crm",))
+def malformed_values(trial: Trial) -> After | None:
+    """The CRM serves a deal close date that is no date and amounts that are no finite number
+    (one of them markup): the nightly publishes, and its report lists each as a
+    `malformed_value` finding with the value as served, escaped."""
+    served = _serve_malformed_deals(
+        trial.world, [("closedate", "02/30/2025"), ("amount", "NaN"), ("amount", "<b>Infinity</b>")]
+    )
+    run = trial.cli("run", "nightly")
+    out = _finish(run, timeout=NIGHTLY_WAIT)
+    assert run.returncode == 0, out
+    published = trial.home / "published" / "warehouse.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        rows = con.execute(
+            "select record_keys, crm_value, reason from reconciliation.findings "
+            "where rule = 'malformed_value' and status = 'open'"
+        ).fetchall()
+    found = {(json.loads(keys)["deal_id"], json.loads(keys)["field"]): value for keys, value, _ in rows}
+    planted = {
+        (a.keys["deal_id"], a.keys["field"]): a.detail["value"]
+        for a in trial.world.truth.of_kind("malformed_value")
+    }
+    assert found == {**planted, **dict(served)}, (found, planted, served)
+    assert all(reason for _, _, reason in rows), rows
+    from orchestration import report
+
+    text = report.to_markdown(report.collect(published))
+    listed = text[text.index("### malformed_value") :].split("\n### ", 1)[0]
+    for value in ("02/30/2025", "NaN", "&lt;b&gt;Infinity&lt;/b&gt;", "no finite number", "no date or time"):
+        assert value in listed, (value, listed)
+    assert "<b>" not in text
+    trial.notes.append(f"the nightly published; {len(rows)} malformed values reported, markup escaped")
+    return None
+
+
+def _serve_malformed_deals(world: World, values: list[tuple[str, str]]) -> list[tuple[tuple[str, str], str]]:
+    """Give each (property, text) of `values` to a lost deal of its own that no anomaly names,
+    stamped as a change at the world's clock; returns ((deal_id, property), text) pairs."""
+    from sandbox.world.common import stamp_modified, to_ms
+    from sandbox.world.crm import LOST_STAGES
+
+    named = {key for a in world.truth.anomalies for key in a.keys.values()}
+    now = to_ms(world.now)
+    served = []
+    with world.lock:
+        lost = (
+            d
+            for d in world.crm.deals
+            if d["properties"].get("dealstage") in LOST_STAGES and d["id"] not in named
+        )
+        for prop, text in values:
+            deal = next(lost)
+            named.add(deal["id"])
+            deal["properties"][prop] = text
+            stamp_modified(deal, "hs_lastmodifieddate", now - 1000)
+            served.append(((deal["id"], prop), text))
+    return served
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 
@@ -409,8 +470,8 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie is dead, waiting for its (new) parent to reap it
 
 
-def _finish(process: subprocess.Popen[bytes]) -> str:
-    out, err = process.communicate(timeout=CHILD_WAIT * 2)
+def _finish(process: subprocess.Popen[bytes], timeout: float = CHILD_WAIT * 2) -> str:
+    out, err = process.communicate(timeout=timeout)
     return (out + err).decode(errors="replace")[-2000:]
 
 

@@ -205,6 +205,13 @@ PHONE_TEXTS_UNPARSEABLE: tuple[str, ...] = (
     "ask reception", "n/a", "see notes", "call the front desk", "TBD", "none given",
 )
 
+# values typed into a number or date property through an import or an integration that did not
+# check them (the HubSpot API returns every property as text)
+AMOUNT_TEXTS_MALFORMED: tuple[str, ...] = ("NaN", "Infinity", "-Infinity", "abc", "TBD", "12,5.00.1")
+DATE_TEXTS_MALFORMED: tuple[str, ...] = (
+    "02/30/{year}", "{year}-02-30", "04/31/{year}", "13/13/{year}", "end of Q3 {year}",
+)
+
 TIMEZONES: tuple[str, ...] = (
     "America/New_York", "America/New_York", "America/Chicago", "America/Denver",
     "America/Los_Angeles", "America/Los_Angeles", "America/Phoenix", "Europe/London",

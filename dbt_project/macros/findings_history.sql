@@ -47,12 +47,16 @@
 {% macro previous_findings() -%}
     {%- set previous = history_relation('findings') -%}
     {%- if previous is not none -%}
-        {#- a table written before a column was added (outcome) reads that column as null -#}
+        {#- a table written before a column was added (outcome, reason) reads it as null -#}
         {%- set existing = adapter.get_columns_in_relation(previous) | map(attribute='name') | list -%}
-        {%- if 'outcome' in existing -%}
+        {%- set added = [] -%}
+        {%- for column in ['outcome', 'reason'] if column not in existing -%}
+            {%- do added.append('cast(null as varchar) as ' ~ column) -%}
+        {%- endfor -%}
+        {%- if not added -%}
             {{ previous }}
         {%- else -%}
-            (select *, cast(null as varchar) as outcome from {{ previous }})
+            (select *, {{ added | join(', ') }} from {{ previous }})
         {%- endif -%}
     {%- else -%}
         (
@@ -71,6 +75,7 @@
                 cast(null as varchar) as authoritative_system,
                 cast(null as varchar) as authoritative_value,
                 cast(null as varchar) as outcome,
+                cast(null as varchar) as reason,
                 cast(null as varchar) as proposed_action,
                 cast(null as timestamptz) as detected_at,
                 cast(null as timestamptz) as first_seen_at,

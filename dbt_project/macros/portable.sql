@@ -212,3 +212,10 @@
 {%- endmacro %}
 {% macro duckdb__days_between(start, end) -%}date_diff('day', {{ start }}, {{ end }}){%- endmacro %}
 {% macro postgres__days_between(start, end) -%}(cast({{ end }} as date) - cast({{ start }} as date)){%- endmacro %}
+
+{#- A double that is a number: not NaN and not an infinity (PostgreSQL's isfinite takes dates only). -#}
+{% macro is_finite(value) -%}{{ (adapter.dispatch('is_finite', 'trueup') if adapter is defined else duckdb__is_finite)(value) }}{%- endmacro %}
+{% macro duckdb__is_finite(value) -%}isfinite({{ value }}){%- endmacro %}
+{% macro postgres__is_finite(value) -%}
+    ({{ value }} not in (cast('NaN' as double precision), cast('Infinity' as double precision), cast('-Infinity' as double precision)))
+{%- endmacro %}

@@ -17,6 +17,7 @@
         'invoice_payment_mismatch',
         'malformed_date',
         'malformed_phone',
+        'malformed_value',
     ]) }}
 {%- endmacro %}
 
@@ -64,11 +65,14 @@
     `auto` or `review` policy (`never`: not pushed; `review` waits for approval in reverse
     ETL), the authoritative value is present (an empty owner never overwrites a value), and
     `is_write_safe` (an identity link at or above the confidence threshold,
-    nobody's record under review) holds; everything else goes to review.
+    nobody's record under review) holds; everything else goes to review. `entity` or `systems`
+    none: `compared` has a column of that name (a rule over several kinds of record).
+    `has_reason`: `compared` has a `reason` column saying why a value is a finding (else null).
 -#}
 {% macro reconciliation_finding(
     rule, severity, entity, systems,
-    owner_entity=none, owner_fields=[], target_system=none, compared='compared', outcome="'conflict'"
+    owner_entity=none, owner_fields=[], target_system=none, compared='compared', outcome="'conflict'",
+    has_reason=false
 ) -%}
     {%- set quoted_fields = [] -%}
     {%- for owner_field in owner_fields -%}
@@ -100,8 +104,8 @@ finding as (
         {{ finding_id(rule, compared ~ '.record_keys') }} as finding_id,
         '{{ rule }}' as rule,
         '{{ severity }}' as severity,
-        '{{ entity }}' as entity,
-        '{{ systems }}' as systems,
+        {% if entity is none %}{{ compared }}.entity{% else %}'{{ entity }}'{% endif %} as entity,
+        {% if systems is none %}{{ compared }}.systems{% else %}'{{ systems }}'{% endif %} as systems,
         {{ compared }}.record_keys,
         {{ compared }}.field,
         cast({{ compared }}.crm_value as varchar) as crm_value,
@@ -119,6 +123,7 @@ finding as (
             when ownership_rule.owner_system = 'ads' then {{ compared }}.ads_value
         end as varchar) as authoritative_value,
         cast({{ outcome }} as varchar) as outcome,
+        cast({{ compared ~ '.reason' if has_reason else 'null' }} as varchar) as reason,
         case
             when
                 {{ can_push }}

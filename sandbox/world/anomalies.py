@@ -7,7 +7,7 @@ from datetime import date
 
 from sandbox import names
 from sandbox.store import Record
-from sandbox.world.common import DAY, HOUR, MIN, SEC, to_ms, with_typo
+from sandbox.world.common import DAY, HOUR, MIN, SEC, stamp_modified, to_ms, with_typo
 from sandbox.world.scheduling import SchedulingGen
 from sandbox.world.truth import Anomaly
 
@@ -192,6 +192,34 @@ class AnomalyGen(SchedulingGen):
         return self._anomaly(
             "malformed_date", {"contact_id": props["hs_object_id"], "field": "trial_start_date"}, detail, t
         )
+
+    def value_anomalies(self) -> None:
+        """Typed CRM deal values no reading makes sense of (an amount that is no finite number,
+        a close date that is no date), on lost deals: no other rule reads a lost deal's amount or
+        close date, so every other anomaly stays as it was. Drawn from a stream of their own."""
+        rng = self.r_malformed
+        lost = [d for d in self.deals if d.kind == "lost" and d.id]
+        for n, d in enumerate(self._pick(rng, lost, self._k(len(lost), 0.005))):
+            deal = self.crm.deals.get(d.id)
+            assert deal is not None
+            field = ("amount", "closedate")[n % 2]
+            self._make_malformed_value(rng, deal, d.close + rng.randint(MIN, DAY), field)
+
+    def _make_malformed_value(
+        self, rng: random.Random, deal: Record, t: int, field: str | None = None
+    ) -> Anomaly:
+        props = deal["properties"]
+        field = field or rng.choice(("amount", "closedate"))
+        original = props.get(field)
+        if field == "amount":
+            text = rng.choice(names.AMOUNT_TEXTS_MALFORMED)
+        else:
+            year = date.fromisoformat(str(original)[:10]).year
+            text = rng.choice(names.DATE_TEXTS_MALFORMED).format(year=year)
+        props[field] = text
+        stamp_modified(deal, "hs_lastmodifieddate", min(t, self.now - SEC))
+        keys = {"deal_id": deal["id"], "field": field}
+        return self._anomaly("malformed_value", keys, {"value": text, "original": original}, t)
 
     def duplicate_anomalies(self) -> None:
         for _, i in self.dups:

@@ -45,6 +45,7 @@ KINDS: tuple[str, ...] = (
     "invoice_payment_mismatch",
     "malformed_date",
     "malformed_phone",
+    "malformed_value",
 )
 
 _HMS = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
@@ -346,7 +347,7 @@ def phone_e164(text: str | None, country: str | None = None) -> str | None:
 def to_cents(amount: str | None) -> int:
     try:
         return round(float(amount or 0) * 100)
-    except ValueError:
+    except (ValueError, OverflowError):  # no number, NaN or an infinity
         return 0
 
 

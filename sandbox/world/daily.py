@@ -124,7 +124,9 @@ class DailyGen(AnomalyGen):
             sub = self.billing.subscriptions.get(sub_id)
             if sub is not None and sub["current_period_end"] * 1000 < end:
                 add(sub["current_period_end"] * 1000 + rng.randint(SEC, 10 * MIN), self._op_cycle, sub_id)
-        fixable = [a for a in self.anomalies if a.active and a.kind != "crm_duplicate"]
+        fixable = [
+            a for a in self.anomalies if a.active and a.kind not in ("crm_duplicate", "malformed_value")
+        ]
         fixes = [a for a in fixable if rng.random() < 0.05]
         if not fixes and fixable:
             fixes = [rng.choice(fixable)]
@@ -134,7 +136,18 @@ class DailyGen(AnomalyGen):
                 add(when, self._op_fix, a)
         for _ in range(max(1, count(rate * 0.02))):
             add(at(), self._op_new_anomaly)
+        self._plan_malformed_values(add, start, end)
         return ops
+
+    def _plan_malformed_values(self, add: Callable[..., None], start: int, end: int) -> None:
+        """Malformed values come and go on a random stream of their own, so every other draw of
+        the day (and so every other anomaly) stays as it was before they existed."""
+        rng = self.r_malformed
+        for a in self.anomalies:
+            if a.active and a.kind == "malformed_value" and rng.random() < 0.05:
+                add(rng.randint(start, end - 10 * MIN), self._op_fix, a)
+        if rng.random() < 0.1:
+            add(rng.randint(start, end - 10 * MIN), self._new_malformed_value)
 
     def _fixable(self, a: Anomaly) -> bool:
         """An ad mismatch is fixed only on a day the connectors still re-pull."""
@@ -494,7 +507,7 @@ class DailyGen(AnomalyGen):
             a.active, a.fixed_on = False, ymd(t)
 
     def _op_new_anomaly(self, t: int) -> None:
-        kinds = [k for k in KINDS if k != "deal_won_no_invoice"]
+        kinds = [k for k in KINDS if k not in ("deal_won_no_invoice", "malformed_value")]
         self.r_adv.shuffle(kinds)
         for kind in kinds:
             if getattr(self, f"_new_{kind}")(t) is not None:
@@ -593,6 +606,9 @@ class DailyGen(AnomalyGen):
             if inv is None or pi is None:
                 return False
             return (inv["status"] == "paid") != (pi["status"] == "succeeded")
+        if kind == "malformed_value":
+            deal = live_record(crm.deals, keys["deal_id"])
+            return deal is not None and deal["properties"].get(keys["field"]) == a.detail["value"]
         contact = live_record(crm.contacts, keys["contact_id"])
         if not contact:
             return False
@@ -732,6 +748,12 @@ class DailyGen(AnomalyGen):
         contact["properties"]["trial_start_date"] = a.detail["parsed"] or date(year, month, day).isoformat()
         stamp_modified(contact, "lastmodifieddate", t)
 
+    def _fix_malformed_value(self, t: int, a: Anomaly) -> None:
+        deal = live_record(self.crm.deals, a.keys["deal_id"])
+        if deal is not None:
+            deal["properties"][a.keys["field"]] = a.detail["original"]
+            stamp_modified(deal, "hs_lastmodifieddate", t)
+
     def _fix_malformed_phone(self, t: int, a: Anomaly) -> None:
         contact = live_record(self.crm.contacts, a.keys["contact_id"])
         i = self.contact_person.get(a.keys["contact_id"])
@@ -862,6 +884,19 @@ class DailyGen(AnomalyGen):
         anomaly = self._make_malformed_date(self.r_adv, i, props, t)
         stamp_modified(contact, "lastmodifieddate", t)
         return anomaly
+
+    def _new_malformed_value(self, t: int) -> Anomaly | None:
+        taken = {a.keys["deal_id"] for a in self.anomalies if a.kind == "malformed_value"}
+        lost = [
+            deal
+            for deal in self.crm.deals
+            if not deal.get("archived")
+            and deal["properties"].get("dealstage") in LOST_STAGES
+            and deal["id"] not in taken
+        ]
+        if not lost:
+            return None
+        return self._make_malformed_value(self.r_malformed, self.r_malformed.choice(lost), t)
 
     def _new_ad_conversion_mismatch(self, t: int) -> Anomaly | None:
         rng = self.r_adv

@@ -56,6 +56,7 @@ class Engine(DailyGen):
         step(f"scheduling: {len(self.out.get('sched_events', []))} events, {len(self.crm.meetings)} meetings")
         self.duplicate_anomalies()
         self.person_anomalies()
+        self.value_anomalies()
         self.finish_contacts()
         self.finish_events()
         self.ad_rows()

@@ -109,6 +109,8 @@ class EngineState:
         # the same world as before they existed
         self.variety = variety
         self.r_variety = self._rng("variety")
+        # malformed values: planted, fixed and planted anew on a stream of their own
+        self.r_malformed = self._rng("malformed_value")
         self.b2b_companies: dict[int, bool] = {}  # company index -> billed under its own name
         self.b2b_customers: set[str] = set()
         self.equivalent_names: set[str] = set()  # customers whose name only looks different

@@ -37,6 +37,7 @@ RULES = [
     "invoice_payment_mismatch",
     "malformed_date",
     "malformed_phone",
+    "malformed_value",
 ]
 SELECT_UPSTREAM = ("+reconciliation", "+reverse_etl")
 # raw edits reach the rules through staging's person tables and identity (tables, not views)
@@ -530,3 +531,121 @@ def test_every_reconciliation_test_fails_on_broken_input(
         uid: statuses.get(uid, "not run") for uid in expected if statuses.get(uid) not in FOUND_FAILURES
     }
     assert not not_failing, f"tests that did not fail on broken input: {not_failing}"
+
+
+# -- malformed values: broken input is found, clean input is not ------------------------------
+
+
+def test_malformed_values_are_found_and_clean_ones_are_not(
+    built_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Unparseable typed values in every kind of record staging reads typed are reported once
+    each with the value as served; values that parse (a thousands separator, spaces, epoch
+    milliseconds), empty ones, and the planted ones once fixed at the source are not."""
+    warehouse = built_warehouse.copy_to(tmp_path_factory.mktemp("malformed"))
+    planted = built_warehouse.world.truth.of_kind("malformed_value")
+    with duckdb.connect(str(warehouse.file)) as con:
+
+        def first(sql: str) -> tuple[Any, ...]:
+            row = con.execute(sql).fetchone()
+            assert row is not None, sql
+            return row
+
+        for a in planted:  # fixed at the source
+            con.execute(
+                f"update raw_crm.deals set properties__{a.keys['field']} = ? where id = ?",
+                [a.detail["original"], a.keys["deal_id"]],
+            )
+        skip = ", ".join(f"'{a.keys['deal_id']}'" for a in planted)
+        deals = [
+            r[0]
+            for r in con.execute(
+                f"select id from raw_crm.deals where id not in ({skip}) order by id limit 5"
+            ).fetchall()
+        ]
+        edits = {  # deal -> (property, value); only the first does not parse
+            deals[0]: ("amount", " -Infinity "),
+            deals[1]: ("amount", "1,500.50"),
+            deals[2]: ("amount", " \t\u00a0"),
+            deals[3]: ("closedate", "1735689600000"),
+            deals[4]: ("closedate", " 2025-03-01 "),
+        }
+        for deal, (prop, value) in edits.items():
+            con.execute(f"update raw_crm.deals set properties__{prop} = ? where id = ?", [value, deal])
+        (meeting,) = first("select min(id) from raw_crm.meetings")
+        con.execute(
+            "update raw_crm.meetings set properties__hs_meeting_start_time = 'tomorrow at 3' where id = ?",
+            [meeting],
+        )
+        (event,) = first("select min(uri) from raw_scheduling.scheduled_events")
+        con.execute(
+            "update raw_scheduling.scheduled_events set end_time = '2026-02-30T10:00:00Z' where uri = ?",
+            [event],
+        )
+        pipeline, stage, stage_row = first(
+            "select pipelines.id, stages.id, stages._dlt_id from raw_crm.pipelines__stages as stages "
+            "join raw_crm.pipelines as pipelines on stages._dlt_parent_id = pipelines._dlt_id "
+            "order by 1, 2 limit 1"
+        )
+        con.execute(
+            "update raw_crm.pipelines__stages set metadata__probability = 'NaN' where _dlt_id = ?",
+            [stage_row],
+        )
+        campaign, day, meta_row = first(
+            "select campaign_id, date_start, _dlt_id from raw_ads.meta_campaign_insights "
+            "order by date_start desc, campaign_id limit 1"
+        )
+        con.execute(
+            "update raw_ads.meta_campaign_insights set spend = 'NaN', clicks = '12.5' where _dlt_id = ?",
+            [meta_row],
+        )
+    run_dbt(["run", "--select", "+rec_malformed_value"], where=warehouse.paths)
+    rows = query(warehouse.file, "select * from reconciliation.rec_malformed_value")
+    found = {canonical(r["record_keys"]): r for r in rows}
+    expected = {
+        canonical({"deal_id": deals[0], "field": "amount"}): ("crm_value", " -Infinity ", "no finite number"),
+        canonical({"meeting_id": meeting, "field": "hs_meeting_start_time"}): (
+            "crm_value",
+            "tomorrow at 3",
+            "no date or time",
+        ),
+        canonical({"event_uri": event, "field": "end_time"}): (
+            "scheduling_value",
+            "2026-02-30T10:00:00Z",
+            "no date or time",
+        ),
+        canonical({"pipeline_id": pipeline, "stage_id": stage, "field": "metadata.probability"}): (
+            "crm_value",
+            "NaN",
+            "no finite number",
+        ),
+        canonical({"platform": "meta", "campaign_id": campaign, "date": day, "field": "spend"}): (
+            "ads_value",
+            "NaN",
+            "no finite number",
+        ),
+        canonical({"platform": "meta", "campaign_id": campaign, "date": day, "field": "clicks"}): (
+            "ads_value",
+            "12.5",
+            "no whole number",
+        ),
+    }
+    assert set(found) == set(expected), sorted(set(found) ^ set(expected))
+    for keys, (column, value, reason) in expected.items():
+        row = found[keys]
+        assert (row[column], row["reason"], row["outcome"], row["proposed_action"]) == (
+            value,
+            reason,
+            "malformed",
+            "review",
+        ), row
+        assert row["rule"] == "malformed_value" and row["severity"] == "warn"
+    staged = query(
+        warehouse.file,
+        "select deal_id, amount_cents, closed_at from staging.stg_crm__deals where list_contains(?, deal_id)",
+        [deals],
+    )
+    by_deal = {r["deal_id"]: r for r in staged}
+    assert by_deal[deals[0]]["amount_cents"] is None
+    assert by_deal[deals[1]]["amount_cents"] == 150050
+    assert by_deal[deals[3]]["closed_at"] is not None and by_deal[deals[4]]["closed_at"] is not None

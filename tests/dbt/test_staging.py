@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +296,26 @@ def test_malformed_phone_and_date_flags_find_exactly_the_truths(
     assert flagged_dates == {a.keys["contact_id"] for a in truth.of_kind("malformed_date")}
 
 
+def test_unparseable_typed_values_are_null_and_flagged_exactly_where_planted(
+    con: duckdb.DuckDBPyConnection, staged: Warehouse
+) -> None:
+    """An amount that is no finite number and a close date that is no date stay null, keep
+    their text and are flagged; every other deal's amount and close date parse."""
+    rows = con.execute(
+        "select deal_id, amount_cents, amount_raw, is_amount_unparseable, closed_at, closedate_raw, "
+        "is_close_date_unparseable from staging.stg_crm__deals"
+    ).fetchall()
+    flagged = set()
+    for deal_id, cents, amount_raw, bad_amount, closed_at, closedate_raw, bad_close in rows:
+        assert bad_amount == (cents is None), (deal_id, amount_raw)
+        assert bad_close == (closed_at is None), (deal_id, closedate_raw)
+        flagged |= {(deal_id, "amount", amount_raw)} if bad_amount else set()
+        flagged |= {(deal_id, "closedate", closedate_raw)} if bad_close else set()
+    planted = staged.world.truth.of_kind("malformed_value")
+    assert planted
+    assert flagged == {(a.keys["deal_id"], a.keys["field"], a.detail["value"]) for a in planted}
+
+
 def test_phones_in_every_format_are_the_persons_number(
     con: duckdb.DuckDBPyConnection, staged: Warehouse
 ) -> None:
@@ -407,8 +427,13 @@ def test_statuses_are_translated(con: duckdb.DuckDBPyConnection) -> None:
 # -- money ------------------------------------------------------------------------------------
 
 
-def cents(amount: str) -> int:
-    return int(Decimal(amount.strip()).scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def cents(amount: str) -> int | None:
+    """Integer cents of a decimal text; None for text that is no finite number."""
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        return None
+    return int(value.scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_UP)) if value.is_finite() else None
 
 
 def test_deal_amounts_to_cents(con: duckdb.DuckDBPyConnection) -> None:
@@ -658,7 +683,7 @@ def broken_inputs() -> list[tuple[list[str], list[str]]]:
             ["relationships stg_crm__deals.deal_stage_key", "not_null stg_crm__deals.deal_status"],
         ),
         (
-            [update("raw_crm.deals", "id", 3, "properties__amount = 'about 1500'")],
+            [update("raw_crm.deals", "id", 3, "properties__amount = '123456789012345678901.00'")],
             ["assert_decimal_amounts_parse_to_cents"],
         ),
         (
@@ -878,7 +903,10 @@ def ads_broken() -> list[tuple[list[str], list[str]]]:
         ),
         *ad_days_broken("stg_ads__meta_campaign_days", meta, "account_id", "campaign_id", "date_start"),
         ([update(google, "_dlt_id", 6, "metrics__clicks = -1")], ["assert_ad_metrics_are_not_negative"]),
-        ([update(meta, "_dlt_id", 6, "spend = 'n/a'")], ["assert_decimal_amounts_parse_to_cents"]),
+        (
+            [update(meta, "_dlt_id", 6, "spend = '123456789012345678901.00'")],
+            ["assert_decimal_amounts_parse_to_cents"],
+        ),
         (
             [update(google, "_dlt_id", 7, "customer__currency_code = 'us dollars'")],
             ["assert_money_has_an_iso_currency"],

@@ -20,6 +20,7 @@ from sandbox.world import KINDS, GroundTruth, generate
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ISO_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
+AMOUNT = re.compile(r"^\d+\.\d\d$")
 STRIPE_ID = re.compile(r"^(cus|in|il|ch|pi|sub|si|price|prod|evt)_[0-9A-Za-z]{14,24}$")
 CALENDLY_URI = "https://api.calendly.com/"
 SETTLE = timedelta(days=7)
@@ -156,6 +157,13 @@ def shows(world: World, anomaly: Any) -> bool:
         assert inv is not None
         ok = any(c["invoice"] == inv["id"] and c["status"] == "succeeded" for c in billing.charges)
         return (inv["status"] == "paid") != ok
+    if kind == "malformed_value":
+        deal = crm.deals.get(keys["deal_id"])
+        assert deal is not None
+        value = deal["properties"][keys["field"]]
+        return value == anomaly.detail["value"] and not (
+            AMOUNT if keys["field"] == "amount" else ISO_MS
+        ).match(value)
     contact = crm.contacts.get(keys["contact_id"])
     assert contact is not None
     if kind == "malformed_date":
@@ -178,6 +186,9 @@ def unlisted(world: World) -> list[str]:
     won = won_stages(world)
     for deal in crm.deals:
         props = deal["properties"]
+        for field, form in (("amount", AMOUNT), ("closedate", ISO_MS)):
+            if (not form.match(props[field])) != listed("malformed_value", deal_id=deal["id"], field=field):
+                problems.append(f"deal {deal['id']} {field} {props[field]!r}")
         settled = props["dealstage"] in won and ts(props["closedate"]) < world.now - SETTLE
         if settled and (deal["id"] in invoiced) == listed("deal_won_no_invoice", deal_id=deal["id"]):
             problems.append(f"won deal {deal['id']} invoice/truth disagree")
@@ -331,9 +342,11 @@ def test_hubspot_objects_have_string_properties(world: World) -> None:
     assert {"closedwon", "closedlost", "appointmentscheduled"} <= stages
     renewals = next(p for p in world.crm.pipelines if p["id"] == "renewals")
     assert all(s["id"].isdigit() for s in renewals["stages"])
+    malformed = {(a.keys["deal_id"], a.keys["field"]) for a in active(world, "malformed_value")}
     for deal in world.crm.deals:
         assert deal["properties"]["dealstage"] in stages
-        assert re.match(r"^\d+\.\d\d$", deal["properties"]["amount"])
+        if (deal["id"], "amount") not in malformed:
+            assert AMOUNT.match(deal["properties"]["amount"])
 
 
 def test_hubspot_associations_go_both_ways(world: World) -> None:

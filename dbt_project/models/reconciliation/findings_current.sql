@@ -45,6 +45,7 @@ final as (
         authoritative_system,
         authoritative_value,
         outcome,
+        reason,
         proposed_action,
         detected_at
     from unioned

@@ -19,6 +19,11 @@ compared as (
         null as billing_value,
         null as scheduling_value,
         null as ads_value,
+        case
+            when is_ambiguous then 'ambiguous: day and month could be either'
+            when value_date is null then 'no date'
+            else 'a date not written YYYY-MM-DD'
+        end as reason,
         false as is_write_safe
     from contact_dates
     where not is_iso_date
@@ -27,5 +32,5 @@ compared as (
 
 {{ reconciliation_finding(
     rule='malformed_date', severity='warn', entity='contact', systems='crm',
-    owner_entity='contact', owner_fields=['free_text_date'], outcome="'malformed'"
+    owner_entity='contact', owner_fields=['free_text_date'], outcome="'malformed'", has_reason=true
 ) }}

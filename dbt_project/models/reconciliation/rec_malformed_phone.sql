@@ -18,6 +18,10 @@ compared as (
         null as billing_value,
         null as scheduling_value,
         null as ads_value,
+        case
+            when is_phone_unparseable then 'no phone number'
+            else 'more than a number (words, an extension)'
+        end as reason,
         false as is_write_safe
     from contacts
     where
@@ -31,5 +35,5 @@ compared as (
 
 {{ reconciliation_finding(
     rule='malformed_phone', severity='warn', entity='contact', systems='crm',
-    owner_entity='contact', owner_fields=['phone'], outcome="'malformed'"
+    owner_entity='contact', owner_fields=['phone'], outcome="'malformed'", has_reason=true
 ) }}

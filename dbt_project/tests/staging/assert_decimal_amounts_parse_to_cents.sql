@@ -1,6 +1,10 @@
 -- A returned row is a money amount the source sent as decimal text (HubSpot deal
--- `amount`, Meta `spend`) that did not convert to cents: the raw value is kept in
--- `amount_raw` and the amount would otherwise silently count as missing.
+-- `amount`, Meta `spend`) that reads as a finite number but did not convert to cents (too
+-- large for bigint cents, or a form the conversion mishandles): a real amount would silently
+-- count as missing. Text that is no finite number (NaN, Infinity, words) is not this test's:
+-- staging flags it and rule malformed_value reports it. It warns: one value never stops the
+-- night.
+{{ config(severity='warn') }}
 
 with
 
@@ -23,7 +27,7 @@ unparsed as (
         deal_id as record_key,
         amount_raw
     from deals
-    where nullif(trim(amount_raw), '') is not null and amount_cents is null
+    where {{ finite_number('amount_raw') }} is not null and amount_cents is null
 
     union all
 
@@ -32,7 +36,7 @@ unparsed as (
         account_id || ':' || campaign_id || ':' || spend_date as record_key,
         spend_raw as amount_raw
     from meta_days
-    where nullif(trim(spend_raw), '') is not null and spend_cents is null
+    where {{ finite_number('spend_raw') }} is not null and spend_cents is null
 
 )
 

@@ -45,8 +45,10 @@ renamed as (
         accounts.timezone_name as account_time_zone,
 
         -- metrics
-        {{ try_cast('source.impressions', 'bigint') }} as impressions,
-        {{ try_cast('source.clicks', 'bigint') }} as clicks,
+        {{ whole_number('source.impressions') }} as impressions,
+        {{ whole_number('source.clicks') }} as clicks,
+        source.impressions as impressions_raw,
+        source.clicks as clicks_raw,
         coalesce(leads.leads, 0) as conversions,
 
         -- money
@@ -63,6 +65,18 @@ renamed as (
     left join accounts
         on source.account_id = accounts.account_id
 
+),
+
+final as (
+
+    select
+        *,
+        -- a value is present but no finite amount, or no whole count: the typed column is null
+        {{ tidy('spend_raw') }} is not null and spend_cents is null as is_spend_unparseable,
+        {{ tidy('impressions_raw') }} is not null and impressions is null as is_impressions_unparseable,
+        {{ tidy('clicks_raw') }} is not null and clicks is null as is_clicks_unparseable
+    from renamed
+
 )
 
-select * from renamed
+select * from final

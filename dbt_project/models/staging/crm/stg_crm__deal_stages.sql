@@ -25,8 +25,10 @@ renamed as (
         stages.display_order,
 
         -- outcome metadata
-        {{ try_cast('stages.metadata__probability', 'double') }} as probability,
+        {{ finite_number('stages.metadata__probability') }} as probability,
         {{ try_cast('lower(trim(stages.metadata__is_closed))', 'boolean') }} as is_closed,
+        stages.metadata__probability as probability_raw,
+        stages.metadata__is_closed as is_closed_raw,
 
         -- lineage
         pipelines._dlt_load_id as load_id
@@ -42,7 +44,9 @@ final as (
     select
         pipeline_id || ':' || stage_id as deal_stage_key,
         *,
-        {{ deal_status_from_stage('is_closed', 'probability') }} as deal_status
+        {{ deal_status_from_stage('is_closed', 'probability') }} as deal_status,
+        {{ tidy('probability_raw') }} is not null and probability is null as is_probability_unparseable,
+        {{ tidy('is_closed_raw') }} is not null and is_closed is null as is_closed_unparseable
     from renamed
 
 )

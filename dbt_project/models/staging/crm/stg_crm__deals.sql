@@ -28,7 +28,7 @@ stage_outcomes as (
         cast(stages.id as varchar) as stage_id,
         {{ deal_status_from_stage(
             try_cast('lower(trim(stages.metadata__is_closed))', 'boolean'),
-            try_cast('stages.metadata__probability', 'double')
+            finite_number('stages.metadata__probability')
         ) }} as deal_status
     from stages
     inner join pipelines

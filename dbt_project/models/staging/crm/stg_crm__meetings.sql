@@ -33,6 +33,8 @@ renamed as (
             {{ iso_to_utc('source.properties__hs_timestamp') }}
         ) as start_at,
         {{ iso_to_utc('source.properties__hs_meeting_end_time') }} as end_at,
+        source.properties__hs_meeting_start_time as start_raw,
+        source.properties__hs_meeting_end_time as end_raw,
         coalesce(
             {{ iso_to_utc('source.properties__hs_createdate') }},
             {{ iso_to_utc('source.created_at') }}
@@ -49,6 +51,17 @@ renamed as (
     left join appointment_statuses
         on upper(trim(source.properties__hs_meeting_outcome)) = appointment_statuses.source_value
 
+),
+
+final as (
+
+    select
+        *,
+        -- a time is present but no ISO timestamp: the typed column is null (or hs_timestamp's)
+        {{ tidy('start_raw') }} is not null and {{ iso_to_utc('start_raw') }} is null as is_start_unparseable,
+        {{ tidy('end_raw') }} is not null and end_at is null as is_end_unparseable
+    from renamed
+
 )
 
-select * from renamed
+select * from final

@@ -20,8 +20,8 @@ renamed as (
         nullif(trim(last_name), '') as last_name,
 
         -- timestamps
-        cast(created_at as timestamptz) as created_at,
-        cast(updated_at as timestamptz) as updated_at,
+        {{ iso_to_utc('created_at') }} as created_at,
+        {{ iso_to_utc('updated_at') }} as updated_at,
 
         -- lineage
         _dlt_load_id as load_id

@@ -51,11 +51,13 @@ renamed as (
         source.cancellation__canceled_by as canceled_by,
 
         -- timestamps
-        cast(source.start_time as timestamptz) as start_at,
-        cast(source.end_time as timestamptz) as end_at,
-        cast(source.cancellation__created_at as timestamptz) as canceled_at,
-        cast(source.created_at as timestamptz) as created_at,
-        cast(source.updated_at as timestamptz) as updated_at,
+        {{ iso_to_utc('source.start_time') }} as start_at,
+        {{ iso_to_utc('source.end_time') }} as end_at,
+        source.start_time as start_raw,
+        source.end_time as end_raw,
+        {{ iso_to_utc('source.cancellation__created_at') }} as canceled_at,
+        {{ iso_to_utc('source.created_at') }} as created_at,
+        {{ iso_to_utc('source.updated_at') }} as updated_at,
 
         -- lineage
         source._dlt_load_id as load_id
@@ -66,6 +68,17 @@ renamed as (
     left join appointment_statuses
         on lower(trim(source.status)) = appointment_statuses.source_value
 
+),
+
+final as (
+
+    select
+        *,
+        -- a time is present but no ISO timestamp: the typed column is null
+        {{ tidy('start_raw') }} is not null and start_at is null as is_start_unparseable,
+        {{ tidy('end_raw') }} is not null and end_at is null as is_end_unparseable
+    from renamed
+
 )
 
-select * from renamed
+select * from final
