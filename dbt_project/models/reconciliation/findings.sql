@@ -102,6 +102,7 @@ gone as (
         previous.authoritative_system,
         previous.authoritative_value,
         previous.outcome,
+        previous.reason,
         previous.proposed_action,
         previous.detected_at,
         previous.first_seen_at,

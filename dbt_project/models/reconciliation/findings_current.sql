@@ -20,6 +20,7 @@ unioned as (
             authoritative_system,
             authoritative_value,
             outcome,
+            reason,
             proposed_action,
             detected_at
         from {{ ref('rec_' ~ rule) }}
