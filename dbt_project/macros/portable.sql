@@ -39,7 +39,8 @@
     {%- endif -%}
     {%- set call = warehouse_functions_schema() ~ '.try_cast_' ~ kinds[kind] ~ '(cast(' ~ value ~ ' as text))' -%}
     {%- if kind in ('numeric', 'decimal') and '(' in data_type -%}
-        cast({{ call }} as {{ data_type }})
+        {%- set spec = (data_type.split('(')[1].rstrip(') ').split(',') + ['0'])[:2] -%}
+        cast({{ warehouse_functions_schema() }}.try_cast_decimal(cast({{ value }} as text), {{ spec[0] | trim }}, {{ spec[1] | trim }}) as {{ data_type }})
     {%- else -%}
         {{ call }}
     {%- endif -%}

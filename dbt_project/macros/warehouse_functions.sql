@@ -69,6 +69,7 @@
             ('double', 'double precision'), ('boolean', 'boolean'), ('date', 'date'), ('timestamptz', 'timestamptz')] -%}
         {%- do statements.append(_try_cast_function(schema, kind, sql_type)) -%}
     {%- endfor -%}
+    {%- do statements.append(_try_cast_decimal_function(schema)) -%}
     {%- for name, arguments, returns, strict, call in _warehouse_function_specs() -%}
         {%- do statements.append(_plpython_function(schema, name, arguments, returns, strict, call, source, python_path)) -%}
     {%- endfor -%}
@@ -111,8 +112,42 @@ return {{ call }}
     create or replace function {{ adapter.quote(schema) }}.try_cast_{{ kind }}(value text) returns {{ sql_type }}
     language plpgsql immutable strict
     as $trueup$
+    {%- if kind == 'numeric' %}
+    declare
+        parsed numeric;
+    begin
+        parsed := cast(value as numeric);
+        -- a decimal holds no NaN or infinity (DuckDB's try_cast gives null for them)
+        if parsed in ('NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric) then
+            return null;
+        end if;
+        return parsed;
+    {%- else %}
     begin
         return cast(value as {{ sql_type }});
+    {%- endif %}
+    exception when others then
+        return null;
+    end
+    $trueup$
+{%- endmacro %}
+
+
+{#- try_cast to numeric(precision, scale): null where the value does not fit, as DuckDB's. -#}
+{% macro _try_cast_decimal_function(schema) -%}
+    create or replace function {{ adapter.quote(schema) }}.try_cast_decimal(value text, digits integer, places integer)
+    returns numeric
+    language plpgsql immutable strict
+    as $trueup$
+    declare
+        parsed numeric;
+    begin
+        parsed := round(cast(value as numeric), places);
+        if parsed in ('NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric)
+            or abs(parsed) >= power(10::numeric, digits - places) then
+            return null;
+        end if;
+        return parsed;
     exception when others then
         return null;
     end
