@@ -51,11 +51,6 @@ SQL_TYPES = {
 }
 
 
-def require_duckdb(engine: Engine, what: str) -> None:
-    """Stop `what` with a clear error when the warehouse is not a DuckDB file."""
-    engine.duckdb_file(what)
-
-
 class Connection:
     """The engine-neutral face of one open warehouse connection."""
 

@@ -225,30 +225,12 @@ def row_counts(warehouse: Path | Engine, relations: Mapping[str, tuple[str, str]
     """Rows per built relation, counted in one read-only connection (empty if none was built)."""
     if not relations:
         return {}
-    if isinstance(warehouse, Engine) and warehouse.is_postgres:
-        return _postgres_row_counts(warehouse, relations)
-    import duckdb
+    from ingestion import sqlconn
 
-    path = warehouse.path if isinstance(warehouse, Engine) else warehouse
     counts: dict[str, int] = {}
-    with duckdb.connect(str(path), read_only=True) as con:
+    with sqlconn.connect(warehouse, read_only=True) as con:
         for output, (schema, name) in relations.items():
-            row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
-            counts[output] = int(row[0]) if row else 0
-    return counts
-
-
-def _postgres_row_counts(engine: Engine, relations: Mapping[str, tuple[str, str]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    con = engine.connect(autocommit=True)
-    try:
-        with con.cursor() as cursor:
-            for output, (schema, name) in relations.items():
-                cursor.execute(f'select count(*) from "{schema}"."{name}"')
-                row = cursor.fetchone()
-                counts[output] = int(row[0]) if row else 0
-    finally:
-        con.close()
+            counts[output] = int(con.scalar(f'select count(*) from "{schema}"."{name}"') or 0)
     return counts
 
 
